@@ -1,0 +1,293 @@
+"""Fan-out: every message of a room reaches every local member once, in id order.
+
+One ``Hub`` per process (per event loop). For each room with members here it keeps the members,
+the id of the last message delivered, and the presence list. Events come from the bus
+(``pubsub``): for a message, the hub checks its id against the room's last one and
+
+- drops it if already delivered (id <= last),
+- writes the already-encoded frame to every member if it is the next one (id == last + 1),
+- otherwise holds it and fills the gap from the store first (``_fill``): ids are assigned under the
+  room's row lock, so when N is committed every id below it is too, and a gap is never skipped.
+
+Members are ``outbox.Outbox`` objects: ``push`` never blocks, so one slow client cannot slow its
+room. The join protocol that makes subscribing race-free is in ``join``'s docstring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from . import protocol, pubsub, selectors
+
+log = logging.getLogger("parley.broadcast")
+
+# How often a room's presence list is sent at most: joins and leaves in between are coalesced, so
+# a class of 300 arriving at once costs a few frames per member, not 300.
+PRESENCE_INTERVAL = 0.5
+# A gap that the store cannot fill (it should never happen: see module docstring) is retried this
+# many times, then skipped with an error in the log rather than stalling the room for good.
+FILL_ATTEMPTS = 5
+
+
+class Member(Protocol):
+    name: str
+    origin: str  # unique across processes; typing is not echoed to its origin
+    ephemeral: bool  # wants presence and typing frames (the native door)
+
+    def push(self, text: str, seq: int = 0) -> None: ...
+
+
+class _Room:
+    __slots__ = (
+        "filling",
+        "key",
+        "last",
+        "members",
+        "name",
+        "pending",
+        "presence",
+        "presence_dirty",
+        "presence_task",
+        "ready",
+        "resync",
+        "room_id",
+    )
+
+    def __init__(self, key: str, name: str, room_id: int) -> None:
+        self.key = key
+        self.name = name
+        self.room_id = room_id
+        self.members: dict[Member, None] = {}  # insertion-ordered set
+        self.last: int | None = None  # None until subscribed and read from the store
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending: dict[int, str] = {}  # seq -> frame, held while a gap is filled
+        self.filling = False
+        self.resync = False
+        self.presence: list[str] = []
+        self.presence_dirty = False
+        self.presence_task: asyncio.Task[None] | None = None
+
+
+class Hub:
+    def __init__(self, make_bus: pubsub.BusFactory) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.rooms: dict[str, _Room] = {}
+        self.bus = make_bus(self)
+
+    # --- Members --------------------------------------------------------------------------------
+
+    async def join(self, *, room_id: int, room: str, member: Member) -> int:
+        """Add ``member`` to ``room`` and return the last message id the hub had delivered there.
+
+        Called when a connection joins, before it reads its history. The room is subscribed (and
+        Redis has confirmed it) before its last id is read from the store, so every message after
+        that id reaches the member through the hub, and every one up to it is in the store. The
+        caller reads history after this returns and tells its outbox to drop ids it already sent.
+        """
+        key = protocol.room_key(room)
+        state = self.rooms.get(key)
+        if state is None:
+            state = self.rooms[key] = _Room(key, room, room_id)
+            try:
+                await self.bus.subscribe(key)
+                state.last = await database_sync_to_async(selectors.room_last_id)(room_id=room_id)
+                state.presence = await self.bus.presence_names(key)
+            except BaseException as exc:
+                if self.rooms.get(key) is state:
+                    del self.rooms[key]
+                    self.bus.unsubscribe(key)
+                state.ready.set_exception(exc)
+                state.ready.exception()  # mark retrieved: the joiners below re-raise it
+                raise
+            state.ready.set_result(None)
+        else:
+            await asyncio.shield(state.ready)
+        state.members[member] = None
+        await self.bus.presence_set(key, member.name, True)
+        assert state.last is not None
+        return state.last
+
+    async def leave(self, *, room: str, member: Member) -> None:
+        """Remove ``member``; the room is unsubscribed when its last local member leaves."""
+        key = protocol.room_key(room)
+        state = self.rooms.get(key)
+        if state is None or member not in state.members:
+            return
+        del state.members[member]
+        if not state.members:
+            del self.rooms[key]
+            if state.presence_task is not None:
+                state.presence_task.cancel()
+        try:
+            await self.bus.presence_set(key, member.name, False)
+        finally:
+            if not state.members:
+                self.bus.unsubscribe(key)
+
+    def presence_of(self, room: str) -> list[str]:
+        state = self.rooms.get(protocol.room_key(room))
+        return list(state.presence) if state is not None else []
+
+    # --- Publishing -----------------------------------------------------------------------------
+
+    async def publish_message(self, *, room: str, seq: int, text: str) -> None:
+        """Send a stored message to every process with members in the room (this one included)."""
+        await self.bus.publish(protocol.room_key(room), pubsub.message_event(seq, text))
+
+    async def publish_typing(self, *, room: str, origin: str, text: str) -> None:
+        await self.bus.publish(protocol.room_key(room), pubsub.typing_event(origin, text))
+
+    # --- Events from the bus (pubsub.Sink) ------------------------------------------------------
+
+    def on_event(self, key: str, payload: bytes) -> None:
+        state = self.rooms.get(key)
+        if state is None or state.last is None:
+            # Not subscribed yet, or no longer: anything already published is in the store and
+            # the joiner's read of last_id comes after this, so nothing is lost by dropping it.
+            return
+        kind = payload[:1]
+        if kind == b"m":
+            end = payload.index(b"\n")
+            self._on_message(state, int(payload[1:end]), payload[end + 1 :].decode("utf-8"))
+        elif kind == b"t":
+            end = payload.index(b"\n")
+            origin = payload[1:end].decode("ascii")
+            text = payload[end + 1 :].decode("utf-8")
+            for member in state.members:
+                if member.ephemeral and member.origin != origin:
+                    member.push(text)
+        elif kind == b"p":
+            self._presence_changed(state)
+        else:
+            log.error("unknown event %r in %s", payload[:20], key)
+
+    def on_resync(self) -> None:
+        """The bus may have missed events: check every room against the store."""
+        for state in self.rooms.values():
+            if state.last is not None:
+                state.resync = True
+                self._start_fill(state)
+                self._presence_changed(state)
+
+    def _on_message(self, state: _Room, seq: int, text: str) -> None:
+        assert state.last is not None
+        if seq <= state.last:
+            return
+        if seq == state.last + 1 and not state.filling:
+            state.last = seq
+            for member in state.members:
+                member.push(text, seq)
+            return
+        state.pending[seq] = text
+        self._start_fill(state)
+
+    def _start_fill(self, state: _Room) -> None:
+        if not state.filling and self.rooms.get(state.key) is state:
+            state.filling = True
+            self.loop.create_task(self._fill(state))
+
+    async def _fill(self, state: _Room) -> None:
+        """Deliver held messages in order, reading the ids missing before them from the store."""
+        attempts = 0
+        try:
+            while True:
+                self._deliver_pending(state)
+                if not state.pending and not state.resync:
+                    return
+                assert state.last is not None
+                # Everything below the first held id; on resync, everything the store has.
+                first_held = min(state.pending) if state.pending else None
+                state.resync = False
+                frames = await database_sync_to_async(selectors.messages_between)(
+                    room_id=state.room_id, room=state.name, after=state.last, before=first_held or 2**62
+                )
+                for frame in frames:
+                    if frame["id"] == state.last + 1:
+                        self._deliver(state, frame["id"], protocol.encode(frame))
+                if first_held is not None and state.last + 1 < first_held:
+                    attempts += 1
+                    if attempts >= FILL_ATTEMPTS:
+                        log.error(
+                            "room %s: ids %d..%d missing from the store; skipped",
+                            state.name,
+                            state.last + 1,
+                            first_held - 1,
+                        )
+                        state.last = first_held - 1
+                    else:
+                        await asyncio.sleep(0.02 * 2**attempts)
+                else:
+                    attempts = 0
+        except Exception:
+            log.exception("room %s: filling a gap failed; retrying", state.name)
+            self.loop.call_later(0.5, self._start_fill, state)
+        finally:
+            state.filling = False
+
+    def _deliver_pending(self, state: _Room) -> None:
+        assert state.last is not None
+        for seq in [s for s in state.pending if s <= state.last]:
+            del state.pending[seq]
+        while state.last + 1 in state.pending:
+            self._deliver(state, state.last + 1, state.pending.pop(state.last + 1))
+
+    def _deliver(self, state: _Room, seq: int, text: str) -> None:
+        state.last = seq
+        for member in state.members:
+            member.push(text, seq)
+
+    # --- Presence -------------------------------------------------------------------------------
+
+    def _presence_changed(self, state: _Room) -> None:
+        state.presence_dirty = True
+        if state.presence_task is None:
+            state.presence_task = self.loop.create_task(self._send_presence(state))
+
+    async def _send_presence(self, state: _Room) -> None:
+        """Send the room's presence list when it changes, at most every PRESENCE_INTERVAL."""
+        try:
+            while state.presence_dirty:
+                state.presence_dirty = False
+                names = await self.bus.presence_names(state.key)
+                if names != state.presence:
+                    state.presence = names
+                    text = protocol.encode(protocol.presence_frame(names))
+                    for member in state.members:
+                        if member.ephemeral:
+                            member.push(text)
+                await asyncio.sleep(PRESENCE_INTERVAL)
+        except Exception:
+            log.exception("room %s: presence update failed", state.name)
+        finally:
+            state.presence_task = None
+
+    async def close(self) -> None:
+        await self.bus.close()
+
+
+def _make_bus(sink: pubsub.Sink) -> pubsub.Bus:
+    if settings.REDIS_URL:
+        return pubsub.RedisBus(
+            sink,
+            url=settings.REDIS_URL,
+            prefix=settings.PARLEY_REDIS_PREFIX,
+            socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT,
+        )
+    return pubsub.LocalBus(sink)
+
+
+_hub: Hub | None = None
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per process; tests get a new one per loop)."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is None or _hub.loop is not loop:
+        _hub = Hub(_make_bus)
+    return _hub

@@ -1,0 +1,282 @@
+"""The three WebSocket doors into a room. They share one path and differ only in their hooks.
+
+- ``SeedConsumer``, ``/chat/<room>``: the lecture's page. Sends ``{"sender","message"}``, receives
+  only chat messages, and bad input is ignored (its page cannot show an error).
+- ``TutorialConsumer``, ``/ws/chat/<room>/``: the Channels tutorial's page. Sends ``{"message"}``.
+- ``NativeConsumer``, ``/ws/rooms/<room>/``: the full protocol of ``docs/protocol.md``.
+
+Joining, sending and leaving are in ``RoomConsumer``; fan-out does not use the channel layer (one
+layer message per recipient is what makes the tutorial slow) but ``broadcast.Hub``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import actions, broadcast, identity, protocol, selectors, services
+from .identity import Identity
+from .models import Room
+from .outbox import Outbox
+from .protocol import CloseCode, ErrorCode, ProtocolError
+from .ratelimit import TokenBucket
+
+log = logging.getLogger("parley.consumers")
+
+# "X is typing" is a hint, not data: one typing event per connection per second is plenty, and
+# extra ones are dropped without an error.
+TYPING_MIN_INTERVAL = 1.0
+
+_CLOSE_FOR = {ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN}
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    # No channel layer per connection: fan-out goes through broadcast.Hub (see module docstring).
+    channel_layer_alias = "parley.no-channel-layer"
+    # Whether this door receives presence, typing and error frames.
+    ephemeral = False
+
+    room: Room | None = None
+    outbox: Outbox | None = None
+
+    # --- Hooks for the doors --------------------------------------------------------------------
+
+    def parse(self, text: str) -> protocol.ClientFrame:
+        """Called for each text frame: turn it into a client frame or raise ProtocolError."""
+        raise NotImplementedError
+
+    async def on_joined(self, *, last_id: int) -> None:
+        """Called once the connection is a member of its room, before live frames flow."""
+
+    async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:
+        """Called when a frame is refused. The seed and tutorial doors log it and go on."""
+        log.info("ignored bad frame on %s: %s (%s)", self.scope["path"], error.code, error.detail)
+
+    # --- Connection lifecycle -------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Called on the handshake: check the room and the user, join, then go live."""
+        self.query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.limits = identity.limits()
+        self.bucket = TokenBucket(rate=settings.PARLEY_RATE_PER_SEC, burst=settings.PARLEY_RATE_BURST)
+        self.approved_senders: set[str] = set()
+        self.last_typing = 0.0
+        try:
+            name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
+            self.identity: Identity = await database_sync_to_async(identity.identity_resolve)(
+                user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
+            )
+            self.check_params()
+        except ProtocolError as error:
+            await self.accept()
+            await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
+            await self.close(code=_CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
+            return
+        self.room = await database_sync_to_async(services.room_get_or_create)(name=name)
+        await self.accept()
+        self.outbox = Outbox(
+            send=self.base_send,
+            name=self.identity.name,
+            ephemeral=self.ephemeral,
+            limit=settings.PARLEY_SEND_QUEUE_MAX,
+            on_overflow=self._on_overflow,
+        )
+        await broadcast.get_hub().join(room_id=self.room.pk, room=self.room.name, member=self.outbox)
+        # Read after joining: every message up to last_id is in the store, every later one will
+        # reach the outbox through the hub. Nothing missed, and the outbox drops ids <= last_id.
+        last_id = await database_sync_to_async(selectors.room_last_id)(room_id=self.room.pk)
+        await self.on_joined(last_id=last_id)
+        self.outbox.start(floor=last_id)
+
+    def check_params(self) -> None:
+        """Called during the handshake to validate door-specific query parameters."""
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes, for whatever reason."""
+        if self.outbox is not None and self.room is not None:
+            self.outbox.stop()
+            await broadcast.get_hub().leave(room=self.room.name, member=self.outbox)
+            self.outbox = None
+
+    def _on_overflow(self) -> None:
+        """Called by the outbox when this client is too far behind: close with 1013."""
+        log.info("closing a slow client in %s", self.room)
+        self.outbox_task = broadcast.get_hub().loop.create_task(self.close(code=CloseCode.TRY_AGAIN_LATER))
+
+    # --- Client frames --------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.outbox is None:
+            return
+        if text_data is None:
+            await self.on_bad_input(ProtocolError(ErrorCode.INVALID_FRAME, "binary frames are not accepted"))
+            return
+        if _too_big(text_data, settings.PARLEY_MAX_FRAME_BYTES):
+            await self.close(code=CloseCode.MESSAGE_TOO_BIG)
+            return
+        try:
+            frame = self.parse(text_data)
+        except ProtocolError as error:
+            await self.on_bad_input(error)
+            return
+        await self.handle(frame)
+
+    async def handle(self, frame: protocol.ClientFrame) -> None:
+        if isinstance(frame, protocol.SendMessage):
+            await self.handle_message(frame)
+        elif isinstance(frame, protocol.HistoryRequest):
+            await self.handle_history(frame)
+        elif isinstance(frame, protocol.Typing):
+            await self.handle_typing()
+        elif isinstance(frame, protocol.Ping):
+            self.push(protocol.PONG)
+
+    async def handle_message(self, frame: protocol.SendMessage) -> None:
+        assert self.room is not None
+        if not self.bucket.take():
+            await self.on_bad_input(_rate_limited(), client_id=frame.client_id)
+            return
+        try:
+            text, created = await actions.do_send_message(
+                room=self.room, who=self.identity, frame=frame, approved=self.approved_senders
+            )
+        except ProtocolError as error:
+            await self.on_bad_input(error, client_id=frame.client_id)
+            return
+        if not created:
+            self.push(text)  # a retry: the sender alone gets the stored frame again
+
+    async def handle_history(self, frame: protocol.HistoryRequest) -> None:
+        assert self.room is not None
+        if not self.bucket.take():
+            await self.on_bad_input(_rate_limited())
+            return
+        before = frame.before if frame.before is not None else 2**62
+        messages, has_more = await database_sync_to_async(selectors.history_before)(
+            room_id=self.room.pk, room=self.room.name, before=before, limit=frame.limit
+        )
+        self.push(protocol.encode(protocol.history_frame(messages, has_more=has_more)))
+
+    async def handle_typing(self) -> None:
+        assert self.room is not None
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_MIN_INTERVAL:
+            return
+        self.last_typing = now
+        assert self.outbox is not None
+        text = protocol.encode(protocol.typing_frame(self.identity.name))
+        await broadcast.get_hub().publish_typing(room=self.room.name, origin=self.outbox.origin, text=text)
+
+    # --- Helpers --------------------------------------------------------------------------------
+
+    def push(self, text: str) -> None:
+        """Queue a frame for this client only, in order with the room's frames."""
+        if self.outbox is not None:
+            self.outbox.push(text)
+
+    def _param(self, key: str) -> str | None:
+        values = self.query.get(key)
+        return values[-1] if values else None
+
+
+def _too_big(text: str, limit: int) -> bool:
+    # UTF-8 takes at most 4 bytes a character: skip the encode when the text is clearly small.
+    return len(text) * 4 > limit and (len(text) > limit or len(text.encode("utf-8")) > limit)
+
+
+def _rate_limited() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.RATE_LIMITED,
+        f"over {settings.PARLEY_RATE_PER_SEC:g} frames/s (burst {settings.PARLEY_RATE_BURST}); slow down and resend",
+    )
+
+
+class SeedConsumer(RoomConsumer):
+    """``/chat/<room>``: the lecture's ``{"sender", "message"}`` page."""
+
+    def parse(self, text: str) -> protocol.ClientFrame:
+        return protocol.parse_seed(text, self.limits)
+
+
+class TutorialConsumer(RoomConsumer):
+    """``/ws/chat/<room>/``: the Channels tutorial's ``{"message"}`` page."""
+
+    def parse(self, text: str) -> protocol.ClientFrame:
+        return protocol.parse_tutorial(text, self.limits)
+
+
+class NativeConsumer(RoomConsumer):
+    """``/ws/rooms/<room>/``: hello, history, live messages, presence, typing, errors."""
+
+    ephemeral = True
+
+    def parse(self, text: str) -> protocol.ClientFrame:
+        return protocol.parse_native(text, self.limits)
+
+    def check_params(self) -> None:
+        raw = self._param("after")
+        self.after: int | None = None
+        if raw is not None:
+            if not raw.isdigit():
+                raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
+            self.after = int(raw)
+
+    async def on_joined(self, *, last_id: int) -> None:
+        """Send hello, then history: the newest messages, or every one after ``?after=``."""
+        assert self.room is not None
+        await self.send_frame(
+            protocol.hello_frame(
+                room=self.room.name,
+                name=self.identity.name,
+                guest=self.identity.guest,
+                last_id=last_id,
+                limits=self.client_limits(),
+            )
+        )
+        if self.after is None:
+            messages, has_more = await database_sync_to_async(selectors.history_before)(
+                room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
+            )
+            await self.send_frame(protocol.history_frame(messages, has_more=has_more))
+        else:
+            cursor = self.after
+            while True:
+                messages = await database_sync_to_async(selectors.history_after)(
+                    room_id=self.room.pk,
+                    room=self.room.name,
+                    after=cursor,
+                    until=last_id,
+                    limit=self.limits.history_page_max,
+                )
+                if messages:
+                    cursor = messages[-1]["id"]
+                has_more = bool(messages) and cursor < last_id
+                await self.send_frame(protocol.history_frame(messages, has_more=has_more))
+                if not has_more:
+                    break
+        names = set(broadcast.get_hub().presence_of(self.room.name))
+        names.add(self.identity.name)
+        self.push(protocol.encode(protocol.presence_frame(sorted(names))))
+
+    async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:
+        self.push(protocol.encode(protocol.error_frame(error.code, error.detail, client_id=client_id)))
+
+    async def send_frame(self, frame: Any) -> None:
+        await self.send(text_data=protocol.encode(frame))
+
+    def client_limits(self) -> dict[str, float]:
+        """The limits a client should know, sent in hello so a UI can honour them up front."""
+        return {
+            "max_message_chars": settings.PARLEY_MAX_MESSAGE_CHARS,
+            "max_frame_bytes": settings.PARLEY_MAX_FRAME_BYTES,
+            "rate_per_sec": settings.PARLEY_RATE_PER_SEC,
+            "rate_burst": settings.PARLEY_RATE_BURST,
+            "history_page_max": settings.PARLEY_HISTORY_PAGE_MAX,
+            "typing_timeout": settings.PARLEY_TYPING_TIMEOUT,
+        }

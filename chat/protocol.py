@@ -1,0 +1,321 @@
+"""The wire protocol: every frame shape, error code and limit check, in one pure module.
+
+Nothing here touches the database, the network or Django settings; callers pass the limits in.
+``docs/protocol.md`` is the prose version of this file.
+
+Server frames are built by the ``*_frame`` functions and turned into text once by ``encode``; a
+message frame is encoded once per message and the same text goes to every recipient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import unicodedata
+from typing import Any, Literal, TypedDict
+
+import orjson
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_JSON = "invalid_json"  # the text is not JSON
+    INVALID_FRAME = "invalid_frame"  # JSON, but not an object, a binary frame, or a wrong-typed field
+    UNKNOWN_TYPE = "unknown_type"  # "type" names no client frame
+    EMPTY_MESSAGE = "empty_message"  # empty or whitespace-only message
+    TOO_LARGE = "too_large"  # message over PARLEY_MAX_MESSAGE_CHARS
+    RATE_LIMITED = "rate_limited"  # over PARLEY_RATE_PER_SEC / PARLEY_RATE_BURST
+    INVALID_ROOM = "invalid_room"  # the room name in the URL is not a valid name
+    INVALID_NAME = "invalid_name"  # a guest display name that is empty, too long or malformed
+    FORBIDDEN = "forbidden"  # not allowed: guests off, or a registered user's name taken by a guest
+
+
+class CloseCode(enum.IntEnum):
+    MESSAGE_TOO_BIG = 1009  # a frame over PARLEY_MAX_FRAME_BYTES
+    TRY_AGAIN_LATER = 1013  # the client fell behind its send queue; resume with ?after=
+    FORBIDDEN = 4403  # guests are not allowed and the client is not logged in
+    INVALID_ROOM = 4400  # the room name in the URL is invalid
+
+
+class ProtocolError(Exception):
+    """A client frame that cannot be accepted; ``code`` is an ErrorCode, sent in an error frame."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_chars: int = 4000
+    max_name_chars: int = 32
+    history_page_max: int = 100
+
+
+# --- Client frames --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendMessage:
+    message: str
+    client_id: str | None = None
+    sender: str | None = None  # a guest's display name; ignored for a logged-in user
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    before: int | None  # None: the newest page
+    limit: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Typing:
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = SendMessage | HistoryRequest | Typing | Ping
+
+MAX_CLIENT_ID_CHARS = 64  # room for a UUID or a ULID with a prefix; the column is 64 wide
+
+
+def load_object(text: str) -> dict[str, Any]:
+    """Parse a text frame into a JSON object, or raise invalid_json / invalid_frame."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "frame must be a JSON object")
+    return data
+
+
+def parse_native(text: str, limits: Limits) -> ClientFrame:
+    """Parse a frame of the native door (/ws/rooms/<name>/)."""
+    data = load_object(text)
+    kind = data.get("type", "message")
+    if kind == "message":
+        return SendMessage(
+            message=check_message(data.get("message"), limits),
+            client_id=_check_client_id(data.get("client_id")),
+            sender=_optional_str(data, "sender"),
+        )
+    if kind == "history":
+        return HistoryRequest(
+            before=_optional_int(data, "before", minimum=1),
+            limit=min(_optional_int(data, "limit", minimum=1) or limits.history_page_max, limits.history_page_max),
+        )
+    if kind == "typing":
+        return Typing()
+    if kind == "ping":
+        return Ping()
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "'type' must be a string")
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}")
+
+
+def parse_seed(text: str, limits: Limits) -> SendMessage:
+    """Parse a frame of the seed door (/chat/<name>): ``{"sender", "message"}``."""
+    data = load_object(text)
+    return SendMessage(message=check_message(data.get("message"), limits), sender=_optional_str(data, "sender"))
+
+
+def parse_tutorial(text: str, limits: Limits) -> SendMessage:
+    """Parse a frame of the Channels tutorial door (/ws/chat/<name>/): ``{"message"}``."""
+    data = load_object(text)
+    return SendMessage(message=check_message(data.get("message"), limits))
+
+
+def check_message(value: Any, limits: Limits) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "'message' must be a string")
+    if not value.strip():
+        raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
+    if len(value) > limits.max_message_chars:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"message is {len(value)} characters, the limit is {limits.max_message_chars}"
+        )
+    # PostgreSQL text cannot hold NUL; keep the message, show the character as U+FFFD.
+    return value.replace("\x00", "\ufffd")
+
+
+def _check_client_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not (1 <= len(value) <= MAX_CLIENT_ID_CHARS):
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, f"'client_id' must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters"
+        )
+    return value
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be a string")
+
+
+def _optional_int(data: dict[str, Any], key: str, *, minimum: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be an integer >= {minimum}")
+    return value
+
+
+# --- Names ----------------------------------------------------------------------------------------
+
+ROOM_NAME_MAX = 64
+_ROOM_PUNCTUATION = frozenset("-_.")
+
+
+def check_room_name(raw: Any) -> str:
+    """Return the NFC form of a room name, or raise invalid_room.
+
+    1 to 64 characters, each a Unicode letter (L*), a decimal digit (Nd), '-', '_' or '.'; a name of
+    dots only is refused because '.' and '..' are path segments in a URL.
+    """
+    if not isinstance(raw, str):
+        raise ProtocolError(ErrorCode.INVALID_ROOM, "room name must be a string")
+    name = unicodedata.normalize("NFC", raw)
+    if not 1 <= len(name) <= ROOM_NAME_MAX:
+        raise ProtocolError(ErrorCode.INVALID_ROOM, f"room name must be 1 to {ROOM_NAME_MAX} characters")
+    for ch in name:
+        if ch not in _ROOM_PUNCTUATION and unicodedata.category(ch) not in _ROOM_CATEGORIES:
+            raise ProtocolError(
+                ErrorCode.INVALID_ROOM, f"room name may hold letters, digits, '-', '_' and '.', not {ch!r}"
+            )
+    if set(name) == {"."}:
+        raise ProtocolError(ErrorCode.INVALID_ROOM, "room name cannot be only dots")
+    return name
+
+
+_ROOM_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+
+
+def check_display_name(raw: Any, limits: Limits) -> str:
+    """Return a guest's display name, stripped and NFC-normalised, or raise invalid_name."""
+    if not isinstance(raw, str):
+        raise ProtocolError(ErrorCode.INVALID_NAME, "name must be a string")
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not 1 <= len(name) <= limits.max_name_chars:
+        raise ProtocolError(ErrorCode.INVALID_NAME, f"name must be 1 to {limits.max_name_chars} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        raise ProtocolError(ErrorCode.INVALID_NAME, "name holds control or unassigned characters")
+    return name
+
+
+def room_key(name: str) -> str:
+    """A short ASCII key for a room, safe as a Channels group name and a Redis key.
+
+    Channels group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters,
+    so a Korean room name cannot be used as it is; a hash of its UTF-8 bytes is stable across
+    processes and machines, and 160 bits make a collision a non-event.
+    """
+    return "room." + hashlib.sha1(name.encode("utf-8")).hexdigest()
+
+
+# --- Server frames --------------------------------------------------------------------------------
+
+
+class Identity(TypedDict):
+    name: str
+    guest: bool
+
+
+class MessageFrame(TypedDict):
+    type: Literal["message"]
+    id: int
+    room: str
+    sender: str
+    message: str
+    ts: str
+    client_id: str | None
+
+
+class HelloFrame(TypedDict):
+    type: Literal["hello"]
+    room: str
+    you: Identity
+    last_id: int
+    limits: dict[str, float]
+
+
+class HistoryFrame(TypedDict):
+    type: Literal["history"]
+    messages: list[MessageFrame]
+    has_more: bool
+
+
+class PresenceFrame(TypedDict):
+    type: Literal["presence"]
+    users: list[str]
+
+
+class TypingFrame(TypedDict):
+    type: Literal["typing"]
+    sender: str
+
+
+class ErrorFrame(TypedDict, total=False):
+    type: Literal["error"]
+    code: str
+    detail: str
+    client_id: str | None
+
+
+def format_ts(when: dt.datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a 'Z': 2026-11-25T06:40:00.123Z."""
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_frame(
+    *, seq: int, room: str, sender: str, message: str, created_at: dt.datetime, client_id: str | None
+) -> MessageFrame:
+    return {
+        "type": "message",
+        "id": seq,
+        "room": room,
+        "sender": sender,
+        "message": message,
+        "ts": format_ts(created_at),
+        "client_id": client_id,
+    }
+
+
+def hello_frame(*, room: str, name: str, guest: bool, last_id: int, limits: dict[str, float]) -> HelloFrame:
+    return {"type": "hello", "room": room, "you": {"name": name, "guest": guest}, "last_id": last_id, "limits": limits}
+
+
+def history_frame(messages: list[MessageFrame], *, has_more: bool) -> HistoryFrame:
+    return {"type": "history", "messages": messages, "has_more": has_more}
+
+
+def presence_frame(users: list[str]) -> PresenceFrame:
+    return {"type": "presence", "users": users}
+
+
+def typing_frame(sender: str) -> TypingFrame:
+    return {"type": "typing", "sender": sender}
+
+
+def error_frame(code: ErrorCode, detail: str, *, client_id: str | None = None) -> ErrorFrame:
+    frame: ErrorFrame = {"type": "error", "code": code.value, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return frame
+
+
+PONG = '{"type":"pong"}'
+
+
+def encode(frame: Any) -> str:
+    return orjson.dumps(frame).decode("utf-8")

@@ -1,0 +1,277 @@
+"""The bus between processes: how a room's events reach every process that has members in it.
+
+``LocalBus`` is the embedded default: one process, events handed straight to the hub.
+``RedisBus`` carries them over Redis pub/sub: one PUBLISH per event, one subscription per room per
+process, and a sorted set per room for presence. Both offer the same methods; ``broadcast.Hub``
+is the only caller.
+
+An event on the wire is one bytes payload, its first byte the kind:
+``m<id>\\n<frame>`` a stored message, ``t<origin>\\n<frame>`` a typing frame (not for ``origin``),
+``p`` presence changed. The frame is the JSON text every client receives, encoded once by the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("parley.pubsub")
+
+# Unique per process: tags typing events and this process's presence entries in Redis.
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+# A process refreshes its presence entries this often; an entry not refreshed for PRESENCE_TTL is
+# ignored, so a crashed process's users leave the list within a minute instead of staying forever.
+PRESENCE_REFRESH = 20.0
+PRESENCE_TTL = 60.0
+
+
+class Sink(Protocol):
+    """What a bus delivers to: the hub."""
+
+    def on_event(self, key: str, payload: bytes) -> None: ...
+
+    def on_resync(self) -> None: ...
+
+
+def message_event(seq: int, text: str) -> bytes:
+    return b"m%d\n" % seq + text.encode("utf-8")
+
+
+def typing_event(origin: str, text: str) -> bytes:
+    return b"t" + origin.encode("ascii") + b"\n" + text.encode("utf-8")
+
+
+PRESENCE_EVENT = b"p"
+
+
+class LocalBus:
+    """One process: publish is a direct call; presence is this process's own members."""
+
+    # Shared by the buses of this process, so that pages (served in threads) can count who is online.
+    names_everywhere: dict[str, Counter[str]] = {}
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._names = LocalBus.names_everywhere
+
+    async def subscribe(self, key: str) -> None:
+        pass
+
+    def unsubscribe(self, key: str) -> None:
+        self._names.pop(key, None)
+
+    async def publish(self, key: str, payload: bytes) -> None:
+        self._sink.on_event(key, payload)
+
+    async def presence_set(self, key: str, name: str, present: bool) -> None:
+        names = self._names.setdefault(key, Counter())
+        names[name] += 1 if present else -1
+        if names[name] <= 0:
+            del names[name]
+        self._sink.on_event(key, PRESENCE_EVENT)
+
+    async def presence_names(self, key: str) -> list[str]:
+        return sorted(self._names.get(key, ()))
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisBus:
+    """Many processes: Redis pub/sub for events, a sorted set per room for presence.
+
+    One connection is dedicated to the subscription and read by one task. If it drops, the task
+    reconnects, subscribes again and asks the hub to resync every room from the store, so a message
+    published while the connection was down is filled in, never skipped.
+    """
+
+    def __init__(self, sink: Sink, *, url: str, prefix: str, socket_timeout: float) -> None:
+        self._sink = sink
+        self._prefix = prefix
+        self._socket_timeout = socket_timeout
+        # Commands: ordinary request/response with a timeout.
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=5, health_check_interval=15
+        )
+        # The subscription waits for traffic for as long as a room is quiet: it must not time out
+        # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
+        self._sub_client = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
+        self._pubsub = self._sub_client.pubsub()
+        self._keys: set[str] = set()
+        self._confirm: dict[bytes, asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._mine: dict[str, Counter[str]] = {}  # presence entries this process holds
+        self._channel_to_key: dict[bytes, str] = {}
+
+    def _channel(self, key: str) -> bytes:
+        return f"{self._prefix}:{key}".encode()
+
+    def _presence_key(self, key: str) -> str:
+        return f"{self._prefix}:presence:{key}"
+
+    async def subscribe(self, key: str) -> None:
+        """Subscribe to a room and return once Redis has confirmed it: from then on nothing is missed."""
+        self._ensure_tasks()
+        channel = self._channel(key)
+        self._keys.add(key)
+        self._channel_to_key[channel] = key
+        waiter = asyncio.get_running_loop().create_future()
+        self._confirm[channel] = waiter
+        await self._pubsub.subscribe(channel)
+        await asyncio.wait_for(waiter, timeout=self._socket_timeout)
+
+    def unsubscribe(self, key: str) -> None:
+        self._keys.discard(key)
+        self._mine.pop(key, None)
+        channel = self._channel(key)
+        self._channel_to_key.pop(channel, None)
+        asyncio.get_running_loop().create_task(self._unsubscribe(channel))
+
+    async def _unsubscribe(self, channel: bytes) -> None:
+        if self._channel_to_key.get(channel) is not None:
+            return  # joined again meanwhile
+        try:
+            await self._pubsub.unsubscribe(channel)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("unsubscribe %s failed: %s", channel, exc)
+
+    async def publish(self, key: str, payload: bytes) -> None:
+        await self._redis.publish(self._channel(key), payload)
+
+    async def presence_set(self, key: str, name: str, present: bool) -> None:
+        names = self._mine.setdefault(key, Counter())
+        names[name] += 1 if present else -1
+        member = f"{PROCESS_ID}|{name}"
+        if names[name] > 0:
+            await self._redis.zadd(self._presence_key(key), {member: time.time() + PRESENCE_TTL})
+        else:
+            del names[name]
+            await self._redis.zrem(self._presence_key(key), member)
+        await self._redis.publish(self._channel(key), PRESENCE_EVENT)
+
+    async def presence_names(self, key: str) -> list[str]:
+        raw = await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf")
+        return sorted({m.decode("utf-8").split("|", 1)[1] for m in raw})
+
+    def _ensure_tasks(self) -> None:
+        if self._reader is None:
+            loop = asyncio.get_running_loop()
+            self._reader = loop.create_task(self._read())
+            self._heartbeat = loop.create_task(self._refresh_presence())
+
+    async def _read(self) -> None:
+        """The one reader of the subscription: hands events to the hub, reconnects on failure."""
+        idle_limit = max(self._socket_timeout / 2, 1.0)
+        backoff = 0.1
+        while True:
+            try:
+                pinged = False
+                while True:
+                    if not self._pubsub.subscribed:
+                        await asyncio.sleep(0.05)
+                        continue
+                    msg = await self._pubsub.get_message(timeout=idle_limit)
+                    if msg is None:
+                        if pinged:
+                            raise RedisTimeoutError("no answer to PING on the subscription")
+                        await self._pubsub.ping()
+                        pinged = True
+                        continue
+                    pinged = False
+                    backoff = 0.1
+                    kind = msg["type"]
+                    if kind == "message":
+                        key = self._channel_to_key.get(msg["channel"])
+                        if key is not None:
+                            self._sink.on_event(key, msg["data"])
+                    elif kind == "subscribe":
+                        waiter = self._confirm.pop(msg["channel"], None)
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(None)
+            except asyncio.CancelledError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        try:
+            await self._pubsub.aclose()
+        except Exception:
+            pass
+        self._pubsub = self._sub_client.pubsub()
+        try:
+            channels = [self._channel(k) for k in self._keys]
+            if channels:
+                await self._pubsub.subscribe(*channels)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("resubscribe failed: %s", exc)
+            return
+        # Whatever was published while we were away is in the store: fetch it.
+        self._sink.on_resync()
+        for key in list(self._mine):
+            await self._republish_presence(key)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH)
+            for key in list(self._mine):
+                try:
+                    await self._republish_presence(key)
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    log.warning("presence refresh failed: %s", exc)
+
+    async def _republish_presence(self, key: str) -> None:
+        names = self._mine.get(key)
+        if names:
+            expiry = time.time() + PRESENCE_TTL
+            await self._redis.zadd(self._presence_key(key), {f"{PROCESS_ID}|{n}": expiry for n in names})
+
+    async def close(self) -> None:
+        for task in (self._reader, self._heartbeat):
+            if task is not None:
+                task.cancel()
+        await self._pubsub.aclose()
+        await self._sub_client.aclose()
+        await self._redis.aclose()
+
+
+Bus = LocalBus | RedisBus
+BusFactory = Callable[[Sink], Bus]
+
+
+def online_counts(*, keys: list[str]) -> dict[str, int]:
+    """How many people are online in each room (sync; for pages). Keys are protocol.room_key()s."""
+    from django.conf import settings
+
+    if not keys:
+        return {}
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT)
+        try:
+            pipe = client.pipeline(transaction=False)
+            now = time.time()
+            for key in keys:
+                pipe.zrangebyscore(f"{settings.PARLEY_REDIS_PREFIX}:presence:{key}", now, "+inf")
+            results = pipe.execute()
+        finally:
+            client.close()
+        return {key: len({m.split(b"|", 1)[1] for m in raw}) for key, raw in zip(keys, results, strict=True)}
+    return {key: len(LocalBus.names_everywhere.get(key, ())) for key in keys}

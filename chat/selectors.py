@@ -1,0 +1,61 @@
+"""Reads. Each returns plain values or model instances; none writes."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from . import protocol
+from .models import Message, Room
+
+
+def room_get(*, name: str) -> Room | None:
+    return Room.objects.filter(name=name).first()
+
+
+def room_last_id(*, room_id: int) -> int:
+    return Room.objects.values_list("last_id", flat=True).get(pk=room_id)
+
+
+def room_list(*, limit: int = 200) -> list[Room]:
+    """Rooms, newest activity first."""
+    return list(Room.objects.order_by("-last_activity")[:limit])
+
+
+def message_to_frame(message: Message, *, room: str) -> protocol.MessageFrame:
+    return protocol.message_frame(
+        seq=message.seq,
+        room=room,
+        sender=message.sender,
+        message=message.body,
+        created_at=message.created_at,
+        client_id=message.client_id,
+    )
+
+
+def _messages(room_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(room_id=room_id).only("seq", "sender", "body", "created_at", "client_id")
+
+
+def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageFrame], bool]:
+    """Up to ``limit`` messages with id < ``before``, oldest first, and whether older ones exist."""
+    rows = list(_messages(room_id).filter(seq__lt=before).order_by("-seq")[: limit + 1])
+    has_more = len(rows) > limit
+    return [message_to_frame(m, room=room) for m in reversed(rows[:limit])], has_more
+
+
+def history_after(*, room_id: int, room: str, after: int, until: int, limit: int) -> list[protocol.MessageFrame]:
+    """Up to ``limit`` messages with ``after`` < id <= ``until``, oldest first: one page of a resume."""
+    rows = _messages(room_id).filter(seq__gt=after, seq__lte=until).order_by("seq")[:limit]
+    return [message_to_frame(m, room=room) for m in rows]
+
+
+def messages_between(*, room_id: int, room: str, after: int, before: int) -> list[protocol.MessageFrame]:
+    """Messages with ``after`` < id < ``before``, oldest first: what fan-out uses to fill a gap."""
+    rows = _messages(room_id).filter(seq__gt=after, seq__lt=before).order_by("seq")
+    return [message_to_frame(m, room=room) for m in rows]
+
+
+def username_taken(*, name: str) -> bool:
+    """Whether ``name`` belongs to a registered user (case-insensitive), so a guest may not use it."""
+    return get_user_model().objects.filter(username__iexact=name).exists()

@@ -1,0 +1,44 @@
+"""The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+import chat.routing  # noqa: E402
+
+
+class HostOriginValidator(OriginValidator):
+    """Channels' AllowedHostsOriginValidator, except that a handshake with no Origin header passes.
+
+    Browsers always send Origin, so a page on a foreign site is refused as in Channels. A client
+    without one (a bot, a CLI, a test) cannot be driven by a foreign page, so it is let in.
+    """
+
+    def __init__(self, application):
+        hosts = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not hosts:
+            hosts = ["localhost", "127.0.0.1", "[::1]"]
+        super().__init__(application, hosts)
+
+    def valid_origin(self, parsed_origin):
+        if parsed_origin is None:
+            return True
+        return self.validate_origin(parsed_origin)
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": HostOriginValidator(AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,56 @@
+"""``make run``: migrate-free server start, with every server flag derived from settings.
+
+Runs uvicorn with the sans-I/O websockets protocol, a frame limit of PARLEY_MAX_FRAME_BYTES (so an
+oversized frame closes with 1009 before it is buffered) and per-message compression off unless
+PARLEY_WS_COMPRESSION is on. ``WORKERS=N`` runs N processes on one port; they share rooms through
+Redis, so more than one worker without REDIS_URL is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    import uvicorn
+
+    host = os.environ.get("HOST", "127.0.0.1") or "127.0.0.1"
+    port = int(os.environ.get("PORT", "8000") or 8000)
+    workers = int(os.environ.get("WORKERS", "1") or 1)
+    if workers < 1:
+        print("WORKERS must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.REDIS_URL:
+        print(
+            f"WORKERS={workers} needs REDIS_URL: worker processes share rooms through Redis.\n"
+            "Start Redis and run e.g. make run WORKERS=2 REDIS_URL=redis://127.0.0.1:6379/0",
+            file=sys.stderr,
+        )
+        return 2
+    fan_out = "Redis" if settings.REDIS_URL else "in-process"
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    plural = "s" if workers > 1 else ""
+    print(f"Parley on http://{host}:{port}/ ({workers} worker{plural}, {fan_out} fan-out, {database})", flush=True)
+    uvicorn.run(
+        "parley.asgi:application",
+        host=host,
+        port=port,
+        workers=workers,
+        ws="websockets-sansio",
+        ws_max_size=settings.PARLEY_MAX_FRAME_BYTES,
+        ws_per_message_deflate=settings.PARLEY_WS_COMPRESSION,
+        lifespan="off",
+        log_level=os.environ.get("PARLEY_SERVER_LOG_LEVEL", "info"),
+        access_log=os.environ.get("PARLEY_ACCESS_LOG", "0") == "1",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Parley settings, read once from the environment.
+
+Every knob is an environment variable with a safe default; the README has the table. Limits are
+named ``PARLEY_*`` and read here only, so a reader finds each one in one place.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip() or default
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+DEBUG = env_bool("DEBUG", False)
+
+# A fixed development key is fine for a laptop; a deployment sets SECRET_KEY (docs/deployment.md).
+SECRET_KEY = env_str("SECRET_KEY", "parley-insecure-development-key-set-SECRET_KEY-in-production")
+
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "parley.urls"
+ASGI_APPLICATION = "parley.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Storage -------------------------------------------------------------------------------------
+# sqlite:///path (default: db.sqlite3 in the project) or postgres://user@host:port/name.
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE: a write transaction takes the lock when it starts, so two writers never
+        # deadlock upgrading a read lock. WAL: readers do not block the writer.
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": env_str("PARLEY_TEST_SQLITE", str(BASE_DIR / "test-db.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Fan-out and channel layer -------------------------------------------------------------------
+# Without REDIS_URL everything runs in one process: in-memory channel layer, in-process fan-out.
+# With it, Redis carries fan-out (pub/sub) and presence between processes and machines.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
+
+# redis-py 8 gives every read a 5 s timeout by default, which breaks a blocking receive on an idle
+# socket (channels_redis #422). Reads that wait for traffic (pub/sub, BZPOPMIN) must be allowed to
+# wait; this is the timeout of ordinary commands only, and health checks find dead sockets.
+PARLEY_REDIS_SOCKET_TIMEOUT = env_float("PARLEY_REDIS_SOCKET_TIMEOUT", 30.0)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": PARLEY_REDIS_SOCKET_TIMEOUT,
+                        "health_check_interval": 15,
+                    }
+                ],
+                "prefix": env_str("PARLEY_REDIS_PREFIX", "parley"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Key prefix for Parley's own Redis keys and pub/sub channels; tests give each run its own.
+PARLEY_REDIS_PREFIX = env_str("PARLEY_REDIS_PREFIX", "parley")
+
+# --- Limits (all documented in the README) -------------------------------------------------------
+PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)
+# Largest page a client may ask for, and the size of each history frame on resume.
+PARLEY_HISTORY_PAGE_MAX = env_int("PARLEY_HISTORY_PAGE_MAX", 100, minimum=1)
+PARLEY_MAX_MESSAGE_CHARS = env_int("PARLEY_MAX_MESSAGE_CHARS", 4000, minimum=1)
+PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
+PARLEY_MAX_NAME_CHARS = env_int("PARLEY_MAX_NAME_CHARS", 32, minimum=1)
+PARLEY_RATE_PER_SEC = env_float("PARLEY_RATE_PER_SEC", 10.0)
+PARLEY_RATE_BURST = env_int("PARLEY_RATE_BURST", 30)
+# Frames waiting for one slow client before it is closed with 1013 (frames are shared between
+# clients, so this bounds a list of references, not copies).
+PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)
+PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
+# Seconds after which "X is typing" is considered stale by clients (sent in the hello frame).
+PARLEY_TYPING_TIMEOUT = env_float("PARLEY_TYPING_TIMEOUT", 5.0)
+# Per-message deflate costs ~30 KiB per idle connection; off unless asked for.
+PARLEY_WS_COMPRESSION = env_bool("PARLEY_WS_COMPRESSION", False)
+
+# --- Auth, i18n, static --------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"parley": {"handlers": ["console"], "level": env_str("PARLEY_LOG_LEVEL", "INFO")}},
+}
