@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import ServerFarm, scaled_configuration
+
+
+@pytest.fixture
+def farm(tmp_path):
+    """Servers on the configuration of this run: SQLite alone, or PostgreSQL + Redis."""
+    f = ServerFarm(tmp=tmp_path, scaled=scaled_configuration())
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def scaled_farm(tmp_path):
+    """Servers on PostgreSQL + Redis whatever this run's configuration: for multi-process tests."""
+    f = ServerFarm(tmp=tmp_path, scaled=True)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def server(farm):
+    """One live server on this run's configuration."""
+    return farm.start()
+
+
+@pytest.fixture(autouse=True)
+async def _close_hub():
+    """Each test's event loop gets its own hub; close its Redis connections when the test ends."""
+    yield
+    from chat import broadcast
+
+    hub = broadcast._hub
+    if hub is not None:
+        import asyncio
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if hub.loop is running:
+            await hub.close()
+        broadcast._hub = None

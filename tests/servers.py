@@ -1,0 +1,131 @@
+"""Real Parley server processes for end-to-end, multi-process and browser tests.
+
+``ServerFarm.start()`` migrates a fresh database, then runs ``python -m parley.serve`` (uvicorn, as
+``make run`` does) on a free port and waits until it answers HTTP. Each farm has its own database
+(a SQLite file, or a PostgreSQL database created for it) and its own Redis key prefix, so servers
+of one farm share rooms with each other and with nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL = "postgres://postgres@127.0.0.1:5432/{name}"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class ServerFarm:
+    """Servers sharing one database and one Redis prefix. ``scaled`` picks PostgreSQL + Redis."""
+
+    tmp: Path
+    scaled: bool
+    extra_env: dict[str, str] = field(default_factory=dict)
+    servers: list[Server] = field(default_factory=list)
+    _db_name: str | None = None
+    _migrated: bool = False
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PARLEY_REDIS_PREFIX")
+        }
+        self.env.update(
+            {"PARLEY_REDIS_PREFIX": f"parley-e2e-{tag}", "PYTHONUNBUFFERED": "1", "PARLEY_SERVER_LOG_LEVEL": "warning"}
+        )
+        if self.scaled:
+            self._db_name = f"parley_e2e_{tag}"
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self._db_name}"')
+            self.env["DATABASE_URL"] = PG_URL.format(name=self._db_name)
+            self.env["REDIS_URL"] = REDIS_URL
+        else:
+            self.env["DATABASE_URL"] = f"sqlite:///{self.tmp / f'e2e-{tag}.sqlite3'}"
+        self.env.update(self.extra_env)
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True)
+
+    def start(self, **env: str) -> Server:
+        if not self._migrated:
+            self.manage("migrate", "--noinput", "-v", "0")
+            self._migrated = True
+        port = free_port()
+        log_path = self.tmp / f"server-{port}.log"
+        proc_env = {**self.env, **env, "HOST": "127.0.0.1", "PORT": str(port)}
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "parley.serve"], cwd=ROOT, env=proc_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        server = Server(port=port, process=process, log_path=log_path)
+        self.servers.append(server)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(server.http + "/", timeout=2) as response:
+                    if response.status == 200:
+                        return server
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"server did not answer within 30 s:\n{server.log()}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+        if self._db_name:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._db_name}" WITH (FORCE)')
+
+
+def scaled_configuration() -> bool:
+    """Whether this test run is the PostgreSQL + Redis one (make test-scaled)."""
+    return bool(os.environ.get("REDIS_URL"))
