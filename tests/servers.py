@@ -109,10 +109,9 @@ class ServerFarm:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(server.http + "/", timeout=2) as response:
-                    if response.status == 200:
-                        return server
+            with contextlib.suppress(OSError), urllib.request.urlopen(server.http + "/", timeout=2) as response:
+                if response.status == 200:
+                    return server
             if time.monotonic() > deadline:
                 server.stop()
                 raise RuntimeError(f"server did not answer within 30 s:\n{server.log()}")
