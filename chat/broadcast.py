@@ -135,9 +135,18 @@ class Hub:
 
     # --- Publishing -----------------------------------------------------------------------------
 
-    async def publish_message(self, *, room: str, seq: int, text: str) -> None:
-        """Send a stored message to every process with members in the room (this one included)."""
-        await self.bus.publish(protocol.room_key(room), pubsub.message_event(seq, text))
+    async def publish_events(self, events: list[tuple[str, bytes]]) -> None:
+        """Send stored messages' events, in order, to every process with members in their rooms.
+
+        If the bus fails, members here get them at once; other processes fill them in from the
+        store when the next message, or their resync after reconnecting, shows them the gap.
+        """
+        try:
+            await self.bus.publish_many(events)
+        except Exception:
+            log.exception("publishing %d events failed; delivering them here only", len(events))
+            for key, payload in events:
+                self.on_event(key, payload)
 
     async def publish_typing(self, *, room: str, origin: str, text: str) -> None:
         await self.bus.publish(protocol.room_key(room), pubsub.typing_event(origin, text))

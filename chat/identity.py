@@ -58,11 +58,10 @@ def guest_name_check(raw: Any) -> str:
     return name
 
 
-def sender_for(identity: Identity, claimed: str | None, approved: set[str]) -> str:
-    """The name to store on a message. ``approved`` caches the guest names already checked."""
-    if not identity.guest or claimed is None or not claimed.strip() or claimed == identity.name:
-        return identity.name
-    if claimed not in approved:
-        guest_name_check(claimed)
-        approved.add(claimed)
+def sender_claim(who: Identity, claimed: str | None) -> str:
+    """The name to store on a message: a logged-in user's username whatever they claim; for a guest,
+    the ``sender`` they sent, normalised (the caller checks it with ``guest_name_check``), or their
+    connection's name. Raises invalid_name for a malformed claim."""
+    if not who.guest or claimed is None or not claimed.strip():
+        return who.name
     return protocol.check_display_name(claimed, limits())

@@ -75,6 +75,10 @@ class LocalBus:
     async def publish(self, key: str, payload: bytes) -> None:
         self._sink.on_event(key, payload)
 
+    async def publish_many(self, events: list[tuple[str, bytes]]) -> None:
+        for key, payload in events:
+            self._sink.on_event(key, payload)
+
     async def presence_set(self, key: str, name: str, present: bool) -> None:
         names = self._names.setdefault(key, Counter())
         names[name] += 1 if present else -1
@@ -150,6 +154,16 @@ class RedisBus:
 
     async def publish(self, key: str, payload: bytes) -> None:
         await self._redis.publish(self._channel(key), payload)
+
+    async def publish_many(self, events: list[tuple[str, bytes]]) -> None:
+        """PUBLISH each event, in order, in one round trip."""
+        if len(events) == 1:
+            await self.publish(*events[0])
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, payload in events:
+            pipe.publish(self._channel(key), payload)
+        await pipe.execute()
 
     async def presence_set(self, key: str, name: str, present: bool) -> None:
         names = self._mine.setdefault(key, Counter())

@@ -25,34 +25,80 @@ def room_get_or_create(*, name: str) -> Room:
     return room
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Draft:
+    """A message to store: who said what where. The id is assigned when it is stored."""
+
+    room: Room
+    sender: str
+    body: str
+    user_id: int | None = None
+    client_id: str | None = None
+
+
 def message_send(
     *, room: Room, sender: str, body: str, user_id: int | None = None, client_id: str | None = None
 ) -> Stored:
-    """Store a message in ``room`` with the next id, or return the one already stored for ``client_id``.
+    """Store one message in ``room`` with the next id (see ``message_send_many``)."""
+    draft = Draft(room=room, sender=sender, body=body, user_id=user_id, client_id=client_id)
+    return message_send_many(drafts=[draft])[0]
 
-    The room row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE
-    transaction locks the database), then the counter is incremented and the message inserted in the
-    same transaction. So ids are consecutive per room, rooms never wait for each other, and message
-    N commits only after message N-1 has: fan-out can fill any gap from the store.
+
+def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
+    """Store messages in one transaction (a group commit), each with its room's next id.
+
+    A draft whose ``client_id`` is already stored in its room (or earlier in ``drafts``) stores
+    nothing and returns the stored message with ``created=False``.
+
+    The rooms' rows are locked first, in id order so two batches never deadlock
+    (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE transaction locks the database),
+    then each room's counter moves on and the messages are inserted. So ids are consecutive per
+    room, rooms never wait for each other, and message N commits only after message N-1 has:
+    fan-out can fill any gap from the store.
     """
     with transaction.atomic():
-        last_id = _lock_room(room.pk)
-        if client_id is not None:
-            existing = Message.objects.filter(room_id=room.pk, client_id=client_id).first()
-            if existing is not None:
-                return Stored(existing, created=False)
+        last_ids = _lock_rooms(sorted({d.room.pk for d in drafts}))
+        seen = _stored_client_ids(drafts)
         now = timezone.now()
-        seq = last_id + 1
-        Room.objects.filter(pk=room.pk).update(last_id=seq, last_activity=now)
-        message = Message.objects.create(
-            room_id=room.pk, seq=seq, sender=sender, user_id=user_id, body=body, client_id=client_id, created_at=now
-        )
-    return Stored(message, created=True)
+        results: list[Stored] = []
+        new: list[Message] = []
+        for draft in drafts:
+            key = (draft.room.pk, draft.client_id)
+            if draft.client_id is not None and key in seen:
+                results.append(Stored(seen[key], created=False))
+                continue
+            last_ids[draft.room.pk] += 1
+            message = Message(
+                room_id=draft.room.pk,
+                seq=last_ids[draft.room.pk],
+                sender=draft.sender,
+                user_id=draft.user_id,
+                body=draft.body,
+                client_id=draft.client_id,
+                created_at=now,
+            )
+            new.append(message)
+            if draft.client_id is not None:
+                seen[key] = message
+            results.append(Stored(message, created=True))
+        if new:
+            Message.objects.bulk_create(new)
+            for room_id in {m.room_id for m in new}:
+                Room.objects.filter(pk=room_id).update(last_id=last_ids[room_id], last_activity=now)
+    return results
 
 
-def _lock_room(room_pk: int) -> int:
-    """Lock the room row for this transaction and return its last_id."""
-    if connection.vendor == "sqlite":
-        # The IMMEDIATE transaction already holds the write lock; FOR UPDATE is not SQLite syntax.
-        return Room.objects.values_list("last_id", flat=True).get(pk=room_pk)
-    return Room.objects.select_for_update().values_list("last_id", flat=True).get(pk=room_pk)
+def _lock_rooms(room_pks: list[int]) -> dict[int, int]:
+    """Lock the rooms' rows for this transaction and return their last_id by pk."""
+    rooms = Room.objects.filter(pk__in=room_pks).order_by("pk")
+    if connection.vendor != "sqlite":  # SQLite's IMMEDIATE transaction already holds the write lock
+        rooms = rooms.select_for_update()
+    return dict(rooms.values_list("pk", "last_id"))
+
+
+def _stored_client_ids(drafts: list[Draft]) -> dict[tuple[int, str | None], Message]:
+    wanted = [d for d in drafts if d.client_id is not None]
+    if not wanted:
+        return {}
+    rows = Message.objects.filter(room_id__in={d.room.pk for d in wanted}, client_id__in={d.client_id for d in wanted})
+    return {(m.room_id, m.client_id): m for m in rows}
