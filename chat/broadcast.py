@@ -126,7 +126,9 @@ class Hub:
         try:
             await self.bus.presence_set(key, member.name, False)
         finally:
-            if not state.members:
+            # Someone may have joined the room again while presence_set waited: then the new
+            # subscription (and its presence entries) belong to them and must stay.
+            if not state.members and key not in self.rooms:
                 self.bus.unsubscribe(key)
 
     def presence_of(self, room: str) -> list[str]:
