@@ -83,6 +83,9 @@ class Ping:
 ClientFrame = SendMessage | HistoryRequest | Typing | Ping
 
 MAX_CLIENT_ID_CHARS = 64  # room for a UUID or a ULID with a prefix; the column is 64 wide
+# Ids are 64-bit signed integers in the store: a larger number names no message (and SQLite
+# cannot even compare with it), so it is refused like any other bad field.
+MAX_ID = 2**63 - 1
 
 
 def load_object(text: str) -> dict[str, Any]:
@@ -166,8 +169,8 @@ def _optional_int(data: dict[str, Any], key: str, *, minimum: int) -> int | None
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be an integer from {minimum} to {MAX_ID}")
     return value
 
 
