@@ -223,7 +223,8 @@ class NativeConsumer(RoomConsumer):
         raw = self._param("after")
         self.after: int | None = None
         if raw is not None:
-            if not raw.isdigit():
+            # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+            if not (raw.isascii() and raw.isdigit()) or int(raw) > protocol.MAX_ID:
                 raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
             self.after = int(raw)
 
