@@ -2,39 +2,137 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from . import protocol, pubsub, selectors
-from .protocol import ProtocolError
+from . import identity, protocol, pubsub, selectors
+from .protocol import ErrorCode, ProtocolError
+
+# Messages asked for per scroll-up; the server caps it at PARLEY_HISTORY_PAGE_MAX.
+OLDER_PAGE = 50
 
 
 def index(request: HttpRequest) -> HttpResponse:
     """The room list (newest activity first) and a form to join or create a room."""
     error = None
+    typed = ""
     if request.method == "POST":
+        typed = request.POST.get("room", "").strip()
         try:
-            name = protocol.check_room_name(request.POST.get("room", "").strip())
+            name = protocol.check_room_name(typed)
         except ProtocolError as exc:
-            error = exc.detail
+            error = room_name_error(typed, exc)
         else:
             return redirect(reverse("room", args=[name]))
     rooms = selectors.room_list()
     online = pubsub.online_counts(keys=[protocol.room_key(r.name) for r in rooms])
     listing = [{"room": r, "online": online.get(protocol.room_key(r.name), 0)} for r in rooms]
-    return render(request, "chat/index.html", {"rooms": listing, "error": error}, status=400 if error else 200)
+    context = {"rooms": listing, "error": error, "typed": typed}
+    return render(request, "chat/index.html", context, status=400 if error else 200)
+
+
+def room_name_error(typed: str, exc: ProtocolError) -> str:
+    """The message shown for a room name that cannot be used."""
+    if not typed:
+        return _("Type a room name.")
+    return _(
+        "“%(name)s” cannot be a room name: use 1 to 64 letters, digits, “-”, “_” or “.” (no spaces). (%(detail)s)"
+    ) % {"name": typed[:80], "detail": exc.detail}
 
 
 def room(request: HttpRequest, name: str) -> HttpResponse:
+    """The room: chat when the visitor has a name (an account or a guest name), else ask for one."""
     try:
         name = protocol.check_room_name(name)
     except ProtocolError as exc:
-        return HttpResponseBadRequest(
-            _("Invalid room name: %(detail)s") % {"detail": exc.detail}, content_type="text/plain; charset=utf-8"
-        )
-    return render(request, "chat/room.html", {"room_name": name})
+        return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
+    if request.user.is_authenticated:
+        return render_room(request, name)
+    if not settings.PARLEY_ALLOW_GUESTS:
+        return render(request, "chat/room_login.html", {"room_name": name})
+    guest = request.session.get(identity.GUEST_NAME_SESSION_KEY)
+    error = None
+    if guest:
+        try:
+            identity.guest_name_check(guest)
+        except ProtocolError as exc:
+            # Someone registered this name since the guest chose it: the guest picks another.
+            del request.session[identity.GUEST_NAME_SESSION_KEY]
+            error, guest = guest_name_error(guest, exc), None
+    if not guest or "change-name" in request.GET:
+        return render_name_form(request, name, current=guest or "", error=error)
+    return render_room(request, name)
+
+
+@require_POST
+def guest_name(request: HttpRequest, name: str) -> HttpResponse:
+    """Called when a guest submits the display-name form: keep the name in the session, or say why not."""
+    try:
+        name = protocol.check_room_name(name)
+    except ProtocolError as exc:
+        return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
+    if request.user.is_authenticated:
+        return redirect(reverse("room", args=[name]))
+    if not settings.PARLEY_ALLOW_GUESTS:
+        return render(request, "chat/room_login.html", {"room_name": name}, status=403)
+    typed = request.POST.get("name", "")
+    try:
+        chosen = identity.guest_name_check(typed)
+    except ProtocolError as exc:
+        return render_name_form(request, name, current=typed, error=guest_name_error(typed, exc), status=400)
+    request.session[identity.GUEST_NAME_SESSION_KEY] = chosen
+    return redirect(reverse("room", args=[name]))
+
+
+def guest_name_error(typed: str, exc: ProtocolError) -> str:
+    """The message shown for a guest name that cannot be used."""
+    if exc.code == ErrorCode.FORBIDDEN:
+        return _("“%(name)s” is a registered user's name. Choose another name, or log in.") % {"name": typed.strip()}
+    return _("Choose a name of 1 to %(max)s characters, without control characters.") % {
+        "max": settings.PARLEY_MAX_NAME_CHARS
+    }
+
+
+def render_name_form(
+    request: HttpRequest, name: str, *, current: str, error: str | None, status: int = 200
+) -> HttpResponse:
+    context = {"room_name": name, "current": current, "error": error, "max_name": settings.PARLEY_MAX_NAME_CHARS}
+    return render(request, "chat/room_name.html", context, status=status)
+
+
+def render_room(request: HttpRequest, name: str) -> HttpResponse:
+    config = {"room": name, "olderPage": OLDER_PAGE, "strings": room_strings()}
+    guest = not request.user.is_authenticated
+    you = request.session.get(identity.GUEST_NAME_SESSION_KEY, "") if guest else request.user.get_username()
+    return render(request, "chat/room.html", {"room_name": name, "config": config, "guest": guest, "you": you})
+
+
+def room_strings() -> dict[str, str]:
+    """The room page's words that room.js shows, translated; ``%(x)s`` placeholders are filled in JS."""
+    return {
+        "connecting": _("Connecting…"),
+        "live": _("Live"),
+        "reconnecting": _("Reconnecting…"),
+        "closed": _("Disconnected"),
+        "typing_one": _("%(name)s is typing…"),
+        "typing_two": _("%(first)s and %(second)s are typing…"),
+        "typing_many": _("Several people are typing…"),
+        "load_older": _("Load older messages"),
+        "loading": _("Loading…"),
+        "beginning": _("This is the beginning of the room."),
+        "queued": _("Waiting for the connection…"),
+        "sending": _("Sending…"),
+        "failed": _("Not sent: %(detail)s"),
+        "dismiss": _("Dismiss"),
+        "you": _("(you)"),
+        "new_messages": _("New messages ↓"),
+        "too_long": _("This message is %(count)s characters long; the limit is %(limit)s."),
+        "refused": _("The server closed the room: %(detail)s"),
+    }
 
 
 def legacy_index(request: HttpRequest) -> HttpResponse:

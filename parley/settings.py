@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chat",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +105,9 @@ TEMPLATES = [
 # --- Storage -------------------------------------------------------------------------------------
 # sqlite:///path (default: db.sqlite3 in the project) or postgres://user@host:port/name.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections: Channels closes "old" connections around every database call, and with
+# CONN_MAX_AGE=0 that meant a new connection per call (a quarter of the CPU of a connection storm).
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE: a write transaction takes the lock when it starts, so two writers never

@@ -1,10 +1,13 @@
-from django.urls import path
+from django.urls import include, path
 
 from chat import views
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("rooms/<str:name>/", views.room, name="room"),
+    path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
+    path("accounts/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language, for the header's language switch
     path("chat/", views.legacy_index),
     path("chat/<str:name>/", views.legacy_room),
     path("chat/<str:name>", views.legacy_room),

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The browser tests drive Debian's Chromium; install it if it is missing (no browser downloads).
+# The browser tests drive Debian's Chromium; install it if it is missing (no browser downloads),
+# and a Korean font if there is none (Korean text would render as boxes in the screenshots).
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then exit 0; fi
-echo "installing chromium (Debian package) for the browser tests"
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=ko family)" ]; then missing+=(fonts-nanum); fi
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+echo "installing ${missing[*]} (Debian packages) for the browser tests"
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null

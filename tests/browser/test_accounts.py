@@ -1,0 +1,77 @@
+"""Accounts in Chromium: sign up, log out, log in; a user's messages carry their username; guests cannot take it."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import room_path, unique, ws_url
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def test_sign_up_log_in_and_speak_as_the_username(people, web):
+    room = unique("class")
+    username = unique("ada").replace("-", "_")
+    ada, guest = people(), people()
+
+    # Sign up from the room page: the password validators speak first, then the account is made.
+    ada.goto(room_path(room))
+    ada.page.click("#guest-form a[href*='signup']")
+    ada.page.fill("#id_username", username)
+    ada.page.fill("#id_password1", "12345")
+    ada.page.fill("#id_password2", "12345")
+    ada.page.click("#signup-form button[type=submit]")
+    expect(ada.page.locator("#password2-errors")).to_contain_text("too short")
+    ada.page.fill("#id_password1", PASSWORD)
+    ada.page.fill("#id_password2", PASSWORD)
+    ada.page.click("#signup-form button[type=submit]")
+    ada.expect_live()  # back in the room, logged in: no name to choose
+    expect(ada.page.locator(".whoami")).to_contain_text(username)
+    expect(ada.page.locator("#change-name")).to_have_count(0)
+
+    guest.join(room, "grace")
+    ada.send("hello from an account")
+    guest.wait_for_count(1)
+    assert guest.messages() == [(1, username, "hello from an account")]
+
+    # A logged-in user's claim to another name is ignored: the server names the sender.
+    ada.page.evaluate(
+        """url => new Promise((resolve, reject) => {
+             const ws = new WebSocket(url);
+             ws.onmessage = e => { if (JSON.parse(e.data).type === "presence") {
+               ws.send(JSON.stringify({message: "who am I?", sender: "grace"})); ws.close(); resolve(); } };
+             ws.onerror = reject;
+           })""",
+        ws_url(web, room),
+    )
+    guest.wait_for_count(2)
+    assert guest.messages()[-1] == (2, username, "who am I?")
+
+    # A guest cannot take the username, in any case.
+    guest.page.click("#change-name")
+    guest.page.fill("#guest-name", username.upper())
+    guest.page.click("#guest-form button[type=submit]")
+    expect(guest.page.locator("#name-error")).to_contain_text("registered user")
+    guest.join(room)  # still grace
+    expect(guest.page.locator("#you-name")).to_have_text("grace")
+
+    # Log out, log back in from the login page, and speak as the user again.
+    ada.page.click("#logout")
+    expect(ada.page.locator("#login-link")).to_be_visible()
+    ada.goto(room_path(room))
+    expect(ada.page.locator("#guest-form")).to_be_visible()
+    ada.page.click("#guest-form a[href*='login']")
+    ada.page.fill("#id_username", username)
+    ada.page.fill("#id_password", "wrong password")
+    ada.page.click("#login-form button[type=submit]")
+    expect(ada.page.locator("#form-errors")).to_be_visible()
+    ada.page.fill("#id_password", PASSWORD)
+    ada.page.click("#login-form button[type=submit]")
+    ada.expect_live()
+    ada.send("back again")
+    guest.wait_for_count(3)
+    assert guest.messages()[-1] == (3, username, "back again")
+    expect(ada.page.locator("#log li.msg.mine")).to_have_count(3)
