@@ -45,6 +45,7 @@ class Member(Protocol):
 class _Room:
     __slots__ = (
         "filling",
+        "greeted",
         "key",
         "last",
         "members",
@@ -69,6 +70,9 @@ class _Room:
         self.filling = False
         self.resync = False
         self.presence: list[str] = []
+        # The presence list each member of the native door was last sent; only greeted members get
+        # updates, so a joiner's first presence frame comes after its history and is never repeated.
+        self.greeted: dict[Member, list[str]] = {}
         self.presence_dirty = False
         self.presence_task: asyncio.Task[None] | None = None
 
@@ -119,6 +123,7 @@ class Hub:
         if state is None or member not in state.members:
             return
         del state.members[member]
+        state.greeted.pop(member, None)
         if not state.members:
             del self.rooms[key]
             if state.presence_task is not None:
@@ -130,6 +135,16 @@ class Hub:
             # subscription (and its presence entries) belong to them and must stay.
             if not state.members and key not in self.rooms:
                 self.bus.unsubscribe(key)
+
+    def greet(self, *, room: str, member: Member) -> None:
+        """Send a member that has read its history its first presence frame (itself included);
+        from then on it gets a presence frame whenever the list it was last sent changes."""
+        state = self.rooms.get(protocol.room_key(room))
+        if state is None or member not in state.members:
+            return
+        names = sorted({*state.presence, member.name})
+        state.greeted[member] = names
+        member.push(protocol.encode(protocol.presence_frame(names)))
 
     def presence_of(self, room: str) -> list[str]:
         state = self.rooms.get(protocol.room_key(room))
@@ -265,12 +280,13 @@ class Hub:
             while state.presence_dirty:
                 state.presence_dirty = False
                 names = await self.bus.presence_names(state.key)
-                if names != state.presence:
-                    state.presence = names
-                    text = protocol.encode(protocol.presence_frame(names))
-                    for member in state.members:
-                        if member.ephemeral:
-                            member.push(text)
+                state.presence = names
+                text = None
+                for member, sent in state.greeted.items():
+                    if sent != names:
+                        text = text or protocol.encode(protocol.presence_frame(names))
+                        state.greeted[member] = names
+                        member.push(text)
                 await asyncio.sleep(PRESENCE_INTERVAL)
         except Exception:
             log.exception("room %s: presence update failed", state.name)

@@ -261,9 +261,8 @@ class NativeConsumer(RoomConsumer):
                 await self.send_frame(protocol.history_frame(messages, has_more=has_more))
                 if not has_more:
                     break
-        names = set(broadcast.get_hub().presence_of(self.room.name))
-        names.add(self.identity.name)
-        self.push(protocol.encode(protocol.presence_frame(sorted(names))))
+        assert self.outbox is not None
+        broadcast.get_hub().greet(room=self.room.name, member=self.outbox)
 
     async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:
         self.push(protocol.encode(protocol.error_frame(error.code, error.detail, client_id=client_id)))
