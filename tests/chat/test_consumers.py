@@ -1,0 +1,664 @@
+"""The three WebSocket doors through the whole ASGI stack (origin check, session auth, routing),
+driven by Channels' WebsocketCommunicator. Messages are really stored and fanned out by the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import unicodedata
+import urllib.parse
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from chat import services
+from chat.models import Message
+from parley.asgi import application
+from tests.wsclient import ids, messages, read_history, recv, recv_until, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 10
+
+
+@pytest.fixture
+def room() -> str:
+    return f"방-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def connect():
+    """Open communicators; each is disconnected (and its consumer finished) at the end of the test."""
+    opened: list[tuple[WebsocketCommunicator, float]] = []
+
+    async def open_(path: str, *, headers=(), expect: bool = True) -> WebsocketCommunicator:
+        comm = WebsocketCommunicator(application, path, headers=list(headers))
+        # A refused handshake is served by Channels' WebsocketDenier, which uses the default channel
+        # layer: with Redis, the first one in a process lingers on its layer receive. Do not wait.
+        opened.append((comm, TIMEOUT if expect else 0.5))
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected == expect
+        return comm
+
+    yield open_
+    for comm, timeout in opened:
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await comm.disconnect(timeout=timeout)
+
+
+@pytest.fixture
+async def native(connect):
+    """Join a room through the native door; returns the communicator after hello, history and presence."""
+
+    async def join(room: str, query: str = "", **kw) -> WebsocketCommunicator:
+        comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/{query}", **kw)
+        await read_history(comm, paged="after=" in query)
+        await recv_until(comm, "presence")
+        return comm
+
+    return join
+
+
+async def stored_count(room: str) -> int:
+    return await database_sync_to_async(Message.objects.filter(room__name=room).count)()
+
+
+async def store(room: str, count: int) -> None:
+    def run() -> None:
+        r = services.room_get_or_create(name=room)
+        services.message_send_many(drafts=[services.Draft(room=r, sender="old", body=f"old {i}") for i in range(count)])
+
+    await database_sync_to_async(run)()
+
+
+async def closed_with(comm: WebsocketCommunicator) -> int:
+    """Skip frames until the server closes; return the close code."""
+    while True:
+        output = await comm.receive_output(TIMEOUT)
+        if output["type"] == "websocket.close":
+            return output.get("code", 1000)
+
+
+async def assert_usable(comm: WebsocketCommunicator) -> None:
+    await send(comm, {"type": "ping"})
+    assert await recv_until(comm, "pong") == {"type": "pong"}
+
+
+# --- Joining --------------------------------------------------------------------------------------
+
+
+async def test_hello_history_presence_for_a_new_room(connect, room):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?name=kim")
+    hello = await recv(comm)
+    assert hello["type"] == "hello" and hello["room"] == room
+    assert hello["you"] == {"name": "kim", "guest": True}
+    assert hello["last_id"] == 0
+    assert await recv(comm) == {"type": "history", "messages": [], "has_more": False}
+    assert await recv(comm) == {"type": "presence", "users": ["kim"]}
+    # The room now exists.
+    from chat.models import Room
+
+    assert await database_sync_to_async(Room.objects.filter(name=room).exists)()
+
+
+async def test_a_guest_without_a_name_gets_one(connect, room):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/")
+    hello = await recv(comm)
+    assert hello["you"]["guest"] is True and hello["you"]["name"].startswith("guest-")
+
+
+async def test_history_on_join_is_the_newest_fifty_oldest_first(connect, room):
+    await store(room, 60)
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/")
+    hello, got, frames = await read_history(comm)
+    assert hello["last_id"] == 60
+    assert ids(got) == list(range(11, 61))
+    assert frames[0]["has_more"] is True
+    assert got[0]["message"] == "old 10" and got[0]["room"] == room
+
+
+async def test_history_on_join_follows_the_setting(connect, room, settings):
+    settings.PARLEY_HISTORY_ON_JOIN = 5
+    await store(room, 7)
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/")
+    _, got, _ = await read_history(comm)
+    assert ids(got) == [3, 4, 5, 6, 7]
+
+
+async def test_resume_after_pages_of_at_most_a_hundred(native, connect, room):
+    await store(room, 250)
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=20")
+    hello, got, frames = await read_history(comm, paged=True)
+    assert hello["last_id"] == 250
+    assert [len(f["messages"]) for f in frames] == [100, 100, 30]
+    assert [f["has_more"] for f in frames] == [True, True, False]
+    assert ids(got) == list(range(21, 251))
+    # Exactly the messages with id > after, also at the edges.
+    for after, expected in ((0, list(range(1, 251))), (249, [250]), (250, []), (100, list(range(101, 251)))):
+        comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after={after}")
+        _, got, frames = await read_history(comm, paged=True)
+        assert ids(got) == expected
+        assert all(len(f["messages"]) <= 100 for f in frames)
+        assert frames[-1]["has_more"] is False and all(f["has_more"] for f in frames[:-1])
+
+
+async def test_after_the_largest_id_is_an_empty_resume(connect, room):
+    await store(room, 2)
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=9223372036854775807")
+    hello, got, frames = await read_history(comm, paged=True)
+    assert hello["last_id"] == 2 and got == [] and len(frames) == 1
+    await send(comm, {"message": "live"})
+    assert ids(await messages(comm, 1)) == [3]
+
+
+@pytest.mark.parametrize("after", ["abc", "-1", "1.5", "²", "\u0661", "9223372036854775808", "99999999999999999999999"])
+async def test_a_bad_after_is_refused(connect, room, after):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after={urllib.parse.quote(after)}")
+    error = await recv(comm)
+    assert error["type"] == "error" and error["code"] == "invalid_frame"
+    assert await closed_with(comm) == 4400
+
+
+async def test_korean_room_names_percent_encoded_and_nfd_are_one_room(native, room):
+    name = f"자유게시판-{uuid.uuid4().hex[:4]}"
+    nfc = await native(name)
+    nfd = await connect_nfd(native, name)
+    await send(nfd, {"message": "안녕"})
+    for comm in (nfc, nfd):
+        (frame,) = await messages(comm, 1)
+        assert frame["room"] == name and frame["message"] == "안녕" and frame["id"] == 1
+    assert await stored_count(name) == 1
+
+
+async def connect_nfd(native, name: str) -> WebsocketCommunicator:
+    decomposed = unicodedata.normalize("NFD", name)
+    assert decomposed != name
+    return await native(decomposed)
+
+
+@pytest.mark.parametrize("door", ["/ws/rooms/{}/", "/chat/{}", "/chat/{}/", "/ws/chat/{}/", "/ws/chat/{}"])
+@pytest.mark.parametrize("name", ["a b", "x" * 65, "😀", "...", "a:b", "%00"])
+async def test_invalid_room_names_get_invalid_room_and_4400(connect, door, name):
+    comm = await connect(door.format(urllib.parse.quote(name)))
+    error = await recv(comm)
+    assert error["type"] == "error" and error["code"] == "invalid_room" and error["detail"]
+    assert await closed_with(comm) == 4400
+
+
+async def test_other_paths_are_refused(connect):
+    await connect("/ws/nothing/here/", expect=False)
+    await connect("/ws/rooms/a/b/", expect=False)
+
+
+# --- Origin ---------------------------------------------------------------------------------------
+
+
+async def test_a_foreign_origin_is_refused(connect, room):
+    for door in (f"/ws/rooms/{room}/", f"/chat/{room}", f"/ws/chat/{room}/"):
+        await connect(urllib.parse.quote(door), headers=[(b"origin", b"http://evil.example")], expect=False)
+        await connect(urllib.parse.quote(door), headers=[(b"origin", b"http://127.0.0.1.evil.example")], expect=False)
+    assert await stored_count(room) == 0
+
+
+async def test_own_origin_and_no_origin_are_accepted(native, room):
+    await native(room, headers=[(b"origin", b"http://127.0.0.1:8000")])
+    await native(room, headers=[(b"origin", b"http://localhost")])
+    await native(room)
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+async def test_a_message_reaches_every_member_with_its_fields(native, room):
+    kim = await native(room, "?name=kim")
+    lee = await native(room, "?name=lee")
+    await send(kim, {"type": "message", "message": "안녕하세요", "client_id": "c-1"})
+    for comm in (kim, lee):
+        (frame,) = await messages(comm, 1)
+        assert {k: frame[k] for k in ("type", "id", "room", "sender", "message", "client_id")} == {
+            "type": "message",
+            "id": 1,
+            "room": room,
+            "sender": "kim",
+            "message": "안녕하세요",
+            "client_id": "c-1",
+        }
+        assert frame["ts"].endswith("Z")
+    await send(lee, {"message": "no type, no client_id"})
+    for comm in (kim, lee):
+        (frame,) = await messages(comm, 1)
+        assert (frame["id"], frame["sender"], frame["client_id"]) == (2, "lee", None)
+
+
+async def test_ids_are_consecutive_with_many_senders(native, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0
+    members = [await native(room, f"?name=m{i}") for i in range(4)]
+    per_sender = 15
+    await asyncio.gather(
+        *(
+            send(comm, {"message": f"{i}-{n}", "client_id": f"{i}-{n}"})
+            for n in range(per_sender)
+            for i, comm in enumerate(members)
+        )
+    )
+    total = per_sender * len(members)
+    seen = [await messages(comm, total) for comm in members]
+    for got in seen:
+        assert ids(got) == list(range(1, total + 1))
+        assert [f["message"] for f in got] == [f["message"] for f in seen[0]]
+    assert await stored_count(room) == total
+
+
+async def test_three_doors_one_room(connect, native, room):
+    quoted = urllib.parse.quote(room)
+    app = await native(room, "?name=app")
+    seed = await connect(f"/chat/{quoted}")
+    seed_slash = await connect(f"/chat/{quoted}/")
+    tutorial = await connect(f"/ws/chat/{quoted}/")
+    expected = ["from the seed", "from the tutorial", "from the app"]
+    # One at a time, each seen by an observer before the next is sent, so the ids' order is known.
+    for n, (comm, frame) in enumerate(
+        [
+            (seed, {"sender": "kim", "message": expected[0]}),
+            (tutorial, {"message": expected[1]}),
+            (app, {"message": expected[2]}),
+        ]
+    ):
+        await send(comm, frame)
+        (seen,) = await messages(seed_slash, 1)
+        assert (seen["id"], seen["message"]) == (n + 1, expected[n])
+    for comm in (app, seed, tutorial):
+        got = await messages(comm, 3)
+        assert [f["id"] for f in got] == [1, 2, 3]
+        assert [f["message"] for f in got] == expected
+        assert got[0]["sender"] == "kim" and got[2]["sender"] == "app"
+        assert got[1]["sender"].startswith("guest-")
+    # The seed and tutorial doors got chat messages only: no hello, history, presence, typing, pong.
+    await send(app, {"type": "typing"})
+    for comm in (seed, seed_slash, tutorial):
+        assert await comm.receive_nothing(0.3)
+
+
+async def test_seed_and_tutorial_doors_get_only_messages_from_the_start(connect, native, room):
+    await store(room, 3)
+    quoted = urllib.parse.quote(room)
+    seed = await connect(f"/chat/{quoted}")
+    tutorial = await connect(f"/ws/chat/{quoted}/")
+    await native(room, "?name=other")  # a presence change
+    assert await seed.receive_nothing(0.8)  # more than the presence interval
+    assert await tutorial.receive_nothing(0.1)
+    await send(seed, {"sender": "kim", "message": "hi"})
+    for comm in (seed, tutorial):
+        frame = await recv(comm)
+        assert frame["type"] == "message" and frame["id"] == 4 and frame["message"] == "hi"
+
+
+# --- Bad input on the native door ------------------------------------------------------------------
+
+BAD_FRAMES = [
+    ("not json at all", "invalid_json"),
+    ("{'single': 'quotes'}", "invalid_json"),
+    ("[1, 2, 3]", "invalid_frame"),
+    ('"just a string"', "invalid_frame"),
+    ("null", "invalid_frame"),
+    ('{"type": "shout", "message": "hi"}', "unknown_type"),
+    ('{"type": 3, "message": "hi"}', "invalid_frame"),
+    ('{"message": ""}', "empty_message"),
+    ('{"message": "   \\n\\t "}', "empty_message"),
+    ('{"message": 42}', "invalid_frame"),
+    ('{"message": {"text": "hi"}}', "invalid_frame"),
+    ('{"message": "hi", "client_id": 7}', "invalid_frame"),
+    ('{"message": "hi", "sender": ["kim"]}', "invalid_frame"),
+    ('{"type": "history", "before": "ten"}', "invalid_frame"),
+    ('{"type": "history", "limit": 0}', "invalid_frame"),
+    ('{"type": "history", "before": 18446744073709551615}', "invalid_frame"),
+    ('{"type": "history", "before": 9223372036854775808}', "invalid_frame"),
+    (json.dumps({"message": "x" * 4001}), "too_large"),
+    (json.dumps({"message": "가" * 4001}), "too_large"),
+    ('{"message": "hi", "sender": ""}', None),  # an empty claim means "my connection's name": accepted
+]
+
+
+@pytest.mark.parametrize(("text", "code"), BAD_FRAMES)
+async def test_bad_frames_get_an_error_and_the_connection_stays_usable(native, room, text, code):
+    comm = await native(room, "?name=kim")
+    await comm.send_to(text_data=text)
+    if code is None:
+        (frame,) = await messages(comm, 1)
+        assert frame["sender"] == "kim"
+        return
+    error = await recv_until(comm, "error")
+    assert error["code"] == code and isinstance(error["detail"], str) and error["detail"]
+    assert await stored_count(room) == 0
+    await assert_usable(comm)
+    await send(comm, {"message": "still here", "client_id": "after-error"})
+    (frame,) = await messages(comm, 1)
+    assert frame["id"] == 1 and frame["message"] == "still here"
+
+
+async def test_every_error_in_a_row_on_one_connection(native, room):
+    comm = await native(room, "?name=kim")
+    for text, code in BAD_FRAMES:
+        if code is None:
+            continue
+        await comm.send_to(text_data=text)
+        assert (await recv_until(comm, "error"))["code"] == code
+    await comm.send_to(bytes_data=b'{"message": "binary"}')
+    assert (await recv_until(comm, "error"))["code"] == "invalid_frame"
+    assert await stored_count(room) == 0
+    await send(comm, {"message": "ok"})
+    assert ids(await messages(comm, 1)) == [1]
+
+
+async def test_a_binary_frame_is_an_error_not_a_close(native, room):
+    comm = await native(room)
+    await comm.send_to(bytes_data=b"\x00\x01\x02")
+    error = await recv_until(comm, "error")
+    assert error["code"] == "invalid_frame"
+    await assert_usable(comm)
+
+
+async def test_the_error_names_the_client_id_of_the_refused_message(native, room):
+    comm = await native(room)
+    await send(comm, {"message": " ", "client_id": "retry-me"})
+    error = await recv_until(comm, "error")
+    assert error["code"] == "empty_message"
+    # The client_id of an invalid frame is not trusted; a rate-limited one is named (see below).
+
+
+async def test_a_frame_over_the_byte_limit_closes_with_1009(native, room, settings):
+    comm = await native(room)
+    await comm.send_to(text_data=json.dumps({"message": "x" * (64 * 1024)}))
+    assert await closed_with(comm) == 1009
+    assert await stored_count(room) == 0
+
+
+async def test_the_byte_limit_counts_utf8_bytes(native, room):
+    comm = await native(room)
+    text = json.dumps({"message": "가" * 22_000}, ensure_ascii=False)  # 22k characters, 66k bytes
+    assert len(text) < 64 * 1024 < len(text.encode())
+    await comm.send_to(text_data=text)
+    assert await closed_with(comm) == 1009
+
+
+async def test_nul_characters_are_stored_as_replacement(native, room):
+    comm = await native(room)
+    await send(comm, {"message": "a\x00b"})
+    (frame,) = await messages(comm, 1)
+    assert frame["message"] == "a\ufffdb"
+
+
+# --- Bad input on the seed and tutorial doors: ignored and logged ------------------------------------
+
+
+@pytest.mark.parametrize("door", ["/chat/{}", "/ws/chat/{}/"])
+async def test_seed_and_tutorial_ignore_bad_input(connect, room, door, caplog):
+    caplog.set_level(logging.INFO, logger="parley.consumers")
+    comm = await connect(door.format(urllib.parse.quote(room)))
+    bad = [
+        "not json",
+        "[]",
+        '{"message": ""}',
+        '{"message": 5}',
+        '{"sender": "kim"}',
+        json.dumps({"message": "x" * 4001}),
+        '{"sender": ["x"], "message": "hi"}',
+    ]
+    if door.startswith("/ws/chat"):
+        bad.remove('{"sender": ["x"], "message": "hi"}')  # the tutorial door never reads sender
+    for text in bad:
+        await comm.send_to(text_data=text)
+    await comm.send_to(bytes_data=b"binary")
+    assert await comm.receive_nothing(0.3)
+    assert await stored_count(room) == 0
+    ignored = [r for r in caplog.records if r.name == "parley.consumers" and "ignored bad frame" in r.getMessage()]
+    assert len(ignored) == len(bad) + 1
+    await send(comm, {"sender": "kim", "message": "fine"})
+    frame = await recv(comm)
+    assert frame["type"] == "message" and frame["message"] == "fine" and frame["id"] == 1
+
+
+# --- Rate limit -----------------------------------------------------------------------------------
+
+
+async def test_rate_limit_refuses_with_an_error_and_drops_nothing_silently(native, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0.001
+    settings.PARLEY_RATE_BURST = 5
+    comm = await native(room)
+    for n in range(12):
+        await send(comm, {"message": f"m{n}", "client_id": f"c{n}"})
+    stored, refused = [], []
+    while len(stored) + len(refused) < 12:
+        frame = await recv(comm)
+        if frame["type"] == "message":
+            stored.append(frame["client_id"])
+        elif frame["type"] == "error":
+            assert frame["code"] == "rate_limited"
+            refused.append(frame["client_id"])
+    assert sorted(stored + refused, key=lambda c: int(c[1:])) == [f"c{n}" for n in range(12)]
+    assert len(stored) == 5 and await stored_count(room) == 5
+    # History requests count too; ping still works.
+    await send(comm, {"type": "history"})
+    assert (await recv_until(comm, "error"))["code"] == "rate_limited"
+    await assert_usable(comm)
+
+
+async def test_rate_limit_is_per_connection(native, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0.001
+    settings.PARLEY_RATE_BURST = 2
+    a = await native(room)
+    b = await native(room)
+    for comm in (a, b):
+        for n in range(2):
+            await send(comm, {"message": f"{n}"})
+    assert ids(await messages(a, 4)) == [1, 2, 3, 4]
+    await send(a, {"message": "one too many"})
+    assert (await recv_until(a, "error"))["code"] == "rate_limited"
+
+
+async def test_rate_zero_turns_the_limit_off(native, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0
+    settings.PARLEY_RATE_BURST = 1
+    comm = await native(room)
+    for n in range(60):
+        await send(comm, {"message": f"{n}"})
+    assert ids(await messages(comm, 60)) == list(range(1, 61))
+
+
+# --- History requests -----------------------------------------------------------------------------
+
+
+async def test_history_before(native, room):
+    await store(room, 120)
+    comm = await native(room)
+    await send(comm, {"type": "history", "before": 30, "limit": 10})
+    frame = await recv_until(comm, "history")
+    assert ids(frame["messages"]) == list(range(20, 30)) and frame["has_more"] is True
+    await send(comm, {"type": "history", "before": 5, "limit": 10})
+    frame = await recv_until(comm, "history")
+    assert ids(frame["messages"]) == [1, 2, 3, 4] and frame["has_more"] is False
+    await send(comm, {"type": "history", "before": 1})
+    assert await recv_until(comm, "history") == {"type": "history", "messages": [], "has_more": False}
+    await send(comm, {"type": "history", "before": 120, "limit": 500})  # capped at 100
+    frame = await recv_until(comm, "history")
+    assert ids(frame["messages"]) == list(range(20, 120)) and frame["has_more"] is True
+    await send(comm, {"type": "history"})  # the newest page
+    frame = await recv_until(comm, "history")
+    assert ids(frame["messages"]) == list(range(21, 121))
+
+
+# --- Dedupe ---------------------------------------------------------------------------------------
+
+
+async def test_same_client_id_stores_nothing_new_and_the_sender_gets_the_frame_again(native, room):
+    kim = await native(room, "?name=kim")
+    lee = await native(room, "?name=lee")
+    await send(kim, {"message": "once", "client_id": "k-1"})
+    (first,) = await messages(kim, 1)
+    assert ids(await messages(lee, 1)) == [1]
+    await send(kim, {"message": "once (retried)", "client_id": "k-1"})
+    (again,) = await messages(kim, 1)
+    assert again == first
+    # Nobody else hears the retry; the next message is id 2.
+    await send(lee, {"message": "next"})
+    assert ids(await messages(lee, 1)) == [2]
+    assert ids(await messages(kim, 1)) == [2]
+    assert await stored_count(room) == 2
+
+
+async def test_a_client_id_retry_from_another_connection(native, room):
+    first = await native(room, "?name=kim")
+    await send(first, {"message": "hi", "client_id": "dup"})
+    (frame,) = await messages(first, 1)
+    await first.disconnect()
+    second = await native(room, "?name=kim&after=1")
+    await send(second, {"message": "hi", "client_id": "dup"})
+    assert await messages(second, 1) == [frame]
+    assert await stored_count(room) == 1
+
+
+# --- Presence, typing, ping -----------------------------------------------------------------------
+
+
+async def test_presence_on_join_and_leave(native, connect, room):
+    kim = await native(room, "?name=kim")  # got presence ["kim"] right after its history
+    assert await kim.receive_nothing(0.8)  # and not again: the set did not change
+    lee = await native(room, "?name=lee")
+    assert (await recv(kim))["users"] == ["kim", "lee"]
+    assert await lee.receive_nothing(0.8)
+    seed = await connect(f"/chat/{urllib.parse.quote(room)}?name=park")
+    assert (await recv_until(kim, "presence"))["users"] == ["kim", "lee", "park"]
+    await lee.disconnect()
+    assert (await recv_until(kim, "presence"))["users"] == ["kim", "park"]
+    await seed.disconnect()
+    assert (await recv_until(kim, "presence"))["users"] == ["kim"]
+
+
+async def test_typing_goes_to_the_others_not_the_typist(native, connect, room):
+    kim = await native(room, "?name=kim")
+    lee = await native(room, "?name=lee")
+    tutorial = await connect(f"/ws/chat/{urllib.parse.quote(room)}/")
+    await send(kim, {"type": "typing"})
+    assert await recv_until(lee, "typing") == {"type": "typing", "sender": "kim"}
+    await send(kim, {"message": "marker"})
+    got = []
+    while (frame := await recv(kim))["type"] != "message":
+        got.append(frame["type"])
+    assert "typing" not in got
+    assert (await recv(tutorial))["message"] == "marker"
+
+
+async def test_ping_pong(native, room):
+    comm = await native(room)
+    for _ in range(3):
+        await send(comm, {"type": "ping"})
+        assert await recv_until(comm, "pong") == {"type": "pong"}
+
+
+# --- Who is speaking ------------------------------------------------------------------------------
+
+
+@database_sync_to_async
+def login(username: str) -> tuple[bytes, bytes]:
+    user = get_user_model().objects.create_user(username=username, password="a-Long-pass-123")
+    client = Client()
+    client.force_login(user)
+    return b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def test_a_logged_in_users_name_overrides_a_claimed_sender(native, connect, room):
+    cookie = await login("Kim")
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?name=impostor", headers=[cookie])
+    hello = await recv(comm)
+    assert hello["you"] == {"name": "Kim", "guest": False}
+    await send(comm, {"message": "hi", "sender": "someone-else"})
+    (frame,) = await messages(comm, 1)
+    assert frame["sender"] == "Kim"
+    seed = await connect(f"/chat/{urllib.parse.quote(room)}", headers=[cookie])
+    await send(seed, {"sender": "lee", "message": "seed"})
+    assert (await recv(seed))["sender"] == "Kim"
+    assert await database_sync_to_async(
+        lambda: list(Message.objects.filter(room__name=room).values_list("sender", "user__username"))
+    )() == [("Kim", "Kim"), ("Kim", "Kim")]
+
+
+async def test_a_guest_using_a_registered_name_is_forbidden(native, connect, room):
+    await login("kim")
+    comm = await native(room, "?name=lee")
+    for claimed in ("kim", "KIM", " Kim "):
+        await send(comm, {"message": "hi", "sender": claimed, "client_id": f"as-{claimed}"})
+        error = await recv_until(comm, "error")
+        assert error["code"] == "forbidden" and error["client_id"] == f"as-{claimed}"
+    assert await stored_count(room) == 0
+    await send(comm, {"message": "as myself"})
+    assert (await messages(comm, 1))[0]["sender"] == "lee"
+    # Asking for it in the URL is refused at the door.
+    refused = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?name=Kim")
+    assert (await recv(refused))["code"] == "forbidden"
+    assert await closed_with(refused) == 4403
+    # The seed door ignores it.
+    seed = await connect(f"/chat/{urllib.parse.quote(room)}")
+    await send(seed, {"sender": "kim", "message": "as kim"})
+    assert await seed.receive_nothing(0.3)
+    assert await stored_count(room) == 1
+
+
+async def test_a_guest_may_change_name_per_message(native, room):
+    comm = await native(room, "?name=lee")
+    await send(comm, {"message": "1", "sender": "  Park   Ji  "})
+    await send(comm, {"message": "2", "sender": "x" * 33})
+    assert (await messages(comm, 1))[0]["sender"] == "Park Ji"
+    assert (await recv_until(comm, "error"))["code"] == "invalid_name"
+
+
+async def test_guests_off_forbids_anonymous_connections(connect, room, settings):
+    settings.PARLEY_ALLOW_GUESTS = False
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/")
+    assert (await recv(comm))["code"] == "forbidden"
+    assert await closed_with(comm) == 4403
+    cookie = await login("member")
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/", headers=[cookie])
+    assert (await recv(comm))["you"] == {"name": "member", "guest": False}
+
+
+# --- Client data never chooses a consumer method --------------------------------------------------
+
+METHOD_NAMES = [
+    "websocket.disconnect",
+    "websocket_disconnect",
+    "websocket.close",
+    "websocket.receive",
+    "disconnect",
+    "close",
+    "send",
+    "connect",
+    "chat.message",
+    "chat_message",
+    "handle_history",
+    "__init__",
+]
+
+
+@pytest.mark.parametrize("kind", METHOD_NAMES)
+async def test_client_data_never_picks_a_consumer_method(native, room, kind):
+    comm = await native(room)
+    await send(comm, {"type": kind, "message": "hi", "code": 1000, "text": "x"})
+    error = await recv_until(comm, "error")
+    assert error["code"] == "unknown_type"
+    await assert_usable(comm)
+    await send(comm, {"message": "still open"})
+    assert ids(await messages(comm, 1)) == [1]
+
+
+async def test_seed_door_type_field_is_just_data(connect, room):
+    comm = await connect(f"/chat/{urllib.parse.quote(room)}")
+    for kind in ("websocket.disconnect", "websocket.close", "chat_message"):
+        await send(comm, {"type": kind, "sender": "kim", "message": kind})
+    got = [await recv(comm) for _ in range(3)]
+    assert [f["message"] for f in got] == ["websocket.disconnect", "websocket.close", "chat_message"]

@@ -1,0 +1,68 @@
+"""chat.ratelimit.TokenBucket, on a clock the test moves."""
+
+from __future__ import annotations
+
+from chat.ratelimit import TokenBucket
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def takes(bucket: TokenBucket, n: int) -> int:
+    return sum(bucket.take() for _ in range(n))
+
+
+def test_burst_then_refused():
+    bucket = TokenBucket(rate=10, burst=30, clock=Clock())
+    assert takes(bucket, 30) == 30
+    assert not bucket.take()
+    assert not bucket.take()
+
+
+def test_refills_at_rate():
+    clock = Clock()
+    bucket = TokenBucket(rate=10, burst=30, clock=clock)
+    takes(bucket, 30)
+    clock.now += 0.5
+    assert takes(bucket, 10) == 5
+    clock.now += 0.09
+    assert not bucket.take()
+    clock.now += 0.01
+    assert bucket.take()
+
+
+def test_refill_is_capped_at_burst():
+    clock = Clock()
+    bucket = TokenBucket(rate=10, burst=30, clock=clock)
+    clock.now += 3600
+    assert takes(bucket, 100) == 30
+
+
+def test_refused_takes_do_not_consume():
+    clock = Clock()
+    bucket = TokenBucket(rate=1, burst=1, clock=clock)
+    assert bucket.take()
+    for _ in range(100):
+        assert not bucket.take()
+    clock.now += 1
+    assert bucket.take()
+
+
+def test_rate_zero_turns_it_off():
+    bucket = TokenBucket(rate=0, burst=30, clock=Clock())
+    assert takes(bucket, 10_000) == 10_000
+
+
+def test_fractional_rate():
+    clock = Clock()
+    bucket = TokenBucket(rate=0.5, burst=1, clock=clock)
+    assert bucket.take()
+    clock.now += 1.9
+    assert not bucket.take()
+    clock.now += 0.1
+    assert bucket.take()

@@ -1,0 +1,87 @@
+"""chat.selectors: history pages, resume pages, gap fills, room list."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from chat import selectors, services
+from chat.models import Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def room() -> Room:
+    room = services.room_get_or_create(name="방")
+    services.message_send_many(drafts=[services.Draft(room=room, sender="kim", body=f"m{i}") for i in range(1, 251)])
+    return room
+
+
+def ids(frames) -> list[int]:
+    return [f["id"] for f in frames]
+
+
+def test_history_before(room):
+    frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=2**62, limit=50)
+    assert ids(frames) == list(range(201, 251)) and more
+    frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=201, limit=100)
+    assert ids(frames) == list(range(101, 201)) and more
+    frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=101, limit=100)
+    assert ids(frames) == list(range(1, 101)) and not more
+    frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=1, limit=100)
+    assert frames == [] and not more
+
+
+def test_history_frames_are_message_frames(room):
+    frames, _ = selectors.history_before(room_id=room.pk, room=room.name, before=2, limit=1)
+    (frame,) = frames
+    assert frame["type"] == "message" and frame["room"] == "방" and frame["sender"] == "kim"
+    assert frame["message"] == "m1" and frame["client_id"] is None
+    assert dt.datetime.fromisoformat(frame["ts"]).utcoffset() == dt.timedelta(0)
+
+
+def test_history_after(room):
+    assert ids(selectors.history_after(room_id=room.pk, room=room.name, after=0, until=250, limit=100)) == list(
+        range(1, 101)
+    )
+    assert ids(selectors.history_after(room_id=room.pk, room=room.name, after=240, until=245, limit=100)) == list(
+        range(241, 246)
+    )
+    assert selectors.history_after(room_id=room.pk, room=room.name, after=250, until=250, limit=100) == []
+
+
+def test_messages_between(room):
+    assert ids(selectors.messages_between(room_id=room.pk, room=room.name, after=3, before=7)) == [4, 5, 6]
+    assert ids(selectors.messages_between(room_id=room.pk, room=room.name, after=248, before=2**62)) == [249, 250]
+    assert selectors.messages_between(room_id=room.pk, room=room.name, after=5, before=6) == []
+
+
+def test_rooms_do_not_mix(room):
+    other = services.room_get_or_create(name="other")
+    services.message_send(room=other, sender="lee", body="x")
+    frames, more = selectors.history_before(room_id=other.pk, room=other.name, before=2**62, limit=100)
+    assert [(f["id"], f["message"]) for f in frames] == [(1, "x")] and not more
+    assert selectors.room_last_id(room_id=room.pk) == 250
+    assert selectors.room_last_id(room_id=other.pk) == 1
+
+
+def test_room_get_and_list_newest_activity_first():
+    a = services.room_get_or_create(name="a")
+    b = services.room_get_or_create(name="b")
+    services.room_get_or_create(name="c")
+    services.message_send(room=a, sender="x", body="1")
+    assert selectors.room_list()[0].name == "a"
+    services.message_send(room=b, sender="x", body="1")
+    assert [r.name for r in selectors.room_list()][:2] == ["b", "a"]
+    assert selectors.room_get(name="b").pk == b.pk
+    assert selectors.room_get(name="nope") is None
+
+
+def test_username_taken_is_case_insensitive():
+    get_user_model().objects.create_user(username="Kim", password="pw-123456-x")
+    assert selectors.username_taken(name="kim")
+    assert selectors.username_taken(name="KIM")
+    assert not selectors.username_taken(name="lee")

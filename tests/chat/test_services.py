@@ -1,0 +1,174 @@
+"""chat.services: per-room consecutive ids, client_id dedupe, group commits, concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from chat import services
+from chat.models import Message, Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seqs(room: Room) -> list[int]:
+    return list(Message.objects.filter(room=room).order_by("seq").values_list("seq", flat=True))
+
+
+def test_room_is_created_once():
+    a = services.room_get_or_create(name="자유게시판")
+    b = services.room_get_or_create(name="자유게시판")
+    assert a.pk == b.pk and a.last_id == 0
+    assert Room.objects.count() == 1
+
+
+def test_ids_start_at_one_and_are_consecutive_per_room():
+    one = services.room_get_or_create(name="one")
+    two = services.room_get_or_create(name="two")
+    got = [services.message_send(room=r, sender="kim", body=f"m{i}").message.seq for i, r in enumerate([one] * 3)]
+    assert got == [1, 2, 3]
+    assert services.message_send(room=two, sender="kim", body="x").message.seq == 1
+    assert services.message_send(room=one, sender="kim", body="y").message.seq == 4
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert (one.last_id, two.last_id) == (4, 1)
+    assert seqs(one) == [1, 2, 3, 4]
+
+
+def test_stored_message_fields():
+    room = services.room_get_or_create(name="r")
+    before = room.last_activity
+    stored = services.message_send(room=room, sender="kim", body="안녕", client_id="c1")
+    assert stored.created
+    m = Message.objects.get(pk=stored.message.pk)
+    assert (m.room_id, m.seq, m.sender, m.body, m.client_id, m.user_id) == (room.pk, 1, "kim", "안녕", "c1", None)
+    room.refresh_from_db()
+    assert room.last_activity >= before and room.last_activity == m.created_at
+
+
+def test_same_client_id_stores_nothing_new():
+    room = services.room_get_or_create(name="r")
+    first = services.message_send(room=room, sender="kim", body="hi", client_id="abc")
+    again = services.message_send(room=room, sender="kim", body="hi (retry)", client_id="abc")
+    assert first.created and not again.created
+    assert again.message.pk == first.message.pk and again.message.body == "hi"
+    assert seqs(room) == [1]
+    room.refresh_from_db()
+    assert room.last_id == 1
+    # The next message still gets the next id: nothing was used up by the retry.
+    assert services.message_send(room=room, sender="kim", body="next").message.seq == 2
+
+
+def test_client_id_is_per_room():
+    one = services.room_get_or_create(name="one")
+    two = services.room_get_or_create(name="two")
+    assert services.message_send(room=one, sender="a", body="x", client_id="same").created
+    assert services.message_send(room=two, sender="a", body="x", client_id="same").created
+
+
+def test_group_commit_of_several_rooms_and_a_repeat():
+    one = services.room_get_or_create(name="one")
+    two = services.room_get_or_create(name="two")
+    services.message_send(room=one, sender="a", body="old", client_id="old")
+    drafts = [
+        services.Draft(room=one, sender="a", body="1"),
+        services.Draft(room=two, sender="b", body="2", client_id="k"),
+        services.Draft(room=one, sender="a", body="3", client_id="k"),
+        services.Draft(room=two, sender="b", body="4 (repeat of k)", client_id="k"),
+        services.Draft(room=one, sender="a", body="5 (repeat of old)", client_id="old"),
+        services.Draft(room=one, sender="a", body="6"),
+    ]
+    results = services.message_send_many(drafts=drafts)
+    assert [(r.message.seq, r.created) for r in results] == [
+        (2, True),
+        (1, True),
+        (3, True),
+        (1, False),
+        (1, False),
+        (4, True),
+    ]
+    assert results[3].message is results[1].message
+    assert results[4].message.body == "old"
+    assert seqs(one) == [1, 2, 3, 4] and seqs(two) == [1]
+
+
+def test_a_batch_of_repeats_only_writes_nothing():
+    room = services.room_get_or_create(name="r")
+    services.message_send(room=room, sender="a", body="x", client_id="k")
+    results = services.message_send_many(drafts=[services.Draft(room=room, sender="a", body="x", client_id="k")])
+    assert not results[0].created
+    assert seqs(room) == [1]
+
+
+def _in_threads(count: int, target) -> list[BaseException]:
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        try:
+            start.wait(timeout=30)
+            target(index)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive()
+    return errors
+
+
+def test_concurrent_senders_get_consecutive_ids():
+    """Writers in threads, each with its own database connection (PostgreSQL in the scaled run)."""
+    room = services.room_get_or_create(name="busy")
+    other = services.room_get_or_create(name="quiet")
+    threads, per_thread = 8, 25
+
+    def send(index: int) -> None:
+        for n in range(per_thread):
+            target = other if n % 5 == 0 else room
+            services.message_send(room=target, sender=f"s{index}", body=f"{index}-{n}")
+
+    assert _in_threads(threads, send) == []
+    on_other = threads * len(range(0, per_thread, 5))
+    assert seqs(room) == list(range(1, threads * per_thread - on_other + 1))
+    assert seqs(other) == list(range(1, on_other + 1))
+    room.refresh_from_db()
+    assert room.last_id == threads * per_thread - on_other
+    # Each sender's messages kept their order.
+    for index in range(threads):
+        bodies = list(
+            Message.objects.filter(room=room, sender=f"s{index}").order_by("seq").values_list("body", flat=True)
+        )
+        assert bodies == [f"{index}-{n}" for n in range(per_thread) if n % 5]
+
+
+def test_concurrent_repeats_of_one_client_id_store_one_message():
+    room = services.room_get_or_create(name="retry")
+    results: list[services.Stored] = []
+
+    def send(index: int) -> None:
+        for n in range(10):
+            results.append(services.message_send(room=room, sender="a", body=f"{index}", client_id=f"k{n}"))
+
+    assert _in_threads(8, send) == []
+    assert seqs(room) == list(range(1, 11))
+    assert sum(r.created for r in results) == 10
+    by_key = {}
+    for r in results:
+        by_key.setdefault(r.message.client_id, set()).add(r.message.seq)
+    assert all(len(s) == 1 for s in by_key.values())
+
+
+def test_vendor_is_the_configured_one():
+    """The scaled run must exercise PostgreSQL's row locks, the embedded run SQLite's."""
+    import os
+
+    expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert connection.vendor == expected
