@@ -1,0 +1,341 @@
+"""``make bench`` / ``python -m bench``: Parley and the tutorial baseline, same Redis, same load generator.
+
+Scenarios (each on a freshly started server):
+  A  1 room x 1,000 clients, 2 closed-loop senders
+  B  200 rooms x 10 clients, 1 closed-loop sender per room
+  L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
+  C  5,000 idle connections: connections opened per second, memory per connection
+  D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
+     PostgreSQL + Redis and on Parley with SQLite alone (the baseline relays, it stores nothing),
+     and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
+
+Writes bench/results/latest.json and bench/results/bench.png; prints a table with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvloop
+
+from . import loadgen, report, servers
+from .stats import summarize_collapsed
+
+STORE_CMD = [sys.executable, "-m", "bench.store"]
+RESULTS = Path(__file__).resolve().parent / "results"
+SCENARIOS = ("A", "B", "L", "C", "D")
+_t0 = time.monotonic()
+
+
+def log(text: str) -> None:
+    print(f"[{time.monotonic() - _t0:6.1f}s] {text}", flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="smaller rooms and shorter runs (about 2 minutes)")
+    p.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
+    p.add_argument("--targets", default="baseline,parley", help="baseline, parley or both")
+    p.add_argument(
+        "--duration", type=float, help="measured seconds per scenario (default 12, quick 3; L at least 10, quick 4)"
+    )
+    p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3, quick 1)")
+    p.add_argument("--members", type=int, help="clients in the big room of A and L (default 1000, quick 500)")
+    p.add_argument("--rooms", type=int, help="rooms of 10 in B (default 200, quick 50)")
+    p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
+    p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
+    p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
+    p.add_argument("--profile", action="store_true", help="after A, run it again on Parley under py-spy")
+    p.add_argument("--no-store", action="store_true", help="skip the direct store-path runs of D")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        help="before each scenario wait up to this many seconds for the machine to be idle (default 20, quick 0)",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
+    args = p.parse_args(argv)
+    q = args.quick
+    args.duration = args.duration or (3.0 if q else 12.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 3.0)
+    args.members = args.members or (500 if q else 1000)
+    args.rooms = args.rooms or (50 if q else 200)
+    args.connections = args.connections or (1000 if q else 5000)
+    args.wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0.0 if q else 20.0)
+    args.only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    return args
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    parts = []
+    for key, fmt in (
+        ("deliveries_per_s", "{:,.0f} deliveries/s"),
+        ("messages_per_s", "{:,.1f} msg/s"),
+        ("server_cpu_per_delivery_us", "{:.1f} us CPU/delivery"),
+        ("p50_ms", "p50 {:.1f} ms"),
+        ("p99_ms", "p99 {:.1f} ms"),
+        ("lost", "lost {:,}"),
+        ("first_delivery_p99_ms", "first delivery p99 {:.1f} ms"),
+        ("fanout_spread_p99_ms", "fan-out spread p99 {:.1f} ms"),
+        ("pg_commits_per_s", "{:,.0f} PG commits/s"),
+        ("connections_per_s", "{:,.0f} conn/s"),
+        ("kib_per_connection", "{:.1f} KiB/conn"),
+    ):
+        if metrics.get(key) is not None:
+            parts.append(fmt.format(metrics[key]))
+    return ", ".join(parts)
+
+
+def _busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+async def wait_quiet(max_wait: float, threshold_pct: float = 25.0) -> float:
+    """Wait (at most ``max_wait`` s) for a second in which the machine's CPU use is under ``threshold_pct``
+    of one core: others' test runs on the same 2 cores make a benchmark meaningless. Returns the busy %."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = _busy_seconds()
+        await asyncio.sleep(1.0)
+        busy = 100 * (_busy_seconds() - before)
+        if busy < threshold_pct or time.monotonic() >= deadline:
+            if busy >= threshold_pct:
+                log(f"    the machine is busy ({busy:.0f}% CPU used by other processes); measuring anyway")
+            return busy
+
+
+async def run_target(
+    target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    d, w = args.duration, args.warmup
+    plans: list[tuple[str, dict[str, Any]]] = []
+    if "A" in args.only and target.name != "parley-sqlite":
+        plans.append(("A", dict(rooms=1, members=args.members, senders_per_room=2, window=args.window)))
+    if "B" in args.only and target.name != "parley-sqlite":
+        plans.append(("B", dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)))
+    if "L" in args.only and target.name != "parley-sqlite":
+        plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
+    if "D" in args.only:
+        plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
+    for scenario, params in plans:
+        log(f"{target.name}: scenario {scenario} {params}")
+        busy_before = await wait_quiet(args.wait_quiet)
+        server = target.start()
+        try:
+            m = await loadgen.run_rooms(
+                server,
+                target,
+                label=scenario,
+                duration=max(d, 10.0) if scenario == "L" else d,
+                warmup=w,
+                log=log,
+                **params,
+            )
+        finally:
+            server.stop()
+        m["params"] = params
+        m["machine_busy_before_pct"] = busy_before
+        out[scenario] = m
+        log(f"{target.name} {scenario}: {summarize(m)}")
+        if scenario == "A" and args.profile and target.name == "parley":
+            profile_out.update(await profile_a(target, args, params))
+    if "C" in args.only and target.name != "parley-sqlite":
+        log(f"{target.name}: scenario C ({args.connections} idle connections)")
+        busy_before = await wait_quiet(args.wait_quiet)
+        server = target.start()
+        try:
+            m = await loadgen.run_idle(
+                server,
+                target,
+                connections=args.connections,
+                per_room=50,
+                concurrency=loadgen.CONNECT_CONCURRENCY,
+                settle=3.0,
+                log=log,
+            )
+        finally:
+            server.stop()
+        m["machine_busy_before_pct"] = busy_before
+        out["C"] = m
+        log(f"{target.name} C: {summarize(m)}")
+    return out
+
+
+async def profile_a(target: servers.Target, args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
+    """Scenario A again, with py-spy sampling the Parley server during the measured window."""
+    pyspy = Path(sys.executable).parent / "py-spy"
+    if not pyspy.exists():
+        log("py-spy is not installed (pip install -r requirements-dev.txt); no profile")
+        return {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = args.out / "profile-A.txt"
+    log("parley: scenario A again under py-spy (--nonblocking, 250 Hz)")
+    server = target.start()
+    spy: list[subprocess.Popen] = []
+
+    def start_spy() -> None:
+        cmd = [str(pyspy), "record", "--pid", str(server.process.pid), "--rate", "250", "--nonblocking"]
+        cmd += ["--duration", str(int(args.duration)), "--format", "raw", "--output", str(raw)]
+        spy.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    try:
+        m = await loadgen.run_rooms(
+            server,
+            target,
+            label="Aprof",
+            duration=args.duration,
+            warmup=args.warmup,
+            on_measure_start=start_spy,
+            log=log,
+            **params,
+        )
+    finally:
+        for p in spy:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=30)
+        server.stop()
+    if not raw.exists():
+        log("py-spy wrote no profile")
+        return {}
+    summary = summarize_collapsed(raw.read_text().splitlines(), top=40)
+    log(f"profile: {raw} ({summary['samples'][0][1]:.0f} samples while not idle); top self time:")
+    for frame, share in summary["self"][:12]:
+        log(f"    {share:5.1f}%  {frame}")
+    return {"A_under_profiler": {k: m[k] for k in ("deliveries_per_s", "server_cpu_per_delivery_us")}, **summary}
+
+
+def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """chat.services from threads, on a fresh PostgreSQL database and a fresh SQLite file."""
+    results: dict[str, Any] = {}
+    seconds = 1.0 if args.quick else 3.0
+    for db in ("parley", "parley-sqlite"):
+        target = servers.Target(name=db, tmp=tmp)
+        try:
+            target.migrate()
+            for threads, batch in ((4, 1), (4, 64)) if args.quick else ((1, 1), (4, 1), (4, 64)):
+                key = f"{'postgresql' if db == 'parley' else 'sqlite'} {threads} thread{'s' if threads > 1 else ''}"
+                key += f", batch {batch}"
+                proc = subprocess.run(
+                    [
+                        *STORE_CMD,
+                        "--threads",
+                        str(threads),
+                        "--batch",
+                        str(batch),
+                        "--duration",
+                        str(seconds),
+                        "--tag",
+                        key,
+                    ],
+                    cwd=servers.ROOT,
+                    env={**target.env, "DJANGO_SETTINGS_MODULE": "parley.settings"},
+                    capture_output=True,
+                    text=True,
+                    timeout=seconds + 60,
+                )
+                try:
+                    results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (json.JSONDecodeError, IndexError):
+                    results[key] = {"error": (proc.stderr or proc.stdout)[-500:]}
+                log(
+                    f"store path, {key}: "
+                    + (f"{results[key]['per_s']:,.0f} messages/s" if "per_s" in results[key] else results[key]["error"])
+                )
+        finally:
+            target.close()
+    return results
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    fds = raise_fd_limit()
+    info = report.machine()
+    log(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Linux {info['kernel']}, "
+        f"Python {info['python']}, Redis {info['redis']}, PostgreSQL {info['postgresql']}; open files {fds}"
+    )
+    log(
+        f"scenarios {','.join(args.only)}; {args.duration:g}s measured after {args.warmup:g}s warm-up; "
+        f"workers {args.workers}"
+    )
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    profile: dict[str, Any] = {}
+    store: dict[str, Any] = {}
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        names = list(args.targets)
+        if "D" in args.only and "parley" in names:
+            names.append("parley-sqlite")
+        logs = args.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            target = servers.Target(name=name, tmp=tmp, workers=args.workers, logs=logs)
+            try:
+                results[name] = await run_target(target, args, profile)
+            finally:
+                target.close()
+        if "D" in args.only and not args.no_store:
+            store = run_store(args, tmp)
+    rows = report.table_rows(results)
+    print()
+    print(report.text_table(rows))
+    if store:
+        print()
+        for key, value in store.items():
+            print(
+                f"store path ({key}): " + (f"{value['per_s']:,.0f} messages/s" if "per_s" in value else value["error"])
+            )
+    args.out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": info,
+        "revision": servers.git_revision(),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "results": results,
+        "store": store,
+        "profile": profile,
+        "table": rows,
+        "markdown": report.markdown_table(rows),
+    }
+    (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
+    title = (
+        f"Parley vs Channels tutorial baseline - {info['cpu']}, {info['cores']} cores, "
+        f"{'quick' if args.quick else 'full'} run {doc['started']}"
+    )
+    report.plot(results, store, args.out / "bench.png", title)
+    log(f"wrote {args.out / 'latest.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

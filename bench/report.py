@@ -1,0 +1,227 @@
+"""The bench's outputs: machine description, the table (Parley / baseline and the targets), the plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .stats import ratio
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": {},
+    }
+    for name in (
+        "Django",
+        "channels",
+        "channels-redis",
+        "uvicorn",
+        "websockets",
+        "uvloop",
+        "orjson",
+        "psycopg",
+        "redis",
+    ):
+        try:
+            info["packages"][name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        import redis
+
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        info["redis"] = client.info("server")["redis_version"]
+        client.close()
+    except Exception:
+        info["redis"] = "unknown"
+    try:
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
+            info["postgresql"] = conn.execute("show server_version").fetchone()[0]
+    except Exception:
+        info["postgresql"] = "unknown"
+    return info
+
+
+# (scenario, metric, label, format, target text, check(parley, ratio) -> bool | None)
+ROWS: list[tuple[str, str, str, str, str, Any]] = [
+    ("A", "deliveries_per_s", "A deliveries/s", "{:,.0f}", ">= 4x baseline", lambda v, r: r is not None and r >= 4),
+    (
+        "A",
+        "server_cpu_per_delivery_us",
+        "A server CPU/delivery (us)",
+        "{:.1f}",
+        "<= 1/6 baseline; <= 30 us",
+        lambda v, r: r is not None and r <= 1 / 6,
+    ),
+    ("A", "backend_cpu_per_delivery_us", "A Redis+PG CPU/delivery (us)", "{:.1f}", "", None),
+    ("A", "p50_ms", "A p50 latency (ms)", "{:.1f}", "", None),
+    ("A", "p99_ms", "A p99 latency (ms)", "{:.1f}", "", None),
+    ("A", "lost", "A lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
+    ("A", "loadgen_cpu_pct", "A load generator CPU (%)", "{:.0f}", "", None),
+    ("A", "other_cpu_pct", "A other processes' CPU (%, noise)", "{:.0f}", "", None),
+    ("B", "deliveries_per_s", "B deliveries/s", "{:,.0f}", ">= 1.5x baseline", lambda v, r: r is not None and r >= 1.5),
+    ("B", "server_cpu_per_delivery_us", "B server CPU/delivery (us)", "{:.1f}", "", None),
+    ("B", "backend_cpu_per_delivery_us", "B Redis+PG CPU/delivery (us)", "{:.1f}", "", None),
+    ("B", "p50_ms", "B p50 latency (ms)", "{:.1f}", "", None),
+    ("B", "p99_ms", "B p99 latency (ms)", "{:.1f}", "", None),
+    ("B", "lost", "B lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
+    ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 25 KiB", lambda v, r: v <= 25),
+    ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 1,500/s", lambda v, r: v >= 1500),
+    ("C", "server_cpu_per_connection_us", "C server CPU/connection (us)", "{:,.0f}", "", None),
+    ("L", "p50_ms", "L p50 latency, 1,000 members @10 msg/s (ms)", "{:.1f}", "", None),
+    ("L", "p99_ms", "L p99 latency, 1,000 members @10 msg/s (ms)", "{:.1f}", "< 100 ms", lambda v, r: v < 100),
+    ("L", "first_delivery_p99_ms", "L p99 of a message's first delivery (ms)", "{:.1f}", "", None),
+    ("L", "fanout_spread_p99_ms", "L p99 of first-to-last delivery (ms)", "{:.1f}", "", None),
+    ("L", "lost", "L lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
+    ("D", "messages_per_s", "D messages/s via WebSocket (stored on PG)", "{:,.0f}", "", None),
+]
+
+
+def _fmt(fmt: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
+    """Rows of [metric, baseline, Parley, Parley/baseline, target, met]."""
+    base = results.get("baseline", {})
+    ours = results.get("parley", {})
+    rows = []
+    for scenario, key, label, fmt, target, check in ROWS:
+        if scenario not in base and scenario not in ours:
+            continue
+        b = base.get(scenario, {}).get(key)
+        p = ours.get(scenario, {}).get(key)
+        r = ratio(p, b)
+        met = ""
+        relative = "baseline" in target
+        if check is not None and p is not None and (r is not None or not relative):
+            met = "yes" if check(p, r) else "NO"
+        label_b = _fmt(fmt, b)
+        if label.startswith("D ") and b is not None:
+            label_b += " (relayed, not stored)"
+        rows.append([label, label_b, _fmt(fmt, p), "-" if r is None else f"{r:.2f}x", target, met])
+    sqlite = results.get("parley-sqlite", {}).get("D", {}).get("messages_per_s")
+    if sqlite is not None:
+        rows.append(["D messages/s via WebSocket (SQLite, embedded)", "-", f"{sqlite:,.0f}", "-", "", ""])
+    return rows
+
+
+def text_table(rows: list[list[str]]) -> str:
+    header = ["metric", "baseline", "Parley", "Parley/baseline", "target", "met"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    header = ["metric", "baseline", "Parley", "Parley/baseline", "target", "met"]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("A", "deliveries_per_s", "A: 1 room x 1,000, deliveries/s", None),
+        ("A", "server_cpu_per_delivery_us", "A: server CPU per delivery (us)", None),
+        ("B", "deliveries_per_s", "B: 200 rooms x 10, deliveries/s", None),
+        ("C", "kib_per_connection", "C: memory per idle connection (KiB)", 25),
+        ("C", "connections_per_s", "C: connections opened per second", 1500),
+        ("L", "p99_ms", "L: p99 latency, 1,000 members, 10 msg/s (ms)", 100),
+    ]
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
+    colors = {"baseline": "#b0b0b0", "parley": "#2a7ab9"}
+    flat = list(axes.flat)
+    for ax, (scenario, key, label, target) in zip(flat, panels, strict=False):
+        names, values = [], []
+        for name in ("baseline", "parley"):
+            value = results.get(name, {}).get(scenario, {}).get(key)
+            if value is not None:
+                names.append(name)
+                values.append(value)
+        bars = ax.bar(names, values, color=[colors[n] for n in names])
+        for bar, value in zip(bars, values, strict=True):
+            ax.annotate(
+                f"{value:,.1f}" if value < 100 else f"{value:,.0f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
+        if target is not None:
+            ax.axhline(target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target:,}")
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(label, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    # Latency percentiles across scenarios.
+    ax = flat[6]
+    labels, base_vals, ours_vals = [], [], []
+    for scenario in ("A", "B", "L"):
+        for q in ("p50_ms", "p99_ms"):
+            b = results.get("baseline", {}).get(scenario, {}).get(q)
+            p = results.get("parley", {}).get(scenario, {}).get(q)
+            if b is None and p is None:
+                continue
+            labels.append(f"{scenario} {q[:3]}")
+            base_vals.append(b or 0)
+            ours_vals.append(p or 0)
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], base_vals, width=0.4, color=colors["baseline"], label="baseline")
+    ax.bar([x + 0.2 for x in xs], ours_vals, width=0.4, color=colors["parley"], label="parley")
+    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title("delivery latency (ms, log)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    # Store path.
+    ax = flat[7]
+    rows = [(k, v["per_s"]) for k, v in store.items() if isinstance(v, dict) and "per_s" in v]
+    for name in ("parley", "parley-sqlite", "baseline"):
+        value = results.get(name, {}).get("D", {}).get("messages_per_s")
+        if value is not None:
+            rows.append((f"ws {name}" + (" (not stored)" if name == "baseline" else ""), value))
+    if rows:
+        ax.barh([r[0] for r in rows], [r[1] for r in rows], color="#6a9f58")
+        for i, (_, value) in enumerate(rows):
+            ax.annotate(f"{value:,.0f}", (value, i), va="center", fontsize=8)
+    ax.set_title("D: messages stored per second", fontsize=10)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,251 @@
+"""Server processes under test: Parley (PostgreSQL + Redis, or SQLite alone) and the tutorial baseline.
+
+Each target gets a fresh database (Parley) and its own Redis prefix, so runs never see each other's
+rooms, and every server is started fresh for each scenario so its memory and CPU are its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_URL = "postgres://postgres@127.0.0.1:5432/{name}"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its living children."""
+    total = 0.0
+    for p in [proc, *_children(proc)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def rss_bytes(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *_children(proc)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def backend_processes() -> list[psutil.Process]:
+    """Redis and PostgreSQL server processes on this machine (their CPU is reported separately)."""
+    found = []
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("redis-server", "postgres", "postmaster"):
+            found.append(p)
+    return found
+
+
+def backend_cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def pg_stats(db_name: str | None) -> tuple[int, int] | None:
+    """(transactions committed, sessions opened) so far in a PostgreSQL database, from pg_stat_database."""
+    if not db_name:
+        return None
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            row = conn.execute(
+                "select xact_commit, sessions from pg_stat_database where datname = %s", (db_name,)
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def git_revision() -> str:
+    """The commit of the code under test, with ``-dirty`` if chat/ or parley/ have local changes."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "chat", "parley"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
+    except OSError:
+        return "unknown"
+    return rev.strip() + ("-dirty" if dirty.strip() else "")
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def ps(self) -> psutil.Process:
+        return psutil.Process(self.process.pid)
+
+    def url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Target:
+    """One system under test: how to start its server and which WebSocket path it serves rooms on."""
+
+    name: str  # "parley", "baseline", "parley-sqlite"
+    tmp: Path
+    workers: int = 1
+    logs: Path | None = None  # where server logs go (default: tmp)
+    env: dict[str, str] = field(default_factory=dict)
+    _db_name: str | None = None
+    _migrated: bool = False
+    _prefix: str = ""
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self._prefix = f"bench-{self.name}-{tag}"
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "PARLEY_REDIS_PREFIX", "DJANGO_SETTINGS_MODULE")
+        }
+        base.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "PARLEY_SERVER_LOG_LEVEL": "warning",
+                "WORKERS": str(self.workers),
+                "HOST": "127.0.0.1",
+            }
+        )
+        if self.name == "baseline":
+            base.update({"REDIS_URL": REDIS_URL, "BASELINE_REDIS_PREFIX": self._prefix})
+        else:
+            base.update(
+                {
+                    "PARLEY_REDIS_PREFIX": self._prefix,
+                    "PARLEY_RATE_PER_SEC": "0",  # the bench sends faster than a person
+                    "PARLEY_LOG_LEVEL": "WARNING",
+                }
+            )
+            if self.name == "parley":
+                self._db_name = f"parley_bench_{tag}"
+                with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{self._db_name}"')
+                base["DATABASE_URL"] = PG_URL.format(name=self._db_name)
+                base["REDIS_URL"] = REDIS_URL
+            else:  # parley-sqlite: the embedded configuration, no Redis
+                base["DATABASE_URL"] = f"sqlite:///{self.tmp / f'bench-{tag}.sqlite3'}"
+        base.update(self.env)
+        self.env = base
+
+    @property
+    def room_path(self) -> str:
+        return "/ws/chat/{room}/" if self.name == "baseline" else "/ws/rooms/{room}/"
+
+    @property
+    def db_name(self) -> str | None:
+        return self._db_name
+
+    @property
+    def database_url(self) -> str | None:
+        return self.env.get("DATABASE_URL")
+
+    def migrate(self) -> None:
+        if self.name != "baseline" and not self._migrated:
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=ROOT,
+                env={**self.env, "DJANGO_SETTINGS_MODULE": "parley.settings"},
+                check=True,
+                capture_output=True,
+            )
+            self._migrated = True
+
+    def command(self) -> list[str]:
+        module = "bench.baseline.serve" if self.name == "baseline" else "parley.serve"
+        return [sys.executable, "-m", module]
+
+    def start(self) -> Server:
+        self.migrate()
+        port = free_port()
+        log_path = (self.logs or self.tmp) / f"{self.name}-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                self.command(), cwd=ROOT, env={**self.env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT
+            )
+        server = Server(name=self.name, port=port, process=process, log_path=log_path)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers (the baseline has no pages)
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"{self.name} server did not answer within 30 s:\n{server.log_tail()}")
+            time.sleep(0.1)
+        time.sleep(0.3)  # workers > 1: let the others come up too
+        return server
+
+    def close(self) -> None:
+        if self._db_name:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._db_name}" WITH (FORCE)')
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis.from_url(REDIS_URL)
+            try:
+                keys = list(client.scan_iter(match=f"{self._prefix}*", count=1000))
+                for i in range(0, len(keys), 500):
+                    client.delete(*keys[i : i + 500])
+            finally:
+                client.close()

@@ -1,0 +1,78 @@
+"""Pure helpers of the benchmark: percentiles, loss counting, ratios, message tags, profile summaries."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0..100) of ``values`` by linear interpolation; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    rank = (len(ordered) - 1) * min(max(q, 0.0), 100.0) / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def lost_deliveries(sent: Mapping[int, int], received: Mapping[int, int]) -> int:
+    """Deliveries one receiver is missing: for each sender of its room, messages sent minus received.
+
+    ``sent`` maps a sender to how many messages it sent (all after this receiver joined);
+    ``received`` maps a sender to how many distinct ones of them arrived. Extra ones count as 0.
+    """
+    return sum(max(0, count - received.get(sender, 0)) for sender, count in sent.items())
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return ours / theirs
+
+
+def make_tag(sender: int, n: int, sent_ns: int, pad: int = 0) -> str:
+    """The message text the load generator sends: who, which one, when (ns), then padding."""
+    return f"{sender}|{n}|{sent_ns}|" + "x" * pad
+
+
+def parse_tag(text: str) -> tuple[int, int, int]:
+    """``make_tag``'s (sender, n, sent_ns); raises ValueError on a text it did not make."""
+    sender, n, sent_ns, _ = text.split("|", 3)
+    return int(sender), int(n), int(sent_ns)
+
+
+def summarize_collapsed(lines: Iterable[str], top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """Self and inclusive shares (%) of the frames in py-spy's ``--format raw`` (collapsed) output.
+
+    Each line is ``frame;frame;...;leaf count``. Self time goes to the leaf; inclusive time to each
+    distinct frame on the stack (a recursive frame counts once per sample).
+    """
+    self_counts: Counter[str] = Counter()
+    incl_counts: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        stack, _, count_text = line.rpartition(" ")
+        try:
+            count = int(count_text)
+        except ValueError:
+            continue
+        frames = stack.split(";")
+        total += count
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            incl_counts[frame] += count
+    if not total:
+        return {"self": [], "inclusive": [], "samples": []}
+
+    def shares(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(frame, 100.0 * count / total) for frame, count in counter.most_common(top)]
+
+    return {"self": shares(self_counts), "inclusive": shares(incl_counts), "samples": [("total", float(total))]}
