@@ -100,7 +100,13 @@ def guest_name_error(typed: str, exc: ProtocolError) -> str:
 def render_name_form(
     request: HttpRequest, name: str, *, current: str, error: str | None, status: int = 200
 ) -> HttpResponse:
-    context = {"room_name": name, "current": current, "error": error, "max_name": settings.PARLEY_MAX_NAME_CHARS}
+    context = {
+        "room_name": name,
+        "current": current,
+        "error": error,
+        "max_name": settings.PARLEY_MAX_NAME_CHARS,
+        "here": reverse("room", args=[name]),  # where "Log in" and the language menu come back to
+    }
     return render(request, "chat/room_name.html", context, status=status)
 
 

@@ -93,6 +93,27 @@ def test_offline_then_back_shows_everything_once_and_sends_the_queue(people):
     assert bob.messages() == expected
 
 
+def test_a_long_offline_queue_goes_out_in_order_within_the_rate_limit(people):
+    """40 messages typed offline: more than the server's burst of 30, so the page paces them."""
+    room = unique("queue")
+    alice, bob = people(), people()
+    alice.join(room, "alice")
+    bob.join(room, "bob")
+    alice.context.set_offline(True)
+    expect(alice.page.locator("#status")).to_have_attribute("data-state", "reconnecting")
+    texts = [f"queued {i}" for i in range(1, 41)]
+    for text in texts:
+        alice.send(text)
+    expect(alice.page.locator("#outbox li.pending")).to_have_count(40)
+    alice.context.set_offline(False)
+    bob.wait_for_count(40)
+    alice.wait_for_count(40)
+    expect(alice.page.locator("#outbox li")).to_have_count(0)
+    expected = [(i, "alice", f"queued {i}") for i in range(1, 41)]
+    assert bob.messages() == expected
+    assert alice.messages() == expected
+
+
 def test_a_resent_message_is_stored_once(people, web):
     """The outbox resends what the server never confirmed to it; when the server did store it (the
     echo was lost), the resend stores nothing and the page shows the stored message once."""

@@ -97,6 +97,8 @@ def test_a_guest_cannot_take_a_registered_name_in_any_case(client, user):
     assert response.status_code == 400
     assert "registered user" in response.content.decode()
     assert GUEST_NAME_SESSION_KEY not in client.session
+    # "Log in" on that page comes back to the room, not to the form's POST-only address.
+    assert 'href="/accounts/login/?next=/rooms/lobby/" id="login-link"' in response.content.decode()
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 33, "tab\there\x07"])
