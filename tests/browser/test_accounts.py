@@ -75,3 +75,25 @@ def test_sign_up_log_in_and_speak_as_the_username(people, web):
     guest.wait_for_count(3)
     assert guest.messages()[-1] == (3, username, "back again")
     expect(ada.page.locator("#log li.msg.mine")).to_have_count(3)
+
+
+def test_a_guest_whose_name_is_registered_meanwhile_is_stopped_on_reconnect(people):
+    """The server refuses the name (close 4403): the page says why and stops retrying."""
+    room = unique("lobby")
+    name = unique("zoe").replace("-", "_")
+    guest, newcomer = people(), people()
+    guest.join(room, name)
+    newcomer.goto("/accounts/signup/")
+    newcomer.page.fill("#id_username", name)
+    newcomer.page.fill("#id_password1", PASSWORD)
+    newcomer.page.fill("#id_password2", PASSWORD)
+    newcomer.page.click("#signup-form button[type=submit]")
+    expect(newcomer.page.locator(".whoami")).to_contain_text(name)
+
+    guest.context.set_offline(True)
+    expect(guest.page.locator("#status")).to_have_attribute("data-state", "reconnecting")
+    guest.context.set_offline(False)
+    expect(guest.page.locator("#status")).to_have_attribute("data-state", "closed")
+    expect(guest.page.locator("#banner")).to_contain_text("registered user")
+    guest.page.reload()  # the room page now asks for another name
+    expect(guest.page.locator("#name-error")).to_contain_text("registered user")

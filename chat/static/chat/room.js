@@ -202,6 +202,7 @@
 
   /** Called first on every connection: who we are and the limits in force. */
   function onHello(frame) {
+    if (state.joined && frame.last_id < state.lastId) return startOver(); // the room was reset (a new database)
     state.you = frame.you;
     Object.assign(state.limits, frame.limits || {});
     ui.youName.textContent = frame.you.name;
@@ -209,6 +210,17 @@
     state.resuming = state.joined;
     state.wasAtBottom = nearBottom();
     state.tokens = burst();
+  }
+
+  /** Forget every message shown and join afresh: ids we hold no longer name the same messages. */
+  function startOver() {
+    state.joined = false;
+    state.lastId = 0;
+    state.ids = [];
+    state.shown.clear();
+    ui.log.replaceChildren();
+    detach();
+    connect();
   }
 
   /**
