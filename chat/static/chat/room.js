@@ -92,6 +92,7 @@
     const ws = new WebSocket(socketUrl());
     state.ws = ws;
     state.phase = "joining";
+    state.refusal = "";
     state.lastFrameAt = performance.now();
     state.pingSentAt = 0;
     ws.onmessage = (event) => {
