@@ -79,7 +79,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=_CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
             return
         self.room = await database_sync_to_async(services.room_get_or_create)(name=name)
-        await self.accept()
         self.outbox = Outbox(
             send=self.base_send,
             name=self.identity.name,
@@ -91,6 +90,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Read after joining: every message up to last_id is in the store, every later one will
         # reach the outbox through the hub. Nothing missed, and the outbox drops ids <= last_id.
         last_id = await database_sync_to_async(selectors.room_last_id)(room_id=self.room.pk)
+        # Accept only now: a client whose handshake is complete is subscribed, so the seed and
+        # tutorial doors (which get no history) receive every message sent after their handshake.
+        await self.accept()
         await self.on_joined(last_id=last_id)
         self.outbox.start(floor=last_id)
 
