@@ -7,10 +7,15 @@ Every helper takes either a real ``websockets`` client connection or a Channels
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import urllib.parse
 from typing import Any
 
+import websockets.asyncio.client
+import websockets.exceptions
 from channels.testing import WebsocketCommunicator
+from websockets.asyncio.client import ClientConnection
 
 TIMEOUT = 10.0
 
@@ -83,3 +88,67 @@ async def read_history(
 
 def ids(frames: list[dict[str, Any]]) -> list[int]:
     return [f["id"] for f in frames]
+
+
+# --- Real clients (end-to-end tests) ---------------------------------------------------------------
+
+
+def room_url(base: str, door: str, room: str, query: str = "") -> str:
+    """``door`` is a path pattern such as ``/ws/rooms/{}/``; the room name is percent-encoded."""
+    return base + door.format(urllib.parse.quote(room, safe="")) + query
+
+
+async def connect(url: str, **kw: Any) -> ClientConnection:
+    kw.setdefault("proxy", None)
+    kw.setdefault("open_timeout", TIMEOUT)
+    kw.setdefault("compression", None)
+    return await asyncio.wait_for(websockets.asyncio.client.connect(url, **kw), TIMEOUT + 1)
+
+
+async def join(base: str, room: str, query: str = "", **kw: Any) -> tuple[ClientConnection, dict, list[dict]]:
+    """Connect to the native door and read hello, history and the first presence frame.
+
+    Returns the connection, the hello frame and the history's messages. Message frames that arrive
+    before the presence frame (sent live while the history was being read) are kept in ``pending``
+    on the returned connection, so that ``next_messages`` returns them first.
+    """
+    ws = await connect(room_url(base, "/ws/rooms/{}/", room, query), **kw)
+    hello, got, _ = await read_history(ws, paged="after=" in query)
+    early = []
+    while (frame := await recv(ws))["type"] != "presence":
+        if frame["type"] == "message":
+            early.append(frame)
+    ws.pending = early  # type: ignore[attr-defined]
+    return ws, hello, got
+
+
+async def next_messages(ws: ClientConnection, count: int, within: float = TIMEOUT) -> list[dict[str, Any]]:
+    """Like ``messages``, but first hands back frames that ``join`` set aside."""
+    pending = getattr(ws, "pending", [])
+    taken, ws.pending = pending[:count], pending[count:]  # type: ignore[attr-defined]
+    return taken + (await messages(ws, count - len(taken), within) if count > len(taken) else [])
+
+
+async def close_code(ws: ClientConnection, within: float = TIMEOUT) -> int | None:
+    """Read (and drop) frames until the server closes; the close code it sent."""
+
+    async def loop() -> None:
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                await ws.recv()
+
+    await asyncio.wait_for(loop(), within)
+    return ws.close_code
+
+
+async def no_more_messages(ws: Any) -> None:
+    """Ping and read up to the pong: no message frame may come before it (nothing late, nothing twice)."""
+    await send(ws, {"type": "ping"})
+    while (frame := await recv(ws))["type"] != "pong":
+        assert frame["type"] != "message", frame
+
+
+async def drop(ws: ClientConnection) -> None:
+    """Drop the connection without a closing handshake, as a lost network would."""
+    ws.transport.abort()
+    await asyncio.wait_for(ws.wait_closed(), TIMEOUT)

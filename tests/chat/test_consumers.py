@@ -662,3 +662,49 @@ async def test_seed_door_type_field_is_just_data(connect, room):
         await send(comm, {"type": kind, "sender": "kim", "message": kind})
     got = [await recv(comm) for _ in range(3)]
     assert [f["message"] for f in got] == ["websocket.disconnect", "websocket.close", "chat_message"]
+
+
+# --- Stored before broadcast; no channel layer ------------------------------------------------------
+
+
+async def test_a_message_is_in_the_store_when_it_arrives(native, room):
+    kim = await native(room, "?name=kim")
+    lee = await native(room, "?name=lee")
+    for n in range(1, 11):
+        await send(kim, {"message": f"m{n}"})
+        (frame,) = await messages(lee, 1)
+        # Read the store the moment the frame arrives: the message is there already.
+        stored = await database_sync_to_async(
+            lambda i=frame["id"]: list(Message.objects.filter(room__name=room, seq=i).values_list("body", flat=True))
+        )()
+        assert stored == [frame["message"]] == [f"m{n}"]
+
+
+async def test_fan_out_does_not_use_the_channel_layer(settings):
+    """channels_redis drops group messages at capacity 100: the doors must not depend on it."""
+    from chat import consumers
+
+    for door in (consumers.SeedConsumer, consumers.TutorialConsumer, consumers.NativeConsumer):
+        assert door.channel_layer_alias not in settings.CHANNEL_LAYERS
+
+
+async def test_more_than_a_hundred_messages_to_a_member_that_reads_late(native, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0
+    reader = await native(room)
+    sender = await native(room)
+    for n in range(250):
+        await send(sender, {"message": f"{n}"})
+    assert ids(await messages(sender, 250)) == list(range(1, 251))
+    assert ids(await messages(reader, 250)) == list(range(1, 251))  # read only now: nothing was dropped
+
+
+async def test_people_online_counts_for_the_room_list(native, room):
+    from chat import protocol, pubsub
+
+    key = protocol.room_key(room)
+    await native(room, "?name=kim")
+    await native(room, "?name=kim")  # two tabs, one person
+    lee = await native(room, "?name=lee")
+    assert await database_sync_to_async(pubsub.online_counts)(keys=[key]) == {key: 2}
+    await lee.disconnect()
+    assert await database_sync_to_async(pubsub.online_counts)(keys=[key]) == {key: 1}

@@ -1,0 +1,174 @@
+"""Two server processes on PostgreSQL + Redis: one room, one ordered and complete stream.
+
+Clients are spread over the two processes; whatever process a client is on, it sees every message
+exactly once and in id order, the same order as everyone else. These start their own servers on
+PostgreSQL + Redis, so they run once (in the embedded run); the idle-minute test needs the scaled
+run's configuration and runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.wsclient import connect, ids, join, messages, next_messages, no_more_messages, recv_until, room_url, send
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    from tests.servers import ServerFarm
+
+    farm = ServerFarm(tmp=tmp_path_factory.mktemp("two"), scaled=True)
+    servers = (farm.start(PARLEY_RATE_PER_SEC="0"), farm.start(PARLEY_RATE_PER_SEC="0"))
+    yield servers
+    farm.close()
+
+
+async def send_all(ws, index: int, count: int) -> None:
+    for n in range(count):
+        await send(ws, {"message": f"{index}-{n}", "client_id": f"{index}-{n}"})
+
+
+@pytest.mark.embedded_only
+async def test_clients_on_two_processes_see_one_ordered_complete_stream(two, room):
+    a, b = two
+    readers = [(await join(s.ws, room, f"?name=r{i}"))[0] for i, s in enumerate([a, b, a, b])]
+    senders = [(await join(s.ws, room, f"?name=s{i}"))[0] for i, s in enumerate([a, b] * 4)]
+    per_sender = 50
+    total = len(senders) * per_sender
+    results = await asyncio.gather(
+        *(send_all(ws, i, per_sender) for i, ws in enumerate(senders)),
+        *(next_messages(ws, total, within=60) for ws in readers + senders),
+    )
+    streams = results[len(senders) :]
+    for stream in streams:
+        assert ids(stream) == list(range(1, total + 1))
+        assert [m["client_id"] for m in stream] == [m["client_id"] for m in streams[0]]
+    for index in range(len(senders)):
+        mine = [m["client_id"] for m in streams[0] if m["client_id"].startswith(f"{index}-")]
+        assert mine == [f"{index}-{n}" for n in range(per_sender)]
+    for ws in readers + senders:
+        await no_more_messages(ws)
+        await ws.close()
+
+
+@pytest.mark.embedded_only
+async def test_doors_on_two_processes_share_a_room(two, room):
+    a, b = two
+    native_a, _, _ = await join(a.ws, room, "?name=kim")
+    seed_b = await connect(room_url(b.ws, "/chat/{}", room))
+    tutorial_a = await connect(room_url(a.ws, "/ws/chat/{}/", room))
+    await send(seed_b, {"sender": "lee", "message": "from b"})
+    await send(native_a, {"message": "from a"})  # may be stored before or after: compare orders
+    got = [await next_messages(native_a, 2), await messages(seed_b, 2), await messages(tutorial_a, 2)]
+    for stream in got:
+        assert ids(stream) == [1, 2]
+        assert [m["message"] for m in stream] == [m["message"] for m in got[0]]
+    for ws in (native_a, seed_b, tutorial_a):
+        await ws.close()
+
+
+@pytest.mark.embedded_only
+async def test_presence_and_typing_across_processes(two, room):
+    a, b = two
+    kim, _, _ = await join(a.ws, room, "?name=kim")
+    lee, _, _ = await join(b.ws, room, "?name=lee")
+    while (await recv_until(kim, "presence"))["users"] != ["kim", "lee"]:
+        pass
+    # lee's first presence frame already had kim, who joined on the other process.
+    await send(lee, {"type": "typing"})
+    assert await recv_until(kim, "typing") == {"type": "typing", "sender": "lee"}
+    park = await connect(room_url(b.ws, "/chat/{}", room, "?name=park"))
+    while (await recv_until(kim, "presence"))["users"] != ["kim", "lee", "park"]:
+        pass
+    await lee.close()
+    await park.close()
+    while (await recv_until(kim, "presence"))["users"] != ["kim"]:
+        pass
+    await kim.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_client_joining_on_the_first_process_sees_the_presence_of_the_second(two, room):
+    a, b = two
+    lee, _, _ = await join(b.ws, room, "?name=lee")
+    kim = await connect(room_url(a.ws, "/ws/rooms/{}/", room, "?name=kim"))
+    assert (await recv_until(kim, "presence"))["users"] == ["kim", "lee"]
+    for ws in (kim, lee):
+        await ws.close()
+
+
+@pytest.mark.embedded_only
+async def test_reconnect_to_the_other_process_with_after(two, room):
+    a, b = two
+    sender, _, _ = await join(a.ws, room)
+    reader, _, _ = await join(a.ws, room, "?name=reader")
+    for n in range(20):
+        await send(sender, {"message": f"{n}"})
+    first = await next_messages(reader, 8)
+    await reader.close()
+    for n in range(20, 150):
+        await send(sender, {"message": f"{n}"})
+    assert ids(await next_messages(sender, 150, within=30)) == list(range(1, 151))
+    resumed, _, history = await join(b.ws, room, f"?after={first[-1]['id']}")
+    assert ids(first + history) == list(range(1, 151))
+    await send(sender, {"message": "live"})
+    assert ids(await next_messages(resumed, 1)) == [151]
+    for ws in (sender, resumed):
+        await ws.close()
+
+
+@pytest.mark.embedded_only
+async def test_joining_on_either_process_while_both_send_is_race_free(two, room):
+    a, b = two
+    senders = [(await join(s.ws, room, f"?name=s{i}"))[0] for i, s in enumerate([a, b, a, b])]
+    per_sender = 100
+    total = len(senders) * per_sender
+    watcher, _, _ = await join(a.ws, room)
+    sending = asyncio.gather(
+        *(send_all(ws, i, per_sender) for i, ws in enumerate(senders)),
+        *(next_messages(ws, total, within=60) for ws in senders),
+    )
+    joiners = []
+    seen = 0
+    for n, point in enumerate(range(10, total, 40)):
+        seen += len(await next_messages(watcher, point - seen, within=30))
+        server = (a, b)[n % 2]
+        joiners.append(await join(server.ws, room, "?after=0"))
+        joiners.append(await join(server.ws, room))
+    for stream in (await asyncio.wait_for(sending, 60))[len(senders) :]:
+        assert ids(stream) == list(range(1, total + 1))
+    assert ids(await next_messages(watcher, total - seen, within=30)) == list(range(seen + 1, total + 1))
+    mid_stream = [hello["last_id"] for _, hello, _ in joiners if 0 < hello["last_id"] < total]
+    assert len(mid_stream) >= len(joiners) // 2, "the joins should land while messages flow"
+    for ws, hello, history in joiners:
+        live = await next_messages(ws, total - hello["last_id"], within=30)
+        stream = history + live
+        assert ids(stream) == list(range(ids(stream)[0], total + 1))
+        assert ids(history)[-1:] in ([hello["last_id"]], [])
+        await no_more_messages(ws)
+    for ws, *_ in joiners:
+        await ws.close()
+    for ws in [*senders, watcher]:
+        await ws.close()
+
+
+@pytest.mark.scaled_only
+async def test_an_idle_minute_on_redis_then_messages_flow_both_ways(farm, room):
+    """redis-py's default 5 s read timeout broke idle subscriptions (channels_redis #422)."""
+    a, b = farm.start(), farm.start()
+    kim, _, _ = await join(a.ws, room, "?name=kim")
+    lee, _, _ = await join(b.ws, room, "?name=lee")
+    while (await recv_until(kim, "presence"))["users"] != ["kim", "lee"]:
+        pass
+    await asyncio.sleep(65)  # the point of the test: nothing at all happens for over a minute
+    await send(kim, {"message": "after a minute, a to b"})
+    assert [m["message"] for m in await next_messages(lee, 1)] == ["after a minute, a to b"]
+    await send(lee, {"message": "and b to a"})
+    got = await next_messages(kim, 2)
+    assert [(m["id"], m["message"]) for m in got] == [(1, "after a minute, a to b"), (2, "and b to a")]
+    for server in (a, b):
+        assert "Traceback" not in server.log()
+    await kim.close()
+    await lee.close()
