@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import WebSocketRoute, expect
 
 from tests.browser.conftest import ARTIFACTS, post, room_path, unique
 
@@ -91,6 +92,50 @@ def test_offline_then_back_shows_everything_once_and_sends_the_queue(people):
     time.sleep(0.5)  # nothing doubled later either
     assert alice.messages() == expected
     assert bob.messages() == expected
+
+
+def test_a_dropped_socket_reconnects_with_after_the_last_id(people):
+    """No offline event this time: the socket just closes (a server restart, a proxy timeout), and the
+    reconnects fail for a while. The page backs off, then resumes with ?after= and misses nothing."""
+    room = unique("resume")
+    alice, bob = people(), people()
+    urls: list[str] = []
+    sockets: list[WebSocketRoute] = []
+    refused: list[str] = []
+    refuse = False
+
+    def through_the_network(ws: WebSocketRoute) -> None:
+        """Called for each socket alice's page opens: pass it through, or fail it while refusing."""
+        if refuse:
+            refused.append(ws.url)
+            ws.close(code=1011)
+            return
+        urls.append(ws.url)
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    alice.page.route_web_socket(re.compile(r"/ws/rooms/"), through_the_network)
+    alice.join(room, "alice")
+    bob.join(room, "bob")
+    bob.send("one")
+    alice.wait_for_count(1)
+
+    refuse = True
+    sockets[-1].close(code=1012)  # "service restart"
+    expect(alice.page.locator("#status")).to_have_attribute("data-state", "reconnecting")
+    bob.send("two")
+    bob.send("three")
+    bob.wait_for_count(3)
+    alice.page.wait_for_timeout(1000)  # a few refused attempts, backing off (the route runs while we wait)
+    refuse = False
+
+    alice.wait_for_count(3)
+    alice.expect_live()
+    assert alice.messages() == [(1, "bob", "one"), (2, "bob", "two"), (3, "bob", "three")]
+    assert len(urls) == 2
+    assert not urls[0].endswith("?after=1")
+    assert urls[1].endswith("?after=1")
+    assert refused and all(url.endswith("?after=1") for url in refused)
 
 
 def test_a_long_offline_queue_goes_out_in_order_within_the_rate_limit(people):

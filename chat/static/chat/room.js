@@ -41,6 +41,7 @@
   const TYPING_SERVER_GAP_MS = 1050; // the server drops typing frames less than 1 s apart
   const PING_AFTER_MS = 25000; // silence after which we ask the server for a pong
   const PONG_WAIT_MS = 10000; // no answer within this: the connection is dead, reconnect
+  const JOIN_WAIT_MS = 15000; // a connection not live after this long (no frame at all) is retried
   const RETRY_RATE_LIMITED_MS = 1000;
   const MINE_KEY = "parley:mine";
   const MINE_MAX = 500;
@@ -158,8 +159,13 @@
 
   /** Called every few seconds: a connection silent for too long gets a ping; no answer, reconnect. */
   function heartbeat() {
-    if (state.phase !== "live") return;
     const now = performance.now();
+    if (state.phase === "joining" && now - state.lastFrameAt > JOIN_WAIT_MS) {
+      detach(); // a handshake or a join that hangs
+      scheduleReconnect();
+      return;
+    }
+    if (state.phase !== "live") return;
     if (state.pingSentAt && state.lastFrameAt < state.pingSentAt && now - state.pingSentAt > PONG_WAIT_MS) {
       detach();
       scheduleReconnect();
