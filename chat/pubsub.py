@@ -210,7 +210,12 @@ class RedisBus:
                     if kind == "message":
                         key = self._channel_to_key.get(msg["channel"])
                         if key is not None:
-                            self._sink.on_event(key, msg["data"])
+                            try:
+                                self._sink.on_event(key, msg["data"])
+                            except Exception:
+                                # Anything can be published on a channel: one bad payload must not
+                                # end this task, which is the process's only reader.
+                                log.exception("dropped an event on %r: %r", msg["channel"], msg["data"][:40])
                     elif kind == "subscribe":
                         waiter = self._confirm.pop(msg["channel"], None)
                         if waiter is not None and not waiter.done():
