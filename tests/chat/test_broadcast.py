@@ -318,3 +318,21 @@ async def _until_subscribed(bus: pubsub.RedisBus) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the subscription did not come back")
+
+
+async def test_a_malformed_event_on_the_channel_does_not_deafen_the_process(room):
+    """Anything may be published on a Redis channel; the reader must log it and go on."""
+    hub = broadcast.Hub(make_bus_factory("redis"))
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        member = Member("kim")
+        await hub.join(room_id=room.pk, room=room.name, member=member)
+        channel = hub.bus._channel(protocol.room_key(room.name))
+        for junk in (b"", b"m", b"mabc\n{}", b"m1", b"t\xff", b"x", b"m1\n\xff\xfe"):
+            await admin.publish(channel, junk)
+        stored = await store(room, 2)
+        await hub.publish_events([event(room, s) for s in stored])
+        await member.wait_seqs([1, 2])
+    finally:
+        await admin.aclose()
+        await hub.close()
