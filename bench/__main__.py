@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,7 @@ import psutil
 import uvloop
 
 from . import loadgen, report, servers
-from .stats import summarize_collapsed
+from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,7 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="smaller rooms and shorter runs (about 2 minutes)")
     p.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
-    p.add_argument("--targets", default="baseline,parley", help="baseline, parley or both")
+    p.add_argument(
+        "--targets",
+        default="baseline,floor,parley",
+        help="any of baseline (Channels tutorial), floor (bare websockets), parley",
+    )
     p.add_argument(
         "--duration", type=float, help="measured seconds per scenario (default 12, quick 3; L at least 10, quick 4)"
     )
@@ -58,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
-    p.add_argument("--profile", action="store_true", help="after A, run it again on Parley under py-spy")
+    p.add_argument("--profile", action="store_true", help="after A, C and D, run them again on Parley under py-spy")
+    p.add_argument("--memtrace", action="store_true", help="after C, run it again on Parley under tracemalloc")
     p.add_argument("--no-store", action="store_true", help="skip the direct store-path runs of D")
     p.add_argument(
         "--wait-quiet",
@@ -138,7 +143,7 @@ async def run_target(
         plans.append(("B", dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)))
     if "L" in args.only and target.name != "parley-sqlite":
         plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
-    if "D" in args.only:
+    if "D" in args.only and target.name != "floor":
         plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
@@ -151,6 +156,7 @@ async def run_target(
                 label=scenario,
                 duration=max(d, 10.0) if scenario == "L" else d,
                 warmup=w,
+                drain=3.0 if args.quick else 10.0,
                 log=log,
                 **params,
             )
@@ -160,8 +166,8 @@ async def run_target(
         m["machine_busy_before_pct"] = busy_before
         out[scenario] = m
         log(f"{target.name} {scenario}: {summarize(m)}")
-        if scenario == "A" and args.profile and target.name == "parley":
-            profile_out.update(await profile_a(target, args, params))
+        if scenario in ("A", "D") and args.profile and target.name == "parley":
+            profile_out.update(await profile_rooms(target, args, scenario, params))
     if "C" in args.only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
         busy_before = await wait_quiet(args.wait_quiet)
@@ -181,50 +187,166 @@ async def run_target(
         m["machine_busy_before_pct"] = busy_before
         out["C"] = m
         log(f"{target.name} C: {summarize(m)}")
+        if args.profile and target.name == "parley":
+            profile_out.update(await profile_c(target, args))
     return out
 
 
-async def profile_a(target: servers.Target, args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
-    """Scenario A again, with py-spy sampling the Parley server during the measured window."""
-    pyspy = Path(sys.executable).parent / "py-spy"
-    if not pyspy.exists():
+class Spy:
+    """py-spy sampling one server process from ``start()`` to ``stop()`` (SIGINT makes it write its output)."""
+
+    def __init__(self, pid: int, path: Path) -> None:
+        self.pid = pid
+        self.path = path
+        self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        if PYSPY.exists():
+            return True
         log("py-spy is not installed (pip install -r requirements-dev.txt); no profile")
+        return False
+
+    def start(self) -> None:
+        cmd = [str(PYSPY), "record", "--pid", str(self.pid), "--rate", "250", "--nonblocking"]
+        cmd += ["--format", "raw", "--output", str(self.path)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self, summarize: bool = True) -> dict[str, Any]:
+        if self.proc is None or self.proc.returncode is not None:
+            return {}
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if not summarize:
+            return {}
+        if not self.path.exists():
+            log("py-spy wrote no profile")
+            return {}
+        return profile_summary(self.path)
+
+
+def profile_summary(path: Path) -> dict[str, Any]:
+    lines = path.read_text().splitlines()
+    summary: dict[str, Any] = summarize_collapsed(lines, top=40)
+    summary["categories"] = categorize(lines, PARLEY_CATEGORIES)
+    log(f"profile: {path} ({summary['samples'][0][1]:.0f} samples while not idle); by category:")
+    for name, share in summary["categories"]:
+        log(f"    {share:5.1f}%  {name}")
+    log("  top self time:")
+    for frame, share in summary["self"][:12]:
+        log(f"    {share:5.1f}%  {frame}")
+    return summary
+
+
+PYSPY = Path(sys.executable).parent / "py-spy"
+
+
+async def profile_rooms(
+    target: servers.Target, args: argparse.Namespace, scenario: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """A scenario again, with py-spy sampling the Parley server during the measured window."""
+    if not Spy.available():
         return {}
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = args.out / "profile-A.txt"
-    log("parley: scenario A again under py-spy (--nonblocking, 250 Hz)")
+    log(f"parley: scenario {scenario} again under py-spy (--nonblocking, 250 Hz)")
     server = target.start()
-    spy: list[subprocess.Popen] = []
-
-    def start_spy() -> None:
-        cmd = [str(pyspy), "record", "--pid", str(server.process.pid), "--rate", "250", "--nonblocking"]
-        cmd += ["--duration", str(int(args.duration)), "--format", "raw", "--output", str(raw)]
-        spy.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
+    spy = Spy(server.process.pid, args.out / f"profile-{scenario}.txt")
     try:
         m = await loadgen.run_rooms(
             server,
             target,
-            label="Aprof",
+            label=f"{scenario}prof",
             duration=args.duration,
             warmup=args.warmup,
-            on_measure_start=start_spy,
+            on_measure_start=spy.start,
             log=log,
             **params,
         )
     finally:
-        for p in spy:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=30)
+        summary = spy.stop()
         server.stop()
-    if not raw.exists():
-        log("py-spy wrote no profile")
+    keys = ("deliveries_per_s", "messages_per_s", "server_cpu_per_delivery_us")
+    return {scenario: {"under_profiler": {k: m[k] for k in keys}, **summary}}
+
+
+async def profile_c(target: servers.Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Scenario C's connection storm again, with py-spy sampling the Parley server while connections open."""
+    if not Spy.available():
         return {}
-    summary = summarize_collapsed(raw.read_text().splitlines(), top=40)
-    log(f"profile: {raw} ({summary['samples'][0][1]:.0f} samples while not idle); top self time:")
-    for frame, share in summary["self"][:12]:
-        log(f"    {share:5.1f}%  {frame}")
-    return {"A_under_profiler": {k: m[k] for k in ("deliveries_per_s", "server_cpu_per_delivery_us")}, **summary}
+    log("parley: scenario C again under py-spy (--nonblocking, 250 Hz)")
+    server = target.start()
+    spy = Spy(server.process.pid, args.out / "profile-C.txt")
+    try:
+        m = await loadgen.run_idle(
+            server,
+            target,
+            connections=args.connections,
+            per_room=50,
+            concurrency=loadgen.CONNECT_CONCURRENCY,
+            settle=0.5,
+            on_open_start=spy.start,
+            on_open_end=lambda: spy.stop(summarize=False),
+            log=log,
+        )
+    finally:
+        server.stop()
+    summary = profile_summary(spy.path) if spy.path.exists() else {}
+    return {"C": {"under_profiler": {"connections_per_s": m["connections_per_s"]}, **summary}}
+
+
+async def memtrace_c(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Scenario C on Parley under tracemalloc: which source lines hold the memory of idle connections."""
+    out = args.out / "memtrace-C.json"
+    target = servers.Target(name="parley", tmp=tmp, logs=args.out / "logs", env={"BENCH_MEMTRACE_OUT": str(out)})
+    log("parley: scenario C again under tracemalloc")
+    server = target.start()
+
+    async def second_snapshot() -> None:
+        server.process.send_signal(signal.SIGUSR1)
+        for _ in range(240):  # up to 2 minutes: a snapshot of thousands of connections is slow
+            if '"top"' in out.read_text():
+                return
+            await asyncio.sleep(0.5)
+
+    try:
+        m = await loadgen.run_idle(
+            server,
+            target,
+            connections=args.connections,
+            per_room=50,
+            concurrency=loadgen.CONNECT_CONCURRENCY,
+            settle=3.0,
+            on_open_start=lambda: server.process.send_signal(signal.SIGUSR1),
+            on_settled=second_snapshot,
+            log=log,
+        )
+    finally:
+        server.stop()
+        target.close()
+    try:
+        data = json.loads(out.read_text())
+    except (OSError, json.JSONDecodeError):
+        log("tracemalloc wrote nothing")
+        return {}
+    n = m["connections"] or 1
+    rows = [(r["where"], r["size_diff"] / n, r["count_diff"] / n) for r in data.get("top", [])]
+    log(f"tracemalloc: {data.get('total_diff', 0) / n / 1024:.1f} KiB of Python objects per connection; top lines:")
+    for where, size, count in rows[:15]:
+        log(f"    {size:8.0f} B  {count:5.1f} blocks  {where}")
+    files = [(r["where"], r["size_diff"] / n, r["count_diff"] / n) for r in data.get("by_file", [])]
+    log("  by file:")
+    for where, size, count in files[:15]:
+        log(f"    {size:8.0f} B  {count:5.1f} blocks  {where}")
+    return {
+        "by_file": files,
+        "python_kib_per_connection": data.get("total_diff", 0) / n / 1024,
+        "rss_kib_per_connection_under_tracemalloc": m["kib_per_connection"],
+        "top": rows,
+    }
 
 
 def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -297,6 +419,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 results[name] = await run_target(target, args, profile)
             finally:
                 target.close()
+        if args.memtrace and "parley" in names:
+            profile["C memory"] = await memtrace_c(args, tmp)
         if "D" in args.only and not args.no_store:
             store = run_store(args, tmp)
     rows = report.table_rows(results)

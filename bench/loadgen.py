@@ -238,6 +238,7 @@ async def run_rooms(
     window: int = 1,
     rate: float | None = None,
     on_measure_start: Callable[[], Any] | None = None,
+    drain: float = 10.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``rooms`` rooms of ``members`` clients; the first ``senders_per_room`` clients of each room send.
@@ -245,7 +246,7 @@ async def run_rooms(
     Closed loop (``rate`` None): each sender keeps ``window`` messages in flight and sends the next
     when one of its own comes back. Open loop: each sender sends ``rate`` messages a second.
     """
-    recorder = Recorder(parley=target.name != "baseline")
+    recorder = Recorder(parley=target.parley)
     tag = f"{label.lower()}{int(time.time() * 1000) % 10**9}"
     # Members in join order: senders first in each room; rooms interleaved so they fill together.
     plan: list[tuple[int, int | None]] = []
@@ -328,7 +329,7 @@ async def run_rooms(
         by_room: dict[int, dict[int, int]] = {}
         for c in senders:
             by_room.setdefault(c.room, {})[c.sender_id] = recorder.sent[c.sender_id]
-        drain_deadline = time.monotonic() + 10
+        drain_deadline = time.monotonic() + drain  # a delivery later than this counts as lost
         while True:
             lost = sum(lost_deliveries(by_room.get(c.room, {}), c.got) for c in clients)
             if lost == 0 or time.monotonic() > drain_deadline:
@@ -380,14 +381,19 @@ async def run_idle(
     per_room: int,
     concurrency: int,
     settle: float,
+    on_open_start: Callable[[], Any] | None = None,
+    on_open_end: Callable[[], Any] | None = None,
+    on_settled: Callable[[], Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Open ``connections`` idle clients (``per_room`` to a room); connections/s and memory per connection."""
-    recorder = Recorder(parley=target.name != "baseline")
+    recorder = Recorder(parley=target.parley)
     tag = f"c{int(time.time() * 1000) % 10**9}"
     path = lambda r: target.room_path.format(room=f"{tag}r{r}")  # noqa: E731
     warm, _, _ = await open_clients(server, path, [(10**6, None)], recorder)  # the first connection's one-offs
     await asyncio.sleep(1.0)
+    if on_open_start is not None:
+        on_open_start()
     server_ps = server.ps
     rss_before = servers.rss_bytes(server_ps)
     cpu_before = servers.cpu_seconds(server_ps)
@@ -395,9 +401,15 @@ async def run_idle(
     log(f"    opening {connections} idle connections, {concurrency} at a time, {per_room} per room")
     clients, failures, seconds = await open_clients(server, path, plan, recorder, concurrency=concurrency)
     cpu_open = servers.cpu_seconds(server_ps) - cpu_before
+    if on_open_end is not None:
+        on_open_end()
     log(f"    {len(clients)} open in {seconds:.1f}s ({failures} failed); settling {settle:.0f}s")
     await asyncio.sleep(settle)
     rss_after = servers.rss_bytes(server_ps)
+    if on_settled is not None:
+        outcome = on_settled()
+        if asyncio.iscoroutine(outcome):
+            await outcome
     await close_clients(clients + warm)
     ok = len(clients)
     return {

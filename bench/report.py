@@ -63,37 +63,44 @@ def machine() -> dict[str, Any]:
     return info
 
 
-# (scenario, metric, label, format, target text, check(parley, ratio) -> bool | None)
+# (scenario, metric, label, format, target text, check(parley, Parley/baseline, Parley/floor) -> bool)
 ROWS: list[tuple[str, str, str, str, str, Any]] = [
-    ("A", "deliveries_per_s", "A deliveries/s", "{:,.0f}", ">= 4x baseline", lambda v, r: r is not None and r >= 4),
+    ("A", "deliveries_per_s", "A deliveries/s", "{:,.0f}", ">= 4x baseline", lambda v, r, f: r is not None and r >= 4),
     (
         "A",
         "server_cpu_per_delivery_us",
         "A server CPU/delivery (us)",
         "{:.1f}",
-        "<= 1/6 baseline; <= 30 us",
-        lambda v, r: r is not None and r <= 1 / 6,
+        "<= 1/6 baseline; <= 1.5x floor",
+        lambda v, r, f: r is not None and r <= 1 / 6 and (f is None or f <= 1.5),
     ),
     ("A", "backend_cpu_per_delivery_us", "A Redis+PG CPU/delivery (us)", "{:.1f}", "", None),
     ("A", "p50_ms", "A p50 latency (ms)", "{:.1f}", "", None),
     ("A", "p99_ms", "A p99 latency (ms)", "{:.1f}", "", None),
-    ("A", "lost", "A lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
+    ("A", "lost", "A lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("A", "loadgen_cpu_pct", "A load generator CPU (%)", "{:.0f}", "", None),
     ("A", "other_cpu_pct", "A other processes' CPU (%, noise)", "{:.0f}", "", None),
-    ("B", "deliveries_per_s", "B deliveries/s", "{:,.0f}", ">= 1.5x baseline", lambda v, r: r is not None and r >= 1.5),
+    (
+        "B",
+        "deliveries_per_s",
+        "B deliveries/s",
+        "{:,.0f}",
+        ">= 1.5x baseline",
+        lambda v, r, f: r is not None and r >= 1.5,
+    ),
     ("B", "server_cpu_per_delivery_us", "B server CPU/delivery (us)", "{:.1f}", "", None),
     ("B", "backend_cpu_per_delivery_us", "B Redis+PG CPU/delivery (us)", "{:.1f}", "", None),
     ("B", "p50_ms", "B p50 latency (ms)", "{:.1f}", "", None),
     ("B", "p99_ms", "B p99 latency (ms)", "{:.1f}", "", None),
-    ("B", "lost", "B lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
-    ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 25 KiB", lambda v, r: v <= 25),
-    ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 1,500/s", lambda v, r: v >= 1500),
+    ("B", "lost", "B lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 25 KiB", lambda v, r, f: v <= 25),
+    ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 1,500/s", lambda v, r, f: v >= 1500),
     ("C", "server_cpu_per_connection_us", "C server CPU/connection (us)", "{:,.0f}", "", None),
     ("L", "p50_ms", "L p50 latency, 1,000 members @10 msg/s (ms)", "{:.1f}", "", None),
-    ("L", "p99_ms", "L p99 latency, 1,000 members @10 msg/s (ms)", "{:.1f}", "< 100 ms", lambda v, r: v < 100),
+    ("L", "p99_ms", "L p99 latency, 1,000 members @10 msg/s (ms)", "{:.1f}", "< 100 ms", lambda v, r, f: v < 100),
     ("L", "first_delivery_p99_ms", "L p99 of a message's first delivery (ms)", "{:.1f}", "", None),
     ("L", "fanout_spread_p99_ms", "L p99 of first-to-last delivery (ms)", "{:.1f}", "", None),
-    ("L", "lost", "L lost deliveries", "{:,.0f}", "0", lambda v, r: v == 0),
+    ("L", "lost", "L lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("D", "messages_per_s", "D messages/s via WebSocket (stored on PG)", "{:,.0f}", "", None),
 ]
 
@@ -107,35 +114,44 @@ def _fmt(fmt: str, value: Any) -> str:
         return str(value)
 
 
+HEADER = ["metric", "baseline", "floor", "Parley", "Parley/baseline", "Parley/floor", "target", "met"]
+
+
 def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
-    """Rows of [metric, baseline, Parley, Parley/baseline, target, met]."""
+    """Rows of HEADER: baseline = Channels tutorial, floor = bare websockets, and Parley's ratios to them."""
     base = results.get("baseline", {})
+    floor = results.get("floor", {})
     ours = results.get("parley", {})
     rows = []
     for scenario, key, label, fmt, target, check in ROWS:
-        if scenario not in base and scenario not in ours:
+        if scenario not in base and scenario not in ours and scenario not in floor:
             continue
         b = base.get(scenario, {}).get(key)
+        f = floor.get(scenario, {}).get(key)
         p = ours.get(scenario, {}).get(key)
         r = ratio(p, b)
+        rf = ratio(p, f)
         met = ""
         relative = "baseline" in target
         if check is not None and p is not None and (r is not None or not relative):
-            met = "yes" if check(p, r) else "NO"
+            met = "yes" if check(p, r, rf) else "NO"
         label_b = _fmt(fmt, b)
         if label.startswith("D ") and b is not None:
             label_b += " (relayed, not stored)"
-        rows.append([label, label_b, _fmt(fmt, p), "-" if r is None else f"{r:.2f}x", target, met])
+        rows.append([label, label_b, _fmt(fmt, f), _fmt(fmt, p), _ratio(r), _ratio(rf), target, met])
     sqlite = results.get("parley-sqlite", {}).get("D", {}).get("messages_per_s")
     if sqlite is not None:
-        rows.append(["D messages/s via WebSocket (SQLite, embedded)", "-", f"{sqlite:,.0f}", "-", "", ""])
+        rows.append(["D messages/s via WebSocket (SQLite, embedded)", "-", "-", f"{sqlite:,.0f}", "-", "-", "", ""])
     return rows
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def text_table(rows: list[list[str]]) -> str:
-    header = ["metric", "baseline", "Parley", "Parley/baseline", "target", "met"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
@@ -143,8 +159,7 @@ def text_table(rows: list[list[str]]) -> str:
 
 
 def markdown_table(rows: list[list[str]]) -> str:
-    header = ["metric", "baseline", "Parley", "Parley/baseline", "target", "met"]
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -164,11 +179,11 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ("L", "p99_ms", "L: p99 latency, 1,000 members, 10 msg/s (ms)", 100),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
-    colors = {"baseline": "#b0b0b0", "parley": "#2a7ab9"}
+    colors = {"baseline": "#b0b0b0", "floor": "#e0a040", "parley": "#2a7ab9"}
     flat = list(axes.flat)
     for ax, (scenario, key, label, target) in zip(flat, panels, strict=False):
         names, values = [], []
-        for name in ("baseline", "parley"):
+        for name in ("baseline", "floor", "parley"):
             value = results.get(name, {}).get(scenario, {}).get(key)
             if value is not None:
                 names.append(name)
@@ -189,19 +204,19 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ax.grid(axis="y", alpha=0.3)
     # Latency percentiles across scenarios.
     ax = flat[6]
-    labels, base_vals, ours_vals = [], [], []
+    labels: list[str] = []
+    values: dict[str, list[float]] = {name: [] for name in colors}
     for scenario in ("A", "B", "L"):
         for q in ("p50_ms", "p99_ms"):
-            b = results.get("baseline", {}).get(scenario, {}).get(q)
-            p = results.get("parley", {}).get(scenario, {}).get(q)
-            if b is None and p is None:
+            got = {name: results.get(name, {}).get(scenario, {}).get(q) for name in colors}
+            if all(v is None for v in got.values()):
                 continue
             labels.append(f"{scenario} {q[:3]}")
-            base_vals.append(b or 0)
-            ours_vals.append(p or 0)
+            for name in colors:
+                values[name].append(got[name] or 0)
     xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], base_vals, width=0.4, color=colors["baseline"], label="baseline")
-    ax.bar([x + 0.2 for x in xs], ours_vals, width=0.4, color=colors["parley"], label="parley")
+    for i, name in enumerate(colors):
+        ax.bar([x - 0.27 + 0.27 * i for x in xs], values[name], width=0.27, color=colors[name], label=name)
     ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_title("delivery latency (ms, log)", fontsize=10)
@@ -213,7 +228,8 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     for name in ("parley", "parley-sqlite", "baseline"):
         value = results.get(name, {}).get("D", {}).get("messages_per_s")
         if value is not None:
-            rows.append((f"ws {name}" + (" (not stored)" if name == "baseline" else ""), value))
+            label = {"parley": "WebSocket: Parley, PG", "parley-sqlite": "WebSocket: Parley, SQLite"}.get(name)
+            rows.append((label or "WebSocket: baseline (not stored)", value))
     if rows:
         ax.barh([r[0] for r in rows], [r[1] for r in rows], color="#6a9f58")
         for i, (_, value) in enumerate(rows):

@@ -137,7 +137,7 @@ class Server:
 class Target:
     """One system under test: how to start its server and which WebSocket path it serves rooms on."""
 
-    name: str  # "parley", "baseline", "parley-sqlite"
+    name: str  # "parley", "parley-sqlite", "baseline" or "floor"
     tmp: Path
     workers: int = 1
     logs: Path | None = None  # where server logs go (default: tmp)
@@ -164,6 +164,8 @@ class Target:
         )
         if self.name == "baseline":
             base.update({"REDIS_URL": REDIS_URL, "BASELINE_REDIS_PREFIX": self._prefix})
+        elif self.name == "floor":
+            pass
         else:
             base.update(
                 {
@@ -184,8 +186,12 @@ class Target:
         self.env = base
 
     @property
+    def parley(self) -> bool:
+        return self.name.startswith("parley")
+
+    @property
     def room_path(self) -> str:
-        return "/ws/chat/{room}/" if self.name == "baseline" else "/ws/rooms/{room}/"
+        return "/ws/rooms/{room}/" if self.parley else "/ws/chat/{room}/"
 
     @property
     def db_name(self) -> str | None:
@@ -196,7 +202,7 @@ class Target:
         return self.env.get("DATABASE_URL")
 
     def migrate(self) -> None:
-        if self.name != "baseline" and not self._migrated:
+        if self.parley and not self._migrated:
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                 cwd=ROOT,
@@ -207,7 +213,9 @@ class Target:
             self._migrated = True
 
     def command(self) -> list[str]:
-        module = "bench.baseline.serve" if self.name == "baseline" else "parley.serve"
+        module = {"baseline": "bench.baseline.serve", "floor": "bench.floor"}.get(self.name, "parley.serve")
+        if self.env.get("BENCH_MEMTRACE_OUT") and self.parley:
+            module = "bench.memtrace"
         return [sys.executable, "-m", module]
 
     def start(self) -> Server:

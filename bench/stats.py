@@ -76,3 +76,44 @@ def summarize_collapsed(lines: Iterable[str], top: int = 25) -> dict[str, list[t
         return [(frame, 100.0 * count / total) for frame, count in counter.most_common(top)]
 
     return {"self": shares(self_counts), "inclusive": shares(incl_counts), "samples": [("total", float(total))]}
+
+
+# Where a Parley server's CPU goes: the first rule matching a frame, walking from the leaf to the root.
+PARLEY_CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
+    ("uvicorn send: WebSocket framing + transport.write()", ("websockets_sansio_impl.py", "websockets/")),
+    ("Channels SessionMiddleware send wrapper (per frame)", ("channels/sessions.py", "django/utils/functional.py")),
+    ("outbox: queue push + writer task wake-up", ("chat/outbox.py",)),
+    (
+        "store: Django ORM + psycopg (in the DB thread)",
+        ("psycopg", "django/db/", "chat/services.py", "chat/selectors.py"),
+    ),
+    (
+        "thread hops: asgiref sync_to_async, executor",
+        ("asgiref/", "concurrent/futures", "threading.py", "channels/db.py"),
+    ),
+    ("hub fan-out + Redis pub/sub read", ("chat/broadcast.py", "chat/pubsub.py", "redis/")),
+    ("group commit, encode, actions", ("chat/groupcommit.py", "chat/actions.py", "chat/protocol.py", "orjson")),
+    ("consumer: connect, receive, dispatch", ("chat/", "channels/", "django/")),
+    ("uvicorn: reading, handshakes, HTTP parsing", ("uvicorn/", "httptools", "h11")),
+    ("event loop (uvloop, C code)", ("asyncio/runners.py", "uvloop")),
+]
+
+
+def categorize(lines: Iterable[str], rules: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, float]]:
+    """Share (%) of samples per category of ``rules`` in py-spy's collapsed output, largest first."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        stack, _, count_text = line.rstrip("\n").rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        category = "other"
+        for frame in reversed(stack.split(";")):
+            match = next((name for name, needles in rules if any(n in frame for n in needles)), None)
+            if match is not None:
+                category = match
+                break
+        counts[category] += count
+    return [(name, 100.0 * n / total) for name, n in counts.most_common()] if total else []

@@ -1,4 +1,4 @@
-from bench.stats import lost_deliveries, make_tag, parse_tag, percentile, ratio, summarize_collapsed
+from bench.stats import categorize, lost_deliveries, make_tag, parse_tag, percentile, ratio, summarize_collapsed
 
 
 def test_percentile_interpolates_and_handles_edges():
@@ -36,3 +36,14 @@ def test_summarize_collapsed_self_and_inclusive():
     assert inclusive["main"] == 100.0
     assert inclusive["loop"] == 100.0
     assert inclusive["send"] == 50.0
+
+
+def test_categorize_takes_the_innermost_matching_frame():
+    rules = [("write", ("ws.py",)), ("outbox", ("outbox.py",)), ("loop", ("runners.py",))]
+    lines = [
+        "run (runners.py:1);_write (outbox.py:2);send (ws.py:3) 6\n",
+        "run (runners.py:1);push (outbox.py:9) 3\n",
+        "run (runners.py:1) 1\n",
+        "foo (x.py:1) 2\n",
+    ]
+    assert categorize(lines, rules) == [("write", 50.0), ("outbox", 25.0), ("other", 100 / 6), ("loop", 100 / 12)]
