@@ -1,6 +1,7 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
 import os
+from urllib.parse import urlparse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
 
@@ -34,6 +35,21 @@ class HostOriginValidator(OriginValidator):
         if parsed_origin is None:
             return True
         return self.validate_origin(parsed_origin)
+
+    async def __call__(self, scope, receive, send):
+        origin = None
+        for name, value in scope.get("headers", []):
+            if name == b"origin":
+                origin = urlparse(value.decode("latin1"))
+        if self.valid_origin(origin):
+            return await self.application(scope, receive, send)
+        # Refuse (HTTP 403) without a channel layer: Channels' WebsocketDenier listens on the
+        # default layer, and with channels_redis that receive outlives the connection and keeps
+        # the server from shutting down.
+        return await _refuse(scope, receive, send)
+
+
+_refuse = chat.routing.NotFoundConsumer.as_asgi()
 
 
 application = ProtocolTypeRouter(
