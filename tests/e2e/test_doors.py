@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -315,3 +316,18 @@ async def test_after_the_handshake_every_message_arrives(live, door):
         assert (frame["id"], frame["message"]) == (1, "right after the handshake"), attempt
         await ws.close()
         await sender.close()
+
+
+async def test_a_refused_handshake_leaves_nothing_behind(farm, room):
+    """Refusing a foreign Origin must not start anything that outlives the connection: the server
+    still stops promptly on SIGTERM (with channels_redis, Channels' own denier did not)."""
+    server = farm.start()
+    for _ in range(3):
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            await connect(room_url(server.ws, "/ws/rooms/{}/", room), origin="http://evil.example")
+    ws, _, _ = await join(server.ws, room)  # and the server still serves
+    await ws.close()
+    started = time.monotonic()
+    await asyncio.to_thread(server.stop)
+    # uvicorn re-raises SIGTERM after a graceful shutdown (-15); -9 is the harness's kill after 10 s.
+    assert server.process.returncode in (0, -15) and time.monotonic() - started < 5, server.log()
