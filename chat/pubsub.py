@@ -224,11 +224,14 @@ class RedisBus:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                await self._reconnect()
+                while True:  # until Redis is back: a failed attempt must not end the reconnecting
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    if await self._reconnect():
+                        break
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self) -> bool:
+        """Subscribe again on a new connection and resync; False while Redis cannot be reached."""
         try:
             await self._pubsub.aclose()
         except Exception:
@@ -240,11 +243,15 @@ class RedisBus:
                 await self._pubsub.subscribe(*channels)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             log.warning("resubscribe failed: %s", exc)
-            return
+            return False
         # Whatever was published while we were away is in the store: fetch it.
         self._sink.on_resync()
-        for key in list(self._mine):
-            await self._republish_presence(key)
+        try:
+            for key in list(self._mine):
+                await self._republish_presence(key)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("presence republish failed (the refresh will retry): %s", exc)
+        return True
 
     async def _refresh_presence(self) -> None:
         while True:
