@@ -10,6 +10,9 @@ import asyncio
 import itertools
 import json
 import os
+import socket
+import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -335,4 +338,70 @@ async def test_a_malformed_event_on_the_channel_does_not_deafen_the_process(room
         await member.wait_seqs([1, 2])
     finally:
         await admin.aclose()
+        await hub.close()
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, so that the test can stop and restart it."""
+
+    def __init__(self, tmp_path) -> None:
+        from tests.servers import free_port
+
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen([*args, "--dir", str(self.dir)], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_redis_restart_resubscribes_and_resyncs(room, private_redis):
+    """Redis goes away for a while (a restart, a failover): when it is back, the bus subscribes
+    again and the hub fills in what was stored meanwhile."""
+    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
+    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=private_redis.url, prefix=prefix, socket_timeout=5))
+    try:
+        member = Member("kim")
+        await hub.join(room_id=room.pk, room=room.name, member=member)
+        first = await store(room, 1)
+        await hub.publish_events([event(room, first[0])])
+        await member.wait_seqs([1])
+
+        await asyncio.to_thread(private_redis.stop)
+        await store(room, 1)  # stored while Redis is down (its publish would have failed)
+        await asyncio.sleep(1.0)  # an outage long enough for the reader's first reconnect attempts to fail
+        await asyncio.to_thread(private_redis.start)
+
+        await member.wait_seqs([1, 2])  # the resync after resubscribing found it in the store
+        await _until_subscribed(hub.bus)
+        more = await store(room, 1)
+        await hub.publish_events([event(room, more[0])])
+        await member.wait_seqs([1, 2, 3])
+    finally:
         await hub.close()
