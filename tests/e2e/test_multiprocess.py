@@ -172,3 +172,37 @@ async def test_an_idle_minute_on_redis_then_messages_flow_both_ways(farm, room):
         assert "Traceback" not in server.log()
     await kim.close()
     await lee.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_redis_restart_loses_nothing_across_processes(scaled_farm, tmp_path, room):
+    """Redis stops for a while and comes back: messages sent meanwhile (stored, but their publish
+    fails) reach the clients of the other process once its subscription is back."""
+    from tests.chat.test_broadcast import PrivateRedis
+
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    try:
+        a = scaled_farm.start(REDIS_URL=redis.url, PARLEY_RATE_PER_SEC="0")
+        b = scaled_farm.start(REDIS_URL=redis.url, PARLEY_RATE_PER_SEC="0")
+        on_a, _, _ = await join(a.ws, room, "?name=on-a")
+        on_b, _, _ = await join(b.ws, room, "?name=on-b")
+        await send(on_a, {"message": "before"})
+        assert ids(await next_messages(on_b, 1)) == [1]
+
+        await asyncio.to_thread(redis.stop)
+        for n in range(3):
+            await send(on_a, {"message": f"during {n}", "client_id": f"during-{n}"})
+        # a's own client gets them at once (delivered locally when the publish fails)
+        assert ids(await next_messages(on_a, 4, within=60)) == [1, 2, 3, 4]
+        await asyncio.to_thread(redis.start)
+
+        assert ids(await next_messages(on_b, 3, within=30)) == [2, 3, 4]
+        await send(on_b, {"message": "after"})
+        assert ids(await next_messages(on_a, 1, within=30)) == [5]
+        assert ids(await next_messages(on_b, 1, within=30)) == [5]
+        for ws in (on_a, on_b):
+            await no_more_messages(ws)
+            await ws.close()
+    finally:
+        await asyncio.to_thread(redis.stop)
