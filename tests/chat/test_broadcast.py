@@ -10,9 +10,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
-import subprocess
-import time
 import uuid
 from typing import Any
 
@@ -22,6 +19,7 @@ from channels.db import database_sync_to_async
 
 from chat import broadcast, protocol, pubsub, selectors, services
 from chat.models import Room
+from tests.redisserver import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -339,38 +337,6 @@ async def test_a_malformed_event_on_the_channel_does_not_deafen_the_process(room
     finally:
         await admin.aclose()
         await hub.close()
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port, so that the test can stop and restart it."""
-
-    def __init__(self, tmp_path) -> None:
-        from tests.servers import free_port
-
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen([*args, "--dir", str(self.dir)], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture

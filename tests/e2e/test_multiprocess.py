@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from tests.redisserver import PrivateRedis
 from tests.wsclient import connect, ids, join, messages, next_messages, no_more_messages, recv_until, room_url, send
 
 
@@ -178,8 +179,6 @@ async def test_an_idle_minute_on_redis_then_messages_flow_both_ways(farm, room):
 async def test_a_redis_restart_loses_nothing_across_processes(scaled_farm, tmp_path, room):
     """Redis stops for a while and comes back: messages sent meanwhile (stored, but their publish
     fails) reach the clients of the other process once its subscription is back."""
-    from tests.chat.test_broadcast import PrivateRedis
-
     redis = PrivateRedis(tmp_path)
     redis.start()
     try:
