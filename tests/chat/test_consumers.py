@@ -203,6 +203,7 @@ async def test_a_foreign_origin_is_refused(connect, room):
     for door in (f"/ws/rooms/{room}/", f"/chat/{room}", f"/ws/chat/{room}/"):
         await connect(urllib.parse.quote(door), headers=[(b"origin", b"http://evil.example")], expect=False)
         await connect(urllib.parse.quote(door), headers=[(b"origin", b"http://127.0.0.1.evil.example")], expect=False)
+        await connect(urllib.parse.quote(door), headers=[(b"origin", b"null")], expect=False)  # sandboxed frames
     assert await stored_count(room) == 0
 
 
@@ -708,3 +709,20 @@ async def test_people_online_counts_for_the_room_list(native, room):
     assert await database_sync_to_async(pubsub.online_counts)(keys=[key]) == {key: 2}
     await lee.disconnect()
     assert await database_sync_to_async(pubsub.online_counts)(keys=[key]) == {key: 1}
+
+
+async def test_many_first_joiners_of_a_new_room_at_once(connect, room, settings):
+    settings.PARLEY_RATE_PER_SEC = 0
+    path = f"/ws/rooms/{urllib.parse.quote(room)}/"
+    comms = await asyncio.gather(*(connect(f"{path}?name=u{i}") for i in range(10)))
+    for comm in comms:
+        _, history, _ = await read_history(comm)
+        assert history == []
+    from chat.models import Room
+
+    assert await database_sync_to_async(Room.objects.filter(name=room).count)() == 1
+    await asyncio.gather(*(send(comm, {"message": f"from {i}"}) for i, comm in enumerate(comms)))
+    streams = [await messages(comm, 10) for comm in comms]
+    for stream in streams:
+        assert ids(stream) == list(range(1, 11))
+        assert stream == streams[0]
