@@ -29,9 +29,14 @@ def test_join_a_room_by_name_from_the_list(people):
     alice.send("first!")
     alice.wait_for_count(1)
 
-    # The room is listed, newest activity first, with alice online in it.
-    bob.goto("/")
+    # The room is listed, newest activity first, with alice online in it (the page is a snapshot:
+    # reload until the server's presence has caught up, which it normally has already).
     row = bob.page.locator("#rooms tbody tr").first
+    for _ in range(20):
+        bob.goto("/")
+        if row.locator("td.online").inner_text() == "1":
+            break
+        bob.page.wait_for_timeout(250)
     expect(row).to_have_attribute("data-room", room)
     expect(row.locator("td.online")).to_have_text("1")
     row.locator("a").click()

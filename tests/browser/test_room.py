@@ -201,6 +201,7 @@ def test_xss_payloads_show_as_text_and_run_nothing(people):
     for chat in (alice, mallory):
         assert chat.texts() == XSS_PAYLOADS
         assert {sender for _, sender, _ in chat.messages()} == {"<img src=x onerror=alert(6)>"}
+        expect(chat.page.locator("#presence li")).to_have_count(2)  # presence frames are coalesced: wait
         assert "<img src=x onerror=alert(6)>" in chat.presence()
         page = chat.page
         assert page.locator("#log img, #log script, #log svg, #log b, #presence img").count() == 0
