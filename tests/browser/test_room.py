@@ -39,6 +39,25 @@ def test_a_message_reaches_the_room_and_only_that_room(people):
     assert carol.messages() == [(1, "carol", "only here")]
 
 
+def test_enter_that_ends_a_korean_composition_does_not_send(people):
+    """With a Korean IME, the Enter that confirms the last syllable arrives with isComposing set."""
+    room = unique("ime")
+    alice = people()
+    alice.join(room, "alice")
+    box = alice.page.locator("#message")
+    box.fill("안녕하세요")
+    box.evaluate(
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', isComposing: true, bubbles: true,"
+        " cancelable: true}))"
+    )
+    alice.page.wait_for_timeout(300)
+    expect(alice.page.locator("#outbox li, #log li")).to_have_count(0)
+    expect(box).to_have_value("안녕하세요")
+    box.press("Enter")
+    alice.wait_for_count(1)
+    assert alice.texts() == ["안녕하세요"]
+
+
 def test_reload_shows_history_in_order_and_older_pages_on_scroll(people, web):
     room = unique("history")
     post(web, room, [f"old {i}" for i in range(1, 26)])  # 25 messages; the page gets the newest 20
