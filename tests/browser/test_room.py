@@ -157,6 +157,70 @@ def test_a_dropped_socket_reconnects_with_after_the_last_id(people):
     assert refused and all(url.endswith("?after=1") for url in refused)
 
 
+def test_a_message_arriving_twice_is_shown_once(people):
+    """The page keeps messages by id: a frame delivered twice (here by a meddling network) is shown once."""
+    room = unique("twice")
+    alice, bob = people(), people()
+
+    def stutter(ws: WebSocketRoute) -> None:
+        """Called for each socket alice's page opens: every message frame from the server comes twice."""
+        server = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            ws.send(message)
+            if isinstance(message, str) and '"type":"message"' in message:
+                ws.send(message)
+
+        server.on_message(forward)
+
+    alice.page.route_web_socket(re.compile(r"/ws/rooms/"), stutter)
+    alice.join(room, "alice")
+    bob.join(room, "bob")
+    for text in ("one", "two", "three"):
+        bob.send(text)
+    alice.wait_for_count(3)
+    alice.page.wait_for_timeout(300)
+    assert alice.messages() == [(1, "bob", "one"), (2, "bob", "two"), (3, "bob", "three")]
+
+
+def test_a_silent_connection_is_found_by_the_heartbeat(people):
+    """Frames stop both ways without a close or an offline event (a half-open connection). The page's
+    clock is fast-forwarded: after 25 s of silence it pings, 10 s without an answer it reconnects."""
+    room = unique("silent")
+    alice, bob = people(), people()
+    urls: list[str] = []
+    silenced: set[int] = set()  # indexes into urls: sockets whose frames are dropped both ways
+
+    def through_the_network(ws: WebSocketRoute) -> None:
+        """Called for each socket alice's page opens: pass frames through unless that socket is silenced."""
+        index = len(urls)
+        urls.append(ws.url)
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: None if index in silenced else server.send(message))
+        server.on_message(lambda message: None if index in silenced else ws.send(message))
+
+    alice.page.clock.install()
+    alice.page.route_web_socket(re.compile(r"/ws/rooms/"), through_the_network)
+    alice.join(room, "alice")
+    bob.join(room, "bob")
+    bob.send("before")
+    alice.wait_for_count(1)
+
+    silenced.add(0)
+    bob.send("during")
+    bob.wait_for_count(2)
+    alice.page.clock.fast_forward(30_000)  # 25 s of silence: the page pings, and hears nothing
+    alice.page.wait_for_timeout(100)
+    expect(alice.page.locator("#status")).to_have_attribute("data-state", "live")
+    assert len(urls) == 1
+    alice.page.clock.fast_forward(11_000)  # 10 s without an answer: the page gives up on that socket
+    alice.page.clock.fast_forward(1_000)  # the first backoff step
+    alice.expect_live()
+    alice.wait_for_count(2)
+    assert alice.messages() == [(1, "bob", "before"), (2, "bob", "during")]
+    assert len(urls) == 2 and urls[1].endswith("?after=1")
+
+
 def test_a_long_offline_queue_goes_out_in_order_within_the_rate_limit(people):
     """40 messages typed offline: more than the server's burst of 30, so the page paces them."""
     room = unique("queue")
