@@ -185,7 +185,8 @@ def test_a_message_arriving_twice_is_shown_once(people):
 
 def test_a_silent_connection_is_found_by_the_heartbeat(people):
     """Frames stop both ways without a close or an offline event (a half-open connection). The page's
-    clock is fast-forwarded: after 25 s of silence it pings, 10 s without an answer it reconnects."""
+    clock is fast-forwarded: after 25 s of silence it pings, 10 s without an answer it reconnects, and
+    the message it had sent into the void goes again."""
     room = unique("silent")
     alice, bob = people(), people()
     urls: list[str] = []
@@ -209,6 +210,8 @@ def test_a_silent_connection_is_found_by_the_heartbeat(people):
     silenced.add(0)
     bob.send("during")
     bob.wait_for_count(2)
+    alice.send("lost in transit")  # sent on the silent socket: the server never gets it
+    expect(alice.page.locator("#outbox li")).to_contain_text("Sending…")
     alice.page.clock.fast_forward(30_000)  # 25 s of silence: the page pings, and hears nothing
     alice.page.wait_for_timeout(100)
     expect(alice.page.locator("#status")).to_have_attribute("data-state", "live")
@@ -216,8 +219,11 @@ def test_a_silent_connection_is_found_by_the_heartbeat(people):
     alice.page.clock.fast_forward(11_000)  # 10 s without an answer: the page gives up on that socket
     alice.page.clock.fast_forward(1_000)  # the first backoff step
     alice.expect_live()
-    alice.wait_for_count(2)
-    assert alice.messages() == [(1, "bob", "before"), (2, "bob", "during")]
+    alice.wait_for_count(3)  # what it missed, then its unconfirmed message sent again
+    expected = [(1, "bob", "before"), (2, "bob", "during"), (3, "alice", "lost in transit")]
+    assert alice.messages() == expected
+    bob.wait_for_count(3)
+    assert bob.messages() == expected
     assert len(urls) == 2 and urls[1].endswith("?after=1")
 
 
