@@ -178,13 +178,13 @@ async def close_clients(clients: list[Client]) -> None:
 class Snapshot:
     t: float
     server_cpu: float
-    backend_cpu: float
+    backend_cpu: dict[int, float]
     loadgen_cpu: float
     machine_busy: float  # CPU seconds of the whole machine, every process
     deliveries: int
 
     @classmethod
-    def take(cls, server: psutil.Process, backends: list[psutil.Process], recorder: Recorder) -> Snapshot:
+    def take(cls, server: psutil.Process, recorder: Recorder) -> Snapshot:
         me = psutil.Process().cpu_times()
         everything = psutil.cpu_times()
         return cls(
@@ -193,7 +193,7 @@ class Snapshot:
             ),
             t=time.perf_counter(),
             server_cpu=servers.cpu_seconds(server),
-            backend_cpu=servers.backend_cpu_seconds(backends),
+            backend_cpu=servers.backend_cpu_seconds(),
             loadgen_cpu=me.user + me.system,
             deliveries=recorder.deliveries,
         )
@@ -202,6 +202,7 @@ class Snapshot:
 def window_metrics(a: Snapshot, b: Snapshot) -> dict[str, float]:
     seconds = b.t - a.t
     deliveries = b.deliveries - a.deliveries
+    backend = servers.backend_cpu_delta(a.backend_cpu, b.backend_cpu)
     per = 1e6 / deliveries if deliveries else float("nan")
     return {
         "seconds": seconds,
@@ -209,16 +210,16 @@ def window_metrics(a: Snapshot, b: Snapshot) -> dict[str, float]:
         "deliveries_per_s": deliveries / seconds,
         "server_cpu_s": b.server_cpu - a.server_cpu,
         "server_cpu_per_delivery_us": (b.server_cpu - a.server_cpu) * per,
-        "backend_cpu_per_delivery_us": (b.backend_cpu - a.backend_cpu) * per,
+        "backend_cpu_per_delivery_us": backend * per,
         "server_cpu_pct": 100 * (b.server_cpu - a.server_cpu) / seconds,
-        "backend_cpu_pct": 100 * (b.backend_cpu - a.backend_cpu) / seconds,
+        "backend_cpu_pct": 100 * backend / seconds,
         "loadgen_cpu_pct": 100 * (b.loadgen_cpu - a.loadgen_cpu) / seconds,
         # Anything else running on the machine meanwhile (noise): should be near 0.
         "other_cpu_pct": 100
         * (
             (b.machine_busy - a.machine_busy)
             - (b.server_cpu - a.server_cpu)
-            - (b.backend_cpu - a.backend_cpu)
+            - backend
             - (b.loadgen_cpu - a.loadgen_cpu)
         )
         / seconds,
@@ -267,7 +268,6 @@ async def run_rooms(
         recorder.senders[c.sender_id] = c
         recorder.sent[c.sender_id] = 0
     stop = asyncio.Event()
-    backends = servers.backend_processes()
     server_ps = server.ps
 
     async def send_closed(c: Client) -> None:
@@ -303,14 +303,14 @@ async def run_rooms(
         recorder.measuring = True
         if on_measure_start is not None:
             on_measure_start()
-        first = Snapshot.take(server_ps, backends, recorder)
+        first = Snapshot.take(server_ps, recorder)
         pg_first = servers.pg_stats(target.db_name)
         previous = first
         end = first.t + duration
         now = first
         while now.t < end - 0.05:
             await asyncio.sleep(min(2.0, max(0.0, end - time.perf_counter())))
-            now = Snapshot.take(server_ps, backends, recorder)
+            now = Snapshot.take(server_ps, recorder)
             m = window_metrics(previous, now)
             log(
                 f"    t={now.t - first.t:5.1f}s  {m['deliveries_per_s']:9.0f} deliveries/s  "

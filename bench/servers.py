@@ -68,13 +68,20 @@ def backend_processes() -> list[psutil.Process]:
     return found
 
 
-def backend_cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
+def backend_cpu_seconds() -> dict[int, float]:
+    """CPU seconds of each Redis and PostgreSQL process now running, by pid (backends come and go)."""
+    found: dict[int, float] = {}
+    for p in backend_processes():
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
-            total += t.user + t.system
-    return total
+            found[p.pid] = t.user + t.system
+    return found
+
+
+def backend_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two ``backend_cpu_seconds``: a process that started meanwhile counts whole,
+    one that exited meanwhile is lost (a short PostgreSQL backend: a small undercount)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def pg_stats(db_name: str | None) -> tuple[int, int] | None:
