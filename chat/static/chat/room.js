@@ -429,10 +429,14 @@
   }
 
   function renderOlder() {
-    const joinedOnce = state.joined && !state.olderAvailable;
-    ui.older.dataset.state = state.olderLoading ? "loading" : state.olderAvailable ? "more" : joinedOnce ? "start" : "idle";
-    ui.olderButton.hidden = !state.olderAvailable || state.olderLoading;
-    ui.olderNote.textContent = state.olderLoading ? S.loading : joinedOnce ? S.beginning : "";
+    const atStart = state.joined && !state.olderAvailable; // the room's first message is shown
+    let name = "idle";
+    if (state.olderLoading) name = "loading";
+    else if (state.olderAvailable) name = "more";
+    else if (atStart) name = "start";
+    ui.older.dataset.state = name;
+    ui.olderButton.hidden = name !== "more";
+    ui.olderNote.textContent = name === "loading" ? S.loading : name === "start" ? S.beginning : "";
   }
 
   // --- Sending and the outbox ------------------------------------------------------------------
@@ -459,7 +463,13 @@
   }
 
   function addToOutbox(item) {
-    item.el = renderMessage({ id: 0, sender: state.you ? state.you.name : ui.youName.textContent, message: item.text, ts: new Date().toISOString(), client_id: item.clientId });
+    item.el = renderMessage({
+      id: 0,
+      sender: state.you ? state.you.name : ui.youName.textContent,
+      message: item.text,
+      ts: new Date().toISOString(),
+      client_id: item.clientId,
+    });
     item.el.classList.add("mine", "pending");
     delete item.el.dataset.id;
     item.el.dataset.clientId = item.clientId;
