@@ -113,6 +113,10 @@ class RedisBus:
         # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
         self._sub_client = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
         self._pubsub = self._sub_client.pubsub()
+        # One (UN)SUBSCRIBE at a time: a PubSub opens its connection on its first command, and
+        # concurrent first commands would each open one; a SUBSCRIBE sent on a connection that the
+        # reader does not read is never confirmed, and its channel's events are never seen.
+        self._subscribing = asyncio.Lock()
         self._keys: set[str] = set()
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -134,7 +138,8 @@ class RedisBus:
         self._channel_to_key[channel] = key
         waiter = asyncio.get_running_loop().create_future()
         self._confirm[channel] = waiter
-        await self._pubsub.subscribe(channel)
+        async with self._subscribing:
+            await self._pubsub.subscribe(channel)
         await asyncio.wait_for(waiter, timeout=self._socket_timeout)
 
     def unsubscribe(self, key: str) -> None:
@@ -145,12 +150,13 @@ class RedisBus:
         asyncio.get_running_loop().create_task(self._unsubscribe(channel))
 
     async def _unsubscribe(self, channel: bytes) -> None:
-        if self._channel_to_key.get(channel) is not None:
-            return  # joined again meanwhile
-        try:
-            await self._pubsub.unsubscribe(channel)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            log.warning("unsubscribe %s failed: %s", channel, exc)
+        async with self._subscribing:
+            if self._channel_to_key.get(channel) is not None:
+                return  # joined again meanwhile
+            try:
+                await self._pubsub.unsubscribe(channel)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("unsubscribe %s failed: %s", channel, exc)
 
     async def publish(self, key: str, payload: bytes) -> None:
         await self._redis.publish(self._channel(key), payload)
@@ -232,18 +238,19 @@ class RedisBus:
 
     async def _reconnect(self) -> bool:
         """Subscribe again on a new connection and resync; False while Redis cannot be reached."""
-        try:
-            await self._pubsub.aclose()
-        except Exception:
-            pass
-        self._pubsub = self._sub_client.pubsub()
-        try:
-            channels = [self._channel(k) for k in self._keys]
-            if channels:
-                await self._pubsub.subscribe(*channels)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            log.warning("resubscribe failed: %s", exc)
-            return False
+        async with self._subscribing:
+            try:
+                await self._pubsub.aclose()
+            except Exception:
+                pass
+            self._pubsub = self._sub_client.pubsub()
+            try:
+                channels = [self._channel(k) for k in self._keys]
+                if channels:
+                    await self._pubsub.subscribe(*channels)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("resubscribe failed: %s", exc)
+                return False
         # Whatever was published while we were away is in the store: fetch it.
         self._sink.on_resync()
         try:
