@@ -371,3 +371,27 @@ async def test_redis_restart_resubscribes_and_resyncs(room, private_redis):
         await member.wait_seqs([1, 2, 3])
     finally:
         await hub.close()
+
+
+async def test_first_joins_of_several_rooms_at_once_on_a_new_bus():
+    """A process has just started: clients of different rooms join at the same moment."""
+    rooms = [
+        await database_sync_to_async(services.room_get_or_create)(name=f"동시-{i}-{uuid.uuid4().hex[:6]}")
+        for i in range(4)
+    ]
+    hub = broadcast.Hub(make_bus_factory("redis"))
+    try:
+        members = [Member(f"m{i}") for i in range(len(rooms))]
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(hub.join(room_id=r.pk, room=r.name, member=m) for r, m in zip(rooms, members, strict=True))
+            ),
+            TIMEOUT,
+        )
+        for r in rooms:
+            stored = await store(r, 1)
+            await hub.publish_events([event(r, stored[0])])
+        for m in members:
+            await m.wait_seqs([1])
+    finally:
+        await hub.close()
