@@ -9,11 +9,23 @@ run's configuration and runs there.
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
 from tests.redisserver import PrivateRedis
-from tests.wsclient import connect, ids, join, messages, next_messages, no_more_messages, recv_until, room_url, send
+from tests.wsclient import (
+    connect,
+    drop,
+    ids,
+    join,
+    messages,
+    next_messages,
+    no_more_messages,
+    recv_until,
+    room_url,
+    send,
+)
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +217,44 @@ async def test_a_redis_restart_loses_nothing_across_processes(scaled_farm, tmp_p
             await ws.close()
     finally:
         await asyncio.to_thread(redis.stop)
+
+
+@pytest.mark.embedded_only
+async def test_churn_across_processes_in_several_rooms(two):
+    """Three rooms at once, each with senders on both processes and clients that keep dropping
+    their connection (or closing it) and resuming with ?after= on the other process."""
+    rnd = random.Random(2)
+    per_sender, senders_per_room, churners_per_room = 120, 4, 5
+    total = per_sender * senders_per_room
+
+    async def churn(room: str, index: int) -> int:
+        ws, _, seen = await join(two[index % 2].ws, room, "?after=0")
+        resumes = 0
+        while len(seen) < total:
+            seen.extend(await next_messages(ws, min(rnd.randint(1, 60), total - len(seen)), within=30))
+            if len(seen) < total:
+                resumes += 1
+                await (drop(ws) if rnd.random() < 0.5 else ws.close())
+                ws, _, history = await join(two[(index + resumes) % 2].ws, room, f"?after={seen[-1]['id']}")
+                seen.extend(history)
+        await no_more_messages(ws)
+        await ws.close()
+        assert ids(seen) == list(range(1, total + 1)), (room, index)
+        return resumes
+
+    async def one_room(n: int) -> int:
+        room = f"churn-{n}-{random.randbytes(3).hex()}"
+        senders = [(await join(two[i % 2].ws, room, f"?name=s{i}"))[0] for i in range(senders_per_room)]
+        results = await asyncio.gather(
+            *(send_all(ws, i, per_sender) for i, ws in enumerate(senders)),
+            *(next_messages(ws, total, within=60) for ws in senders),
+            *(churn(room, c) for c in range(churners_per_room)),
+        )
+        for stream in results[senders_per_room : 2 * senders_per_room]:
+            assert ids(stream) == list(range(1, total + 1))
+        for ws in senders:
+            await ws.close()
+        return sum(results[2 * senders_per_room :])
+
+    resumes = await asyncio.gather(*(one_room(n) for n in range(3)))
+    assert all(r >= churners_per_room * 3 for r in resumes), resumes
