@@ -726,3 +726,12 @@ async def test_many_first_joiners_of_a_new_room_at_once(connect, room, settings)
     for stream in streams:
         assert ids(stream) == list(range(1, 11))
         assert stream == streams[0]
+
+
+async def test_message_limit_follows_the_setting(native, room, settings):
+    settings.PARLEY_MAX_MESSAGE_CHARS = 10
+    comm = await native(room)
+    await send(comm, {"message": "가" * 11})
+    assert (await recv_until(comm, "error"))["code"] == "too_large"
+    await send(comm, {"message": "가" * 10})
+    assert (await messages(comm, 1))[0]["message"] == "가" * 10

@@ -331,3 +331,15 @@ async def test_a_refused_handshake_leaves_nothing_behind(farm, room):
     await asyncio.to_thread(server.stop)
     # uvicorn re-raises SIGTERM after a graceful shutdown (-15); -9 is the harness's kill after 10 s.
     assert server.process.returncode in (0, -15) and time.monotonic() - started < 5, server.log()
+
+
+async def test_the_frame_and_message_limits_follow_the_settings(module_farm, room):
+    server = module_farm.start(PARLEY_MAX_FRAME_BYTES="2048", PARLEY_MAX_MESSAGE_CHARS="100")
+    ws, hello, _ = await join(server.ws, room)
+    assert hello["limits"]["max_frame_bytes"] == 2048 and hello["limits"]["max_message_chars"] == 100
+    await send(ws, {"message": "x" * 100})
+    assert len((await next_messages(ws, 1))[0]["message"]) == 100
+    await send(ws, {"message": "x" * 101})
+    assert (await recv_until(ws, "error"))["code"] == "too_large"
+    await ws.send(json.dumps({"message": "x" * 2100}))
+    assert await close_code(ws) == 1009
