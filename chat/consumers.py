@@ -94,7 +94,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # tutorial doors (which get no history) receive every message sent after their handshake.
         await self.accept()
         await self.on_joined(last_id=last_id)
-        self.outbox.start(floor=last_id)
+        self.outbox.start(floor=last_id, server_send=self.scope.get("parley.server_send"))
 
     def check_params(self) -> None:
         """Called during the handshake to validate door-specific query parameters."""

@@ -1,10 +1,15 @@
-"""A connection's outgoing frames: a bounded queue and one writer task.
+"""A connection's outgoing frames: a bounded queue, written without a task switch when possible.
 
-The hub pushes into it without waiting; the writer hands frames to the ASGI server one at a time,
-and waits there when the client reads slowly (the server applies TCP back-pressure). When a client
-falls ``limit`` frames behind, the outbox gives up on it: ``on_overflow`` closes it with 1013 and
-the client resumes with ``?after=<last id>``. Memory per slow client is bounded by ``limit``
-references to frames that are shared with every other member.
+The hub pushes into the outbox without waiting. When the connection is served by uvicorn's
+sans-I/O WebSocket protocol without compression (``make run``), a frame that can be written at once
+is written at once: the message's WebSocket frame is built once for all members (``wire_frame``)
+and handed to each member's transport, as a bare ``websockets`` broadcast does. Otherwise (another
+server, compression on, or a socket whose buffer is full) frames wait in the queue and one writer
+task sends them when the socket can take more, through the ASGI ``send`` or the transport.
+
+When a client falls ``limit`` frames behind, the outbox gives up on it: ``on_overflow`` closes it
+with 1013 and the client resumes with ``?after=<last id>``. Memory per slow client is bounded by
+``limit`` references to frames that are shared with every other member.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from . import pubsub
 
 _ids = itertools.count(1)
 
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+
 
 class Outbox:
     __slots__ = (
+        "_direct",
         "_limit",
         "_on_overflow",
         "_queue",
@@ -38,7 +46,7 @@ class Outbox:
     def __init__(
         self,
         *,
-        send: Callable[[dict[str, Any]], Awaitable[None]],
+        send: ASGISend,
         name: str,
         ephemeral: bool,
         limit: int,
@@ -49,6 +57,7 @@ class Outbox:
         self.ephemeral = ephemeral
         self.floor = 0  # message ids up to this one were already sent (as history)
         self._send = send
+        self._direct: _Direct | None = None
         self._queue: deque[tuple[str, int]] = deque()
         self._limit = limit
         self._on_overflow = on_overflow
@@ -60,6 +69,10 @@ class Outbox:
         """Queue a frame; ``seq`` is the message id, 0 for frames that are not stored messages."""
         if self.closed or (seq and seq <= self.floor):
             return
+        direct = self._direct
+        if direct is not None and not self._queue and direct.writable():
+            direct.write(text)
+            return
         if len(self._queue) >= self._limit:
             self.closed = True
             self._queue.clear()
@@ -70,19 +83,37 @@ class Outbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def start(self, *, floor: int) -> None:
-        """Start writing, dropping queued messages with id <= ``floor`` (already sent as history)."""
+    def start(self, *, floor: int, server_send: ASGISend | None = None) -> None:
+        """Start writing, dropping queued messages with id <= ``floor`` (already sent as history).
+
+        Called once the handshake is done. ``server_send`` is the ASGI server's own send; when it
+        belongs to uvicorn's sans-I/O protocol and no compression was negotiated, frames go
+        straight to the transport.
+        """
         self.floor = floor
         self._queue = deque(item for item in self._queue if not item[1] or item[1] > floor)
+        self._direct = _Direct.attach(server_send)
         self._task = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
         queue = self._queue
         send = self._send
+        direct = self._direct
         while True:
             while queue:
-                text, seq = queue.popleft()
-                if not seq or seq > self.floor:
+                text, seq = queue[0]
+                if seq and seq <= self.floor:
+                    queue.popleft()
+                elif direct is not None:
+                    if not direct.writable():
+                        if direct.gone():
+                            return
+                        await direct.wait_writable()
+                        continue
+                    queue.popleft()
+                    direct.write(text)
+                else:
+                    queue.popleft()
                     await send({"type": "websocket.send", "text": text})
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
@@ -94,3 +125,60 @@ class Outbox:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class _Direct:
+    """Writes frames to a uvicorn sans-I/O WebSocket connection's transport, bypassing ASGI."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+
+    @classmethod
+    def attach(cls, server_send: ASGISend | None) -> _Direct | None:
+        protocol = getattr(server_send, "__self__", None)
+        if type(protocol).__name__ != "WebSocketsSansIOProtocol":
+            return None
+        if getattr(protocol.conn, "extensions", None):
+            return None  # compression negotiated: frames must go through websockets
+        return cls(protocol)
+
+    def writable(self) -> bool:
+        protocol = self._protocol
+        return protocol.writable.is_set() and not protocol.close_sent and not protocol.disconnected
+
+    def gone(self) -> bool:
+        return self._protocol.close_sent or self._protocol.disconnected
+
+    async def wait_writable(self) -> None:
+        await self._protocol.writable.wait()
+
+    def write(self, text: str) -> None:
+        self._transport.write(wire_frame(text))
+
+
+_last_text: str | None = None
+_last_frame = b""
+
+
+def wire_frame(text: str) -> bytes:
+    """A server-to-client WebSocket text frame (FIN, unmasked, RFC 6455 section 5.2).
+
+    The hub hands the same string to every member of a room in turn, so the last one is remembered:
+    the frame is built once per message, not once per recipient.
+    """
+    global _last_text, _last_frame
+    if text is _last_text:
+        return _last_frame
+    payload = text.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    _last_text, _last_frame = text, header + payload
+    return _last_frame

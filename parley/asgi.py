@@ -52,9 +52,26 @@ class HostOriginValidator(OriginValidator):
 _refuse = chat.routing.NotFoundConsumer.as_asgi()
 
 
+class ServerSend:
+    """Puts the ASGI server's own ``send`` in the scope as ``parley.server_send``.
+
+    The middlewares below wrap ``send``; only the server's own reaches its transport, which
+    ``chat.outbox`` writes message frames to directly (one frame built per message, not one per
+    recipient and a coroutine each).
+    """
+
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        return await self.application({**scope, "parley.server_send": send}, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": HostOriginValidator(AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns))),
+        "websocket": ServerSend(
+            HostOriginValidator(AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns)))
+        ),
     }
 )
