@@ -99,7 +99,11 @@ def pg_stats(db_name: str | None) -> tuple[int, int] | None:
 
 
 def git_revision() -> str:
-    """The commit of the code under test, with ``-dirty`` if chat/ or parley/ have local changes."""
+    """The commit of the code under test, with ``-dirty`` if chat/ or parley/ have local changes.
+
+    BENCH_REVISION overrides it (for a run from an exported tree: ``git archive HEAD``, no .git)."""
+    if os.environ.get("BENCH_REVISION"):
+        return os.environ["BENCH_REVISION"]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
         dirty = subprocess.run(
