@@ -16,6 +16,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -44,6 +45,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     room: Room | None = None
     outbox: Outbox | None = None
+    identity: Identity
 
     # --- Hooks for the doors --------------------------------------------------------------------
 
@@ -51,7 +53,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Called for each text frame: turn it into a client frame or raise ProtocolError."""
         raise NotImplementedError
 
-    async def on_joined(self, *, last_id: int) -> None:
+    async def on_joined(self, *, last_id: int, snapshot: Any) -> None:
         """Called once the connection is a member of its room, before live frames flow."""
 
     async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:
@@ -69,16 +71,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.last_typing = 0.0
         try:
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
-            self.identity: Identity = await database_sync_to_async(identity.identity_resolve)(
-                user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
-            )
             self.check_params()
+            self.identity, self.room = await database_sync_to_async(self._admit)(name)
         except ProtocolError as error:
             await self.accept()
             await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
             await self.close(code=_CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
             return
-        self.room = await database_sync_to_async(services.room_get_or_create)(name=name)
         self.outbox = Outbox(
             send=self.base_send,
             name=self.identity.name,
@@ -89,12 +88,35 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await broadcast.get_hub().join(room_id=self.room.pk, room=self.room.name, member=self.outbox)
         # Read after joining: every message up to last_id is in the store, every later one will
         # reach the outbox through the hub. Nothing missed, and the outbox drops ids <= last_id.
-        last_id = await database_sync_to_async(selectors.room_last_id)(room_id=self.room.pk)
+        last_id, snapshot = await database_sync_to_async(self.read_on_join)()
         # Accept only now: a client whose handshake is complete is subscribed, so the seed and
         # tutorial doors (which get no history) receive every message sent after their handshake.
         await self.accept()
-        await self.on_joined(last_id=last_id)
+        await self.on_joined(last_id=last_id, snapshot=snapshot)
         self.outbox.start(floor=last_id, server_send=self.scope.get("parley.server_send"))
+
+    def _admit(self, name: str) -> tuple[Identity, Room]:
+        """Called in the database thread during the handshake: who this is, and the room (created
+        on first join). One trip to the database thread for both."""
+        who = identity.identity_resolve(
+            user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
+        )
+        return who, services.room_get_or_create(name=name)
+
+    def read_on_join(self) -> tuple[int, Any]:
+        """Called in the database thread once the connection has joined its room: the room's last
+        message id, and whatever ``on_joined`` needs from the store (the native door: history)."""
+        assert self.room is not None
+        return selectors.room_last_id(room_id=self.room.pk), None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Called for each ASGI event. As Channels' own, without its thread hop per event to close
+        stale database connections: every database call here goes through database_sync_to_async,
+        which does that already."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']!r}")
+        await handler(message)
 
     def check_params(self) -> None:
         """Called during the handshake to validate door-specific query parameters."""
@@ -230,7 +252,24 @@ class NativeConsumer(RoomConsumer):
                 raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
             self.after = int(raw)
 
-    async def on_joined(self, *, last_id: int) -> None:
+    def read_on_join(self) -> tuple[int, Any]:
+        """The room's last id and the first history page, read together."""
+        assert self.room is not None
+        last_id, _ = super().read_on_join()
+        if self.after is None:
+            return last_id, selectors.history_before(
+                room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
+            )
+        page = selectors.history_after(
+            room_id=self.room.pk,
+            room=self.room.name,
+            after=self.after,
+            until=last_id,
+            limit=self.limits.history_page_max,
+        )
+        return last_id, (page, bool(page) and page[-1]["id"] < last_id)
+
+    async def on_joined(self, *, last_id: int, snapshot: Any) -> None:
         """Send hello, then history: the newest messages, or every one after ``?after=``."""
         assert self.room is not None
         await self.send_frame(
@@ -242,27 +281,18 @@ class NativeConsumer(RoomConsumer):
                 limits=self.client_limits(),
             )
         )
-        if self.after is None:
-            messages, has_more = await database_sync_to_async(selectors.history_before)(
-                room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
+        messages, has_more = snapshot
+        await self.send_frame(protocol.history_frame(messages, has_more=has_more))
+        while self.after is not None and has_more:  # the rest of a resume, page by page
+            messages = await database_sync_to_async(selectors.history_after)(
+                room_id=self.room.pk,
+                room=self.room.name,
+                after=messages[-1]["id"],
+                until=last_id,
+                limit=self.limits.history_page_max,
             )
+            has_more = bool(messages) and messages[-1]["id"] < last_id
             await self.send_frame(protocol.history_frame(messages, has_more=has_more))
-        else:
-            cursor = self.after
-            while True:
-                messages = await database_sync_to_async(selectors.history_after)(
-                    room_id=self.room.pk,
-                    room=self.room.name,
-                    after=cursor,
-                    until=last_id,
-                    limit=self.limits.history_page_max,
-                )
-                if messages:
-                    cursor = messages[-1]["id"]
-                has_more = bool(messages) and cursor < last_id
-                await self.send_frame(protocol.history_frame(messages, has_more=has_more))
-                if not has_more:
-                    break
         assert self.outbox is not None
         broadcast.get_hub().greet(room=self.room.name, member=self.outbox)
 

@@ -9,10 +9,12 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.auth import AuthMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 import chat.routing  # noqa: E402
@@ -52,6 +54,16 @@ class HostOriginValidator(OriginValidator):
 _refuse = chat.routing.NotFoundConsumer.as_asgi()
 
 
+class SessionAuthMiddleware(AuthMiddleware):
+    """Channels' AuthMiddleware, minus the database round trip for a visitor without a session."""
+
+    async def resolve_scope(self, scope):
+        if scope["session"].session_key is None:
+            scope["user"]._wrapped = AnonymousUser()
+        else:
+            await super().resolve_scope(scope)
+
+
 class ServerSend:
     """Puts the ASGI server's own ``send`` in the scope as ``parley.server_send``.
 
@@ -71,7 +83,9 @@ application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": ServerSend(
-            HostOriginValidator(AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns)))
+            HostOriginValidator(
+                SessionMiddlewareStack(SessionAuthMiddleware(URLRouter(chat.routing.websocket_urlpatterns)))
+            )
         ),
     }
 )
