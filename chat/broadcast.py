@@ -16,6 +16,7 @@ room. The join protocol that makes subscribing race-free is in ``join``'s docstr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -112,7 +113,14 @@ class Hub:
         else:
             await asyncio.shield(state.ready)
         state.members[member] = None
-        await self.bus.presence_set(key, member.name, True)
+        try:
+            await self.bus.presence_set(key, member.name, True)
+        except BaseException:
+            # A failed join is no join (the consumer never starts): leave no member behind to be
+            # sent frames, and no presence entry that the bus would keep republishing.
+            with contextlib.suppress(Exception):
+                await self.leave(room=room, member=member)
+            raise
         assert state.last is not None
         return state.last
 
