@@ -395,3 +395,28 @@ async def test_first_joins_of_several_rooms_at_once_on_a_new_bus():
             await m.wait_seqs([1])
     finally:
         await hub.close()
+
+
+async def test_a_join_that_fails_while_redis_is_down_leaves_no_ghost(room, private_redis):
+    """Someone is in the room; Redis goes down; a second client's join fails. When Redis is back,
+    the failed joiner must not appear in the presence list nor receive anything."""
+    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
+    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=private_redis.url, prefix=prefix, socket_timeout=5))
+    try:
+        kim, ghost = Member("kim"), Member("ghost")
+        await join(hub, room, kim)
+        await asyncio.to_thread(private_redis.stop)
+        with pytest.raises(Exception):  # noqa: B017 - whichever Redis error; the point is what follows
+            await asyncio.wait_for(hub.join(room_id=room.pk, room=room.name, member=ghost), 30)
+        await asyncio.to_thread(private_redis.start)
+        await _until_subscribed(hub.bus)
+        stored = await store(room, 1)
+        await hub.publish_events([event(room, stored[0])])
+        await kim.wait_seqs([1])
+        assert ghost.frames == []
+        assert await hub.bus.presence_names(protocol.room_key(room.name)) == ["kim"]
+        for key in list(hub.bus._mine):
+            await hub.bus._republish_presence(key)  # what the periodic refresh does
+        assert await hub.bus.presence_names(protocol.room_key(room.name)) == ["kim"]
+    finally:
+        await hub.close()
