@@ -51,13 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
     p.add_argument(
         "--targets",
-        default="baseline,floor,parley",
-        help="any of baseline (Channels tutorial), floor (bare websockets), parley",
+        help="any of baseline (Channels tutorial), floor (bare websockets), parley "
+        "(default: all three; --quick: baseline,parley)",
     )
     p.add_argument(
-        "--duration", type=float, help="measured seconds per scenario (default 12, quick 3; L at least 10, quick 4)"
+        "--duration", type=float, help="measured seconds per scenario (default 12, quick 2.5; L at least 10)"
     )
-    p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3, quick 1)")
+    p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3, quick 0.5)")
     p.add_argument("--members", type=int, help="clients in the big room of A and L (default 1000, quick 500)")
     p.add_argument("--rooms", type=int, help="rooms of 10 in B (default 200, quick 50)")
     p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
@@ -77,17 +77,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="run the bench and its servers at this niceness (e.g. -10, as root) on a machine shared with other work",
     )
+    p.add_argument("--replot", type=Path, help="only redraw the table and plot from this latest.json")
     p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
     args = p.parse_args(argv)
     q = args.quick
-    args.duration = args.duration or (3.0 if q else 12.0)
-    args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 3.0)
+    args.duration = args.duration or (2.5 if q else 12.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if q else 3.0)
     args.members = args.members or (500 if q else 1000)
     args.rooms = args.rooms or (50 if q else 200)
     args.connections = args.connections or (1000 if q else 5000)
     args.wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0.0 if q else 5.0)
     args.only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
-    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    targets = args.targets or ("baseline,parley" if q else "baseline,floor,parley")
+    args.targets = [t.strip() for t in targets.split(",") if t.strip()]
     return args
 
 
@@ -163,7 +165,8 @@ async def run_target(
                 label=scenario,
                 duration=max(d, 10.0) if scenario == "L" else d,
                 warmup=w,
-                drain=3.0 if args.quick else 10.0,
+                drain=2.0 if args.quick else 10.0,
+                settle=0.75 if args.quick else 1.5,
                 log=log,
                 **params,
             )
@@ -186,7 +189,7 @@ async def run_target(
                 connections=args.connections,
                 per_room=50,
                 concurrency=loadgen.CONNECT_CONCURRENCY,
-                settle=3.0,
+                settle=1.0 if args.quick else 3.0,
                 log=log,
             )
         finally:
@@ -364,7 +367,7 @@ def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         target = servers.Target(name=db, tmp=tmp)
         try:
             target.migrate()
-            for threads, batch in ((4, 1), (4, 64)) if args.quick else ((1, 1), (4, 1), (4, 64)):
+            for threads, batch in ((4, 64),) if args.quick else ((1, 1), (4, 1), (4, 64)):
                 key = f"{'postgresql' if db == 'parley' else 'sqlite'} {threads} thread{'s' if threads > 1 else ''}"
                 key += f", batch {batch}"
                 proc = subprocess.run(
@@ -455,17 +458,33 @@ async def main_async(args: argparse.Namespace) -> int:
         "markdown": report.markdown_table(rows),
     }
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
-    title = (
-        f"Parley vs Channels tutorial baseline - {info['cpu']}, {info['cores']} cores, "
-        f"{'quick' if args.quick else 'full'} run {doc['started']}"
-    )
-    report.plot(results, store, args.out / "bench.png", title)
+    report.plot(results, store, args.out / "bench.png", plot_title(doc))
     log(f"wrote {args.out / 'latest.json'} and {args.out / 'bench.png'}")
+    return 0
+
+
+def plot_title(doc: dict[str, Any]) -> str:
+    info = doc["machine"]
+    quick = doc["options"].get("quick")
+    return (
+        f"Parley vs the Channels tutorial (baseline) and bare websockets (floor) - {info['cpu']}, "
+        f"{info['cores']} cores - {'quick' if quick else 'full'} run {doc['started']}, {doc.get('revision', '')}"
+    )
+
+
+def replot(path: Path, out: Path) -> int:
+    """Table and plot again from a results file (after changing the report, or for docs/bench.png)."""
+    doc = json.loads(path.read_text())
+    print(report.text_table(report.table_rows(doc["results"])))
+    report.plot(doc["results"], doc.get("store", {}), out, plot_title(doc))
+    print(f"wrote {out}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.replot:
+        return replot(args.replot, args.out / "bench.png" if args.out.is_dir() else args.out)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main_async(args))
 

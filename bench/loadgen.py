@@ -240,6 +240,7 @@ async def run_rooms(
     rate: float | None = None,
     on_measure_start: Callable[[], Any] | None = None,
     drain: float = 10.0,
+    settle: float = 1.5,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``rooms`` rooms of ``members`` clients; the first ``senders_per_room`` clients of each room send.
@@ -261,7 +262,7 @@ async def run_rooms(
     result: dict[str, Any] = {"connections": len(clients), "connect_failures": failures, "connect_s": open_s}
     if failures:
         log(f"    {failures} connections failed")
-    await asyncio.sleep(1.5 if recorder.parley else 0.5)  # Parley: presence updates of the joins settle
+    await asyncio.sleep(settle if recorder.parley else 0.5)  # Parley: presence updates of the joins settle
     senders = [c for c in clients if c.sender_id is not None]
     for c in senders:
         c.echo = asyncio.Semaphore(window)
