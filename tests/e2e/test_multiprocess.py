@@ -12,6 +12,7 @@ import asyncio
 import random
 
 import pytest
+import websockets.exceptions
 
 from tests.redisserver import PrivateRedis
 from tests.wsclient import (
@@ -258,3 +259,57 @@ async def test_churn_across_processes_in_several_rooms(two):
 
     resumes = await asyncio.gather(*(one_room(n) for n in range(3)))
     assert all(r >= churners_per_room * 3 for r in resumes), resumes
+
+
+@pytest.mark.embedded_only
+async def test_a_server_killed_mid_stream_loses_nothing_and_stores_nothing_twice(scaled_farm, room):
+    """Process A dies (SIGKILL) while its client is sending. The client resumes on process B with
+    ?after= and resends what it had no frame for, with the same client_ids: every message is
+    stored exactly once and everyone sees one gapless stream."""
+    a = scaled_farm.start(PARLEY_RATE_PER_SEC="0")
+    b = scaled_farm.start(PARLEY_RATE_PER_SEC="0")
+    count = 60
+    reader, _, _ = await join(b.ws, room, "?name=reader")
+    other, _, _ = await join(b.ws, room, "?name=other")
+    mover, _, _ = await join(a.ws, room, "?name=mover")
+
+    async def other_sends() -> None:
+        for n in range(count):
+            await send(other, {"message": f"other {n}", "client_id": f"other-{n}"})
+            await asyncio.sleep(0.005)
+
+    async def mover_sends() -> int:
+        ws, seen, n, resumes = mover, [], 0, 0
+        while n < count:
+            try:
+                await send(ws, {"message": f"mover {n}", "client_id": f"mover-{n}"})
+                while True:  # wait for our own frame: the server has stored it
+                    frame = (await next_messages(ws, 1, within=15))[0]
+                    seen.append(frame["id"])
+                    if frame["client_id"] == f"mover-{n}":
+                        break
+                n += 1
+                if n == count // 3:
+                    a.process.kill()  # mid-stream, with the next message about to be sent
+            except (websockets.exceptions.ConnectionClosed, OSError, TimeoutError):
+                resumes += 1
+                ws, _, history = await join(b.ws, room, f"?after={seen[-1]}&name=mover")
+                seen.extend(m["id"] for m in history)
+                # Then resend message n (it may or may not have been stored: the client_id decides).
+        await ws.close()
+        return resumes
+
+    results = await asyncio.gather(
+        other_sends(),
+        mover_sends(),
+        next_messages(reader, 2 * count, within=60),
+        next_messages(other, 2 * count, within=60),
+    )
+    assert results[1] == 1  # the mover resumed once
+    for stream in results[2:]:
+        assert ids(stream) == list(range(1, 2 * count + 1))
+        client_ids = [m["client_id"] for m in stream]
+        assert sorted(client_ids) == sorted([f"mover-{n}" for n in range(count)] + [f"other-{n}" for n in range(count)])
+    await no_more_messages(reader)
+    for ws in (reader, other):
+        await ws.close()
