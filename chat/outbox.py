@@ -4,8 +4,9 @@ The hub pushes into the outbox without waiting. When the connection is served by
 sans-I/O WebSocket protocol without compression (``make run``), a frame that can be written at once
 is written at once: the message's WebSocket frame is built once for all members (``wire_frame``)
 and handed to each member's transport, as a bare ``websockets`` broadcast does. Otherwise (another
-server, compression on, or a socket whose buffer is full) frames wait in the queue and one writer
-task sends them when the socket can take more, through the ASGI ``send`` or the transport.
+server, compression on, or a socket whose buffer is full) frames wait in the queue and a writer
+task sends them when the socket can take more, through the ASGI ``send`` or the transport. The
+queue and the task exist only while frames wait, so an idle connection costs neither.
 
 When a client falls ``limit`` frames behind, the outbox gives up on it: ``on_overflow`` closes it
 with 1013 and the client resumes with ``?after=<last id>``. Memory per slow client is bounded by
@@ -34,8 +35,8 @@ class Outbox:
         "_on_overflow",
         "_queue",
         "_send",
+        "_started",
         "_task",
-        "_waiter",
         "closed",
         "ephemeral",
         "floor",
@@ -58,30 +59,34 @@ class Outbox:
         self.floor = 0  # message ids up to this one were already sent (as history)
         self._send = send
         self._direct: _Direct | None = None
-        self._queue: deque[tuple[str, int]] = deque()
+        self._queue: deque[tuple[str, int]] | None = None  # created when a frame has to wait
         self._limit = limit
         self._on_overflow = on_overflow
-        self._waiter: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the writer, while frames wait
+        self._started = False
         self.closed = False
 
     def push(self, text: str, seq: int = 0) -> None:
         """Queue a frame; ``seq`` is the message id, 0 for frames that are not stored messages."""
         if self.closed or (seq and seq <= self.floor):
             return
-        direct = self._direct
-        if direct is not None and not self._queue and direct.writable():
-            direct.write(text)
-            return
-        if len(self._queue) >= self._limit:
-            self.closed = True
-            self._queue.clear()
-            self._on_overflow()
-            return
-        self._queue.append((text, seq))
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        queue = self._queue
+        if queue:
+            if len(queue) >= self._limit:
+                self.closed = True
+                queue.clear()
+                self._on_overflow()
+                return
+        else:
+            direct = self._direct
+            if direct is not None and direct.writable():
+                direct.write(text)
+                return
+            if queue is None:
+                queue = self._queue = deque()
+        queue.append((text, seq))
+        if self._task is None and self._started:
+            self._task = asyncio.get_running_loop().create_task(self._write())
 
     def start(self, *, floor: int, server_send: ASGISend | None = None) -> None:
         """Start writing, dropping queued messages with id <= ``floor`` (already sent as history).
@@ -91,15 +96,17 @@ class Outbox:
         straight to the transport.
         """
         self.floor = floor
-        self._queue = deque(item for item in self._queue if not item[1] or item[1] > floor)
         self._direct = _Direct.attach(server_send)
-        self._task = asyncio.get_running_loop().create_task(self._write())
+        self._started = True
+        if self._queue:
+            self._queue = deque(item for item in self._queue if not item[1] or item[1] > floor)
+            self._task = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
+        """Drain the queue, then end: an idle connection holds no task (memory per connection)."""
         queue = self._queue
-        send = self._send
         direct = self._direct
-        while True:
+        try:
             while queue:
                 text, seq = queue[0]
                 if seq and seq <= self.floor:
@@ -114,14 +121,13 @@ class Outbox:
                     direct.write(text)
                 else:
                     queue.popleft()
-                    await send({"type": "websocket.send", "text": text})
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+                    await self._send({"type": "websocket.send", "text": text})
+        finally:
+            self._task = None
 
     def stop(self) -> None:
         self.closed = True
-        self._queue.clear()
+        self._queue = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
