@@ -155,8 +155,14 @@ class Hub:
         member.push(protocol.encode(protocol.presence_frame(names)))
 
     def presence_of(self, room: str) -> list[str]:
+        """The presence list last read for ``room`` (empty when it has no members here)."""
         state = self.rooms.get(protocol.room_key(room))
         return list(state.presence) if state is not None else []
+
+    def room_id(self, room: str) -> int | None:
+        """The store id of ``room`` if it has members here (so joining it needs no lookup)."""
+        state = self.rooms.get(protocol.room_key(room))
+        return state.room_id if state is not None and state.last is not None else None
 
     # --- Publishing -----------------------------------------------------------------------------
 

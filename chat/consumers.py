@@ -72,7 +72,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
             self.check_params()
-            self.identity, self.room = await database_sync_to_async(self._admit)(name)
+            self.identity, self.room = await self._admit(name)
         except ProtocolError as error:
             await self.accept()
             await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
@@ -85,29 +85,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
             limit=settings.PARLEY_SEND_QUEUE_MAX,
             on_overflow=self._on_overflow,
         )
-        await broadcast.get_hub().join(room_id=self.room.pk, room=self.room.name, member=self.outbox)
-        # Read after joining: every message up to last_id is in the store, every later one will
-        # reach the outbox through the hub. Nothing missed, and the outbox drops ids <= last_id.
-        last_id, snapshot = await database_sync_to_async(self.read_on_join)()
+        # Every message up to last_id is in the store; every later one reaches the outbox through
+        # the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
+        last_id = await broadcast.get_hub().join(room_id=self.room.pk, room=self.room.name, member=self.outbox)
+        snapshot = await self.read_on_join(last_id=last_id)
         # Accept only now: a client whose handshake is complete is subscribed, so the seed and
         # tutorial doors (which get no history) receive every message sent after their handshake.
         await self.accept()
         await self.on_joined(last_id=last_id, snapshot=snapshot)
         self.outbox.start(floor=last_id, server_send=self.scope.get("parley.server_send"))
 
-    def _admit(self, name: str) -> tuple[Identity, Room]:
-        """Called in the database thread during the handshake: who this is, and the room (created
-        on first join). One trip to the database thread for both."""
+    async def _admit(self, name: str) -> tuple[Identity, Room]:
+        """Who this is, and the room (created on first join). Without a trip to the database thread
+        when neither needs one: a guest with no account, session or chosen name, joining a room
+        that already has members in this process. Otherwise one trip for both."""
+        room_id = broadcast.get_hub().room_id(name)
+        who = identity.anonymous_guest(
+            user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
+        )
+        if room_id is not None and who is not None:
+            return who, Room(pk=room_id, name=name)
+        return await database_sync_to_async(self._admit_from_store)(name)
+
+    def _admit_from_store(self, name: str) -> tuple[Identity, Room]:
         who = identity.identity_resolve(
             user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
         )
         return who, services.room_get_or_create(name=name)
 
-    def read_on_join(self) -> tuple[int, Any]:
-        """Called in the database thread once the connection has joined its room: the room's last
-        message id, and whatever ``on_joined`` needs from the store (the native door: history)."""
-        assert self.room is not None
-        return selectors.room_last_id(room_id=self.room.pk), None
+    async def read_on_join(self, *, last_id: int) -> Any:
+        """Called once the connection has joined its room, before the handshake is accepted:
+        whatever ``on_joined`` needs from the store (the native door: the first history page)."""
+        return None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Called for each ASGI event. As Channels' own, without its thread hop per event to close
@@ -252,12 +261,14 @@ class NativeConsumer(RoomConsumer):
                 raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
             self.after = int(raw)
 
-    def read_on_join(self) -> tuple[int, Any]:
-        """The room's last id and the first history page, read together."""
+    async def read_on_join(self, *, last_id: int) -> Any:
+        """The first history page: the newest messages up to ``last_id``, or the first after ``?after=``."""
+        return await database_sync_to_async(self._first_page)(last_id)
+
+    def _first_page(self, last_id: int) -> tuple[list[protocol.MessageFrame], bool]:
         assert self.room is not None
-        last_id, _ = super().read_on_join()
         if self.after is None:
-            return last_id, selectors.history_before(
+            return selectors.history_before(
                 room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
             )
         page = selectors.history_after(
@@ -267,7 +278,7 @@ class NativeConsumer(RoomConsumer):
             until=last_id,
             limit=self.limits.history_page_max,
         )
-        return last_id, (page, bool(page) and page[-1]["id"] < last_id)
+        return page, bool(page) and page[-1]["id"] < last_id
 
     async def on_joined(self, *, last_id: int, snapshot: Any) -> None:
         """Send hello, then history: the newest messages, or every one after ``?after=``."""

@@ -46,8 +46,24 @@ def identity_resolve(*, user: Any, session: Any, requested_name: str | None) -> 
         raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
     name = requested_name or (session.get(GUEST_NAME_SESSION_KEY) if session is not None else None)
     if not name:
-        return Identity(name=f"guest-{secrets.token_hex(2)}", guest=True)
+        return _unnamed_guest()
     return Identity(name=guest_name_check(name), guest=True)
+
+
+def anonymous_guest(*, user: Any, session: Any, requested_name: str | None) -> Identity | None:
+    """``identity_resolve`` for the one case that needs no database: a guest with no account, no
+    session and no chosen name. None in every other case (then call ``identity_resolve``)."""
+    if requested_name or not settings.PARLEY_ALLOW_GUESTS:
+        return None
+    if user is not None and user.is_authenticated:
+        return None
+    if session is not None and session.session_key is not None:
+        return None
+    return _unnamed_guest()
+
+
+def _unnamed_guest() -> Identity:
+    return Identity(name=f"guest-{secrets.token_hex(2)}", guest=True)
 
 
 def guest_name_check(raw: Any) -> str:

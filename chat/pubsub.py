@@ -35,6 +35,9 @@ PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 # ignored, so a crashed process's users leave the list within a minute instead of staying forever.
 PRESENCE_REFRESH = 20.0
 PRESENCE_TTL = 60.0
+# Redis connections for commands per process: enough for bursts of presence updates and publishes
+# to overlap, few enough that many processes stay far below Redis's default 10,000 clients.
+REDIS_POOL_SIZE = 32
 
 
 class Sink(Protocol):
@@ -105,10 +108,18 @@ class RedisBus:
         self._sink = sink
         self._prefix = prefix
         self._socket_timeout = socket_timeout
-        # Commands: ordinary request/response with a timeout.
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=5, health_check_interval=15
+        # Commands: ordinary request/response with a timeout. A blocking pool: when every connection
+        # is busy (a thousand clients leaving at once each update presence), a command waits for
+        # one instead of failing with MaxConnectionsError.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5,
+            health_check_interval=15,
         )
+        self._redis = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         # The subscription waits for traffic for as long as a room is quiet: it must not time out
         # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
         self._sub_client = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
