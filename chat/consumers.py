@@ -45,6 +45,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     room: Room | None = None
     outbox: Outbox | None = None
+    after: int | None = None  # ?after= (the native door): the client already has every id up to it
     identity: Identity
 
     # --- Hooks for the doors --------------------------------------------------------------------
@@ -93,7 +94,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # tutorial doors (which get no history) receive every message sent after their handshake.
         await self.accept()
         await self.on_joined(last_id=last_id, snapshot=snapshot)
-        self.outbox.start(floor=last_id, server_send=self.scope.get("parley.server_send"))
+        # A resuming client may have seen ids this process has not delivered yet (through another
+        # process): the floor is the larger of the two, so none of them reaches it twice.
+        floor = max(last_id, self.after or 0)
+        self.outbox.start(floor=floor, server_send=self.scope.get("parley.server_send"))
 
     async def _admit(self, name: str) -> tuple[Identity, Room]:
         """Who this is, and the room (created on first join). Without a trip to the database thread
@@ -263,6 +267,8 @@ class NativeConsumer(RoomConsumer):
 
     async def read_on_join(self, *, last_id: int) -> Any:
         """The first history page: the newest messages up to ``last_id``, or the first after ``?after=``."""
+        if last_id == 0 or (self.after is not None and self.after >= last_id):
+            return [], False  # nothing to read: no trip to the database thread
         return await database_sync_to_async(self._first_page)(last_id)
 
     def _first_page(self, last_id: int) -> tuple[list[protocol.MessageFrame], bool]:
