@@ -20,7 +20,7 @@ from django.test import Client
 from chat import services
 from chat.models import Message
 from parley.asgi import application
-from tests.wsclient import ids, messages, read_history, recv, recv_until, send
+from tests.wsclient import ids, messages, no_more_messages, read_history, recv, recv_until, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -153,8 +153,10 @@ async def test_after_the_largest_id_is_an_empty_resume(connect, room):
     comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=9223372036854775807")
     hello, got, frames = await read_history(comm, paged=True)
     assert hello["last_id"] == 2 and got == [] and len(frames) == 1
+    # Exactly the messages with id > after: a new message (id 3) is not one of them.
     await send(comm, {"message": "live"})
-    assert ids(await messages(comm, 1)) == [3]
+    await no_more_messages(comm)
+    assert await stored_count(room) == 3
 
 
 @pytest.mark.parametrize("after", ["abc", "-1", "1.5", "²", "\u0661", "9223372036854775808", "99999999999999999999999"])
@@ -735,3 +737,25 @@ async def test_message_limit_follows_the_setting(native, room, settings):
     assert (await recv_until(comm, "error"))["code"] == "too_large"
     await send(comm, {"message": "가" * 10})
     assert (await messages(comm, 1))[0]["message"] == "가" * 10
+
+
+async def test_resume_after_an_id_this_process_has_not_delivered_yet(native, connect, room):
+    """A client saw message N through another process and resumes here with ?after=N while this
+    process's hub has not delivered N yet: N must not reach it a second time."""
+    from chat import broadcast, protocol, pubsub, selectors
+
+    here = await native(room, "?name=here")  # this process now has the room, at id 0
+
+    def store_elsewhere():  # stored and published by another process; its event is still on the way
+        stored = services.message_send(room=services.room_get_or_create(name=room), sender="far", body="N")
+        return protocol.encode(selectors.message_to_frame(stored.message, room=room))
+
+    text = await database_sync_to_async(store_elsewhere)()
+    resumed = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=1&name=resumed")
+    _, history, _ = await read_history(resumed, paged=True)
+    assert history == []  # nothing after 1
+    await broadcast.get_hub().publish_events([(protocol.room_key(room), pubsub.message_event(1, text))])
+    assert ids(await messages(here, 1)) == [1]
+    await no_more_messages(resumed)  # it already had 1
+    await send(here, {"message": "next"})
+    assert ids(await messages(resumed, 1)) == [2]
