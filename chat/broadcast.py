@@ -160,9 +160,10 @@ class Hub:
         return list(state.presence) if state is not None else []
 
     def room_id(self, room: str) -> int | None:
-        """The store id of ``room`` if it has members here (so joining it needs no lookup)."""
+        """The store id of ``room`` if it has members here, or is being joined (so joining it needs
+        no lookup)."""
         state = self.rooms.get(protocol.room_key(room))
-        return state.room_id if state is not None and state.last is not None else None
+        return state.room_id if state is not None else None
 
     # --- Publishing -----------------------------------------------------------------------------
 

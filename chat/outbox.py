@@ -147,6 +147,9 @@ class _Direct:
         protocol = getattr(server_send, "__self__", None)
         if type(protocol).__name__ != "WebSocketsSansIOProtocol":
             return None
+        # The handshake is over and uvicorn does not look at its request and response again:
+        # let go of them (about 4 KiB per idle connection).
+        protocol.request = protocol.response = None
         if getattr(protocol.conn, "extensions", None):
             return None  # compression negotiated: frames must go through websockets
         return cls(protocol)

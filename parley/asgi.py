@@ -76,7 +76,10 @@ class ServerSend:
         self.application = application
 
     async def __call__(self, scope, receive, send):
-        return await self.application({**scope, "parley.server_send": send}, receive, send)
+        # The outermost middleware: the scope is the server's own, for this connection alone, so a
+        # key is added in place rather than by copying it (a copy per connection stays in memory).
+        scope["parley.server_send"] = send
+        return await self.application(scope, receive, send)
 
 
 application = ProtocolTypeRouter(
