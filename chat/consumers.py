@@ -100,6 +100,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # process): the floor is the larger of the two, so none of them reaches it twice.
         floor = max(last_id, self.after or 0)
         self.outbox.start(floor=floor, server_send=self.scope.get("parley.server_send"))
+        self.on_live()
 
     async def _admit(self, name: str) -> tuple[Identity, Room]:
         """Who this is, and the room (created on first join). Without a trip to the database thread
@@ -118,6 +119,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
         )
         return who, services.room_get_or_create(name=name)
+
+    def on_live(self) -> None:
+        """Called once live frames flow to the client (its outbox has started)."""
 
     async def read_on_join(self, *, last_id: int) -> Any:
         """Called once the connection has joined its room, before the handshake is accepted:
@@ -326,7 +330,10 @@ class NativeConsumer(RoomConsumer):
             )
             has_more = bool(messages) and messages[-1]["id"] < last_id
             await self.send_frame(protocol.history_frame(messages, has_more=has_more))
-        assert self.outbox is not None
+
+    def on_live(self) -> None:
+        """The first presence frame: after the history, and only then."""
+        assert self.room is not None and self.outbox is not None
         broadcast.get_hub().greet(room=self.room.name, member=self.outbox)
 
     async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:

@@ -124,6 +124,8 @@ class Outbox:
                     await self._send({"type": "websocket.send", "text": text})
         finally:
             self._task = None
+            if not queue:
+                self._queue = None  # drained: an idle connection keeps no queue
 
     def stop(self) -> None:
         self.closed = True
