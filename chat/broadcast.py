@@ -159,12 +159,6 @@ class Hub:
         state = self.rooms.get(protocol.room_key(room))
         return list(state.presence) if state is not None else []
 
-    def room_id(self, room: str) -> int | None:
-        """The store id of ``room`` if it has members here, or is being joined (so joining it needs
-        no lookup)."""
-        state = self.rooms.get(protocol.room_key(room))
-        return state.room_id if state is not None else None
-
     # --- Publishing -----------------------------------------------------------------------------
 
     async def publish_events(self, events: list[tuple[str, bytes]]) -> None:

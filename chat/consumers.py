@@ -22,7 +22,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import actions, broadcast, identity, protocol, selectors, services
+from . import actions, broadcast, identity, protocol, rooms, selectors
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox
@@ -103,22 +103,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.on_live()
 
     async def _admit(self, name: str) -> tuple[Identity, Room]:
-        """Who this is, and the room (created on first join). Without a trip to the database thread
-        when neither needs one: a guest with no account, session or chosen name, joining a room
-        that already has members in this process. Otherwise one trip for both."""
-        room_id = broadcast.get_hub().room_id(name)
-        who = identity.anonymous_guest(
-            user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
-        )
-        if room_id is not None and who is not None:
-            return who, Room(pk=room_id, name=name)
-        return await database_sync_to_async(self._admit_from_store)(name)
-
-    def _admit_from_store(self, name: str) -> tuple[Identity, Room]:
-        who = identity.identity_resolve(
-            user=self.scope.get("user"), session=self.scope.get("session"), requested_name=self._param("name")
-        )
-        return who, services.room_get_or_create(name=name)
+        """Who this is, and the room (created on first join). A guest with no account, session or
+        chosen name needs no database; a room this process has seen needs none either (``rooms``)."""
+        user, session, requested = self.scope.get("user"), self.scope.get("session"), self._param("name")
+        room = await rooms.get_directory().room(name)
+        who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
+        if who is None:
+            who = await database_sync_to_async(identity.identity_resolve)(
+                user=user, session=session, requested_name=requested
+            )
+        return who, room
 
     def on_live(self) -> None:
         """Called once live frames flow to the client (its outbox has started)."""
