@@ -616,8 +616,14 @@ async def test_a_guest_may_change_name_per_message(native, room):
     comm = await native(room, "?name=lee")
     await send(comm, {"message": "1", "sender": "  Park   Ji  "})
     await send(comm, {"message": "2", "sender": "x" * 33})
-    assert (await messages(comm, 1))[0]["sender"] == "Park Ji"
-    assert (await recv_until(comm, "error"))["code"] == "invalid_name"
+    # With Redis the first message comes back through the bus, possibly after the second's error.
+    got = {}
+    while len(got) < 2:
+        frame = await recv(comm)
+        got.setdefault(frame["type"], frame)
+        got.pop("presence", None)
+    assert got["message"]["sender"] == "Park Ji"
+    assert got["error"]["code"] == "invalid_name"
 
 
 async def test_guests_off_forbids_anonymous_connections(connect, room, settings):
