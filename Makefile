@@ -54,6 +54,7 @@ test-embedded: $(VENV)/.dev
 test-scaled: $(VENV)/.dev
 	@echo "== tests: PostgreSQL + Redis =="
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) PARLEY_REDIS_PREFIX=parley-test-$$$$ \
+		PARLEY_TEST_DATABASE=test_parley_$$$$ \
 		$(PYTEST) -m "not embedded_only" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev services

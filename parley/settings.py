@@ -119,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["TEST"] = {"NAME": env_str("PARLEY_TEST_SQLITE", str(BASE_DIR / "test-db.sqlite3"))}
+elif os.environ.get("PARLEY_TEST_DATABASE"):
+    # The database the test suite creates and drops (default: "test_" + the database's name). make
+    # test gives each run its own, so two runs on one PostgreSQL never drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["PARLEY_TEST_DATABASE"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Fan-out and channel layer -------------------------------------------------------------------
