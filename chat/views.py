@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -44,12 +47,23 @@ def room_name_error(typed: str, exc: ProtocolError) -> str:
     ) % {"name": typed[:80], "detail": exc.detail}
 
 
+def with_room_name(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable[[HttpRequest, str], HttpResponse]:
+    """Check the room name in the URL: the view gets it normalised (NFC); an invalid one gets a 400 page."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest, name: str) -> HttpResponse:
+        try:
+            name = protocol.check_room_name(name)
+        except ProtocolError as exc:
+            return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
+        return view(request, name)
+
+    return checked
+
+
+@with_room_name
 def room(request: HttpRequest, name: str) -> HttpResponse:
     """The room: chat when the visitor has a name (an account or a guest name), else ask for one."""
-    try:
-        name = protocol.check_room_name(name)
-    except ProtocolError as exc:
-        return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
     if request.user.is_authenticated:
         return render_room(request, name)
     if not settings.PARLEY_ALLOW_GUESTS:
@@ -69,12 +83,9 @@ def room(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@with_room_name
 def guest_name(request: HttpRequest, name: str) -> HttpResponse:
     """Called when a guest submits the display-name form: keep the name in the session, or say why not."""
-    try:
-        name = protocol.check_room_name(name)
-    except ProtocolError as exc:
-        return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
     if request.user.is_authenticated:
         return redirect(reverse("room", args=[name]))
     if not settings.PARLEY_ALLOW_GUESTS:
