@@ -765,3 +765,27 @@ async def test_resume_after_an_id_this_process_has_not_delivered_yet(native, con
     await no_more_messages(resumed)  # it already had 1
     await send(here, {"message": "next"})
     assert ids(await messages(resumed, 1)) == [2]
+
+
+@database_sync_to_async
+def guest_session(name: str) -> tuple[bytes, bytes]:
+    """A guest's session with a display name, as the room page's name form leaves it."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from chat.identity import GUEST_NAME_SESSION_KEY
+
+    session = SessionStore()
+    session[GUEST_NAME_SESSION_KEY] = name
+    session.create()
+    return b"cookie", f"csrftoken=abc; sessionid={session.session_key}".encode()
+
+
+async def test_a_guest_name_kept_in_the_session_is_the_guests_name(connect, room):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/", headers=[await guest_session("민준")])
+    assert (await recv(comm))["you"] == {"name": "민준", "guest": True}
+
+
+async def test_cookies_without_a_session_make_an_anonymous_guest(connect, room):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/", headers=[(b"cookie", b"csrftoken=abc")])
+    you = (await recv(comm))["you"]
+    assert you["guest"] is True and you["name"].startswith("guest-")
