@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,21 @@ async def wait_quiet(max_wait: float, threshold_pct: float = 25.0) -> float:
             return busy
 
 
+async def on_fresh_server(
+    target: servers.Target, args: argparse.Namespace, run: Callable[[servers.Server], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Run one scenario on a freshly started server of ``target`` (so its CPU and memory are its own),
+    noting how busy the machine was just before."""
+    busy_before = await wait_quiet(args.wait_quiet)
+    server = target.start()
+    try:
+        m = await run(server)
+    finally:
+        server.stop()
+    m["machine_busy_before_pct"] = busy_before
+    return m
+
+
 async def run_target(
     target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
@@ -156,10 +172,10 @@ async def run_target(
         plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
-        busy_before = await wait_quiet(args.wait_quiet)
-        server = target.start()
-        try:
-            m = await loadgen.run_rooms(
+        m = await on_fresh_server(
+            target,
+            args,
+            lambda server, scenario=scenario, params=params: loadgen.run_rooms(
                 server,
                 target,
                 label=scenario,
@@ -169,21 +185,19 @@ async def run_target(
                 settle=0.75 if args.quick else 1.5,
                 log=log,
                 **params,
-            )
-        finally:
-            server.stop()
+            ),
+        )
         m["params"] = params
-        m["machine_busy_before_pct"] = busy_before
         out[scenario] = m
         log(f"{target.name} {scenario}: {summarize(m)}")
         if scenario in ("A", "D") and args.profile and target.name == "parley":
             profile_out.update(await profile_rooms(target, args, scenario, params))
     if "C" in args.only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
-        busy_before = await wait_quiet(args.wait_quiet)
-        server = target.start()
-        try:
-            m = await loadgen.run_idle(
+        m = await on_fresh_server(
+            target,
+            args,
+            lambda server: loadgen.run_idle(
                 server,
                 target,
                 connections=args.connections,
@@ -191,10 +205,8 @@ async def run_target(
                 concurrency=loadgen.CONNECT_CONCURRENCY,
                 settle=1.0 if args.quick else 3.0,
                 log=log,
-            )
-        finally:
-            server.stop()
-        m["machine_busy_before_pct"] = busy_before
+            ),
+        )
         out["C"] = m
         log(f"{target.name} C: {summarize(m)}")
         if args.profile and target.name == "parley":
