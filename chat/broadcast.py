@@ -23,7 +23,8 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from . import protocol, pubsub, selectors
+from . import protocol, pubsub, selectors, services
+from .models import Room
 
 log = logging.getLogger("parley.broadcast")
 
@@ -60,10 +61,10 @@ class _Room:
         "room_id",
     )
 
-    def __init__(self, key: str, name: str, room_id: int) -> None:
+    def __init__(self, key: str, name: str) -> None:
         self.key = key
         self.name = name
-        self.room_id = room_id
+        self.room_id: int | None = None  # with ``last``, once read from the store
         self.members: dict[Member, None] = {}  # insertion-ordered set
         self.last: int | None = None  # None until subscribed and read from the store
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -86,22 +87,28 @@ class Hub:
 
     # --- Members --------------------------------------------------------------------------------
 
-    async def join(self, *, room_id: int, room: str, member: Member) -> int:
-        """Add ``member`` to ``room`` and return the last message id the hub had delivered there.
+    async def join(self, *, room: str, member: Member) -> Room:
+        """Add ``member`` to the room called ``room`` (created on first join) and return the room,
+        its ``last_id`` the id of the last message delivered here when the member joined.
 
-        Called when a connection joins, before it reads its history. The room is subscribed (and
-        Redis has confirmed it) before its last id is read from the store, so every message after
-        that id reaches the member through the hub, and every one up to it is in the store. The
-        caller reads history after this returns and tells its outbox to drop ids it already sent.
+        Called when a connection joins, before it reads its history. For a room new to this
+        process, the room is subscribed (and Redis has confirmed it) before the room is read from
+        the store, in one trip that also creates it, so every message after ``last_id`` reaches the
+        member through the hub, and every one up to it is in the store. A join into a room that
+        has members here needs no store at all. The caller reads history after this returns and
+        tells its outbox to drop ids it already sent.
         """
         key = protocol.room_key(room)
         state = self.rooms.get(key)
         if state is None:
-            state = self.rooms[key] = _Room(key, room, room_id)
+            state = self.rooms[key] = _Room(key, room)
             try:
                 await self.bus.subscribe(key)
-                state.last = await database_sync_to_async(selectors.room_last_id)(room_id=room_id)
-                state.presence = await self.bus.presence_names(key)
+                stored, state.presence = await asyncio.gather(
+                    database_sync_to_async(services.room_get_or_create)(name=room),
+                    self.bus.presence_names(key),
+                )
+                state.room_id, state.last = stored.pk, stored.last_id
             except BaseException as exc:
                 if self.rooms.get(key) is state:
                     del self.rooms[key]
@@ -121,8 +128,8 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self.leave(room=room, member=member)
             raise
-        assert state.last is not None
-        return state.last
+        assert state.last is not None and state.room_id is not None
+        return Room(pk=state.room_id, name=room, last_id=state.last)
 
     async def leave(self, *, room: str, member: Member) -> None:
         """Remove ``member``; the room is unsubscribed when its last local member leaves."""

@@ -22,7 +22,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import actions, broadcast, identity, protocol, rooms, selectors
+from . import actions, broadcast, identity, protocol, selectors
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox
@@ -75,7 +75,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
             self.check_params()
-            self.identity, self.room = await self._admit(name)
+            self.identity = await self._admit()
         except ProtocolError as error:
             await self.accept()
             await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
@@ -90,7 +90,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         # Every message up to last_id is in the store; every later one reaches the outbox through
         # the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
-        last_id = await broadcast.get_hub().join(room_id=self.room.pk, room=self.room.name, member=self.outbox)
+        self.room = await broadcast.get_hub().join(room=name, member=self.outbox)
+        last_id = self.room.last_id
         snapshot = await self.read_on_join(last_id=last_id)
         # Accept only now: a client whose handshake is complete is subscribed, so the seed and
         # tutorial doors (which get no history) receive every message sent after their handshake.
@@ -102,17 +103,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.outbox.start(floor=floor, server_send=self.scope.get("parley.server_send"))
         self.on_live()
 
-    async def _admit(self, name: str) -> tuple[Identity, Room]:
-        """Who this is, and the room (created on first join). A guest with no account, session or
-        chosen name needs no database; a room this process has seen needs none either (``rooms``)."""
+    async def _admit(self) -> Identity:
+        """Who this is. A guest with no account, session or chosen name needs no database."""
         user, session, requested = self.scope.get("user"), self.scope.get("session"), self._param("name")
-        room = await rooms.get_directory().room(name)
         who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
         if who is None:
             who = await database_sync_to_async(identity.identity_resolve)(
                 user=user, session=session, requested_name=requested
             )
-        return who, room
+        return who
 
     def on_live(self) -> None:
         """Called once live frames flow to the client (its outbox has started)."""

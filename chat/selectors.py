@@ -13,10 +13,6 @@ def room_get(*, name: str) -> Room | None:
     return Room.objects.filter(name=name).first()
 
 
-def room_last_id(*, room_id: int) -> int:
-    return Room.objects.values_list("last_id", flat=True).get(pk=room_id)
-
-
 def room_list(*, limit: int = 200) -> list[Room]:
     """Rooms, newest activity first."""
     return list(Room.objects.order_by("-last_activity")[:limit])

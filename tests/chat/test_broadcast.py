@@ -96,7 +96,7 @@ def event(room: Room, stored: tuple[int, str]) -> tuple[str, bytes]:
 
 async def test_in_order_delivery_through_the_bus(hub, room):
     member = Member("kim")
-    assert await hub.join(room_id=room.pk, room=room.name, member=member) == 0
+    assert (await hub.join(room=room.name, member=member)).last_id == 0
     stored = await store(room, 5)
     await hub.publish_events([event(room, s) for s in stored])
     await member.wait_seqs([1, 2, 3, 4, 5])
@@ -107,7 +107,7 @@ async def test_in_order_delivery_through_the_bus(hub, room):
 async def test_join_returns_the_last_id_and_older_messages_are_not_replayed(hub, room):
     await store(room, 3)
     member = Member("kim")
-    assert await hub.join(room_id=room.pk, room=room.name, member=member) == 3
+    assert (await hub.join(room=room.name, member=member)).last_id == 3
     stored = await store(room, 1)
     await hub.publish_events([event(room, stored[0])])
     await member.wait_seqs([4])
@@ -115,7 +115,7 @@ async def test_join_returns_the_last_id_and_older_messages_are_not_replayed(hub,
 
 async def test_out_of_order_events_are_delivered_in_order_after_a_fill(hub, room):
     member = Member("kim")
-    await hub.join(room_id=room.pk, room=room.name, member=member)
+    await hub.join(room=room.name, member=member)
     stored = await store(room, 6)
     order = [5, 3, 1, 6, 2, 4]
     for seq in order:  # each event alone, as if from different processes
@@ -125,7 +125,7 @@ async def test_out_of_order_events_are_delivered_in_order_after_a_fill(hub, room
 
 async def test_duplicates_are_dropped(hub, room):
     member = Member("kim")
-    await hub.join(room_id=room.pk, room=room.name, member=member)
+    await hub.join(room=room.name, member=member)
     stored = await store(room, 3)
     events = [event(room, s) for s in stored]
     await hub.publish_events([events[0], events[0], events[1], events[0], events[2], events[1], events[2]])
@@ -137,7 +137,7 @@ async def test_duplicates_are_dropped(hub, room):
 
 async def test_a_lost_event_is_filled_from_the_store(hub, room):
     member = Member("kim")
-    await hub.join(room_id=room.pk, room=room.name, member=member)
+    await hub.join(room=room.name, member=member)
     stored = await store(room, 4)
     await hub.publish_events([event(room, stored[0]), event(room, stored[3])])  # 2 and 3 never published
     await member.wait_seqs([1, 2, 3, 4])
@@ -145,7 +145,7 @@ async def test_a_lost_event_is_filled_from_the_store(hub, room):
 
 async def test_resync_delivers_what_was_stored_but_never_published(hub, room):
     member = Member("kim")
-    await hub.join(room_id=room.pk, room=room.name, member=member)
+    await hub.join(room=room.name, member=member)
     await store(room, 2)
     hub.on_resync()
     await member.wait_seqs([1, 2])
@@ -158,18 +158,54 @@ async def test_resync_delivers_what_was_stored_but_never_published(hub, room):
 async def test_every_member_gets_each_message_once(hub, room):
     members = [Member(f"m{i}", ephemeral=bool(i % 2)) for i in range(5)]
     for m in members:
-        await hub.join(room_id=room.pk, room=room.name, member=m)
+        await hub.join(room=room.name, member=m)
     stored = await store(room, 20)
     await hub.publish_events([event(room, s) for s in reversed(stored)])
     for m in members:
         await m.wait_seqs(list(range(1, 21)))
 
 
+async def test_many_first_joins_of_a_new_room_create_it_once(hub):
+    name = f"새방-{uuid.uuid4().hex[:6]}"
+    joined = await asyncio.gather(*(hub.join(room=name, member=Member(f"m{i}")) for i in range(20)))
+    assert {(r.pk, r.name, r.last_id) for r in joined} == {(joined[0].pk, name, 0)}
+    assert await database_sync_to_async(Room.objects.filter(name=name).count)() == 1
+
+
+async def test_a_room_with_members_here_is_not_read_from_the_store_again(hub, room):
+    first = await hub.join(room=room.name, member=Member("kim"))
+    # Were the hub to ask the store again, it would now create a room with a new id.
+    await database_sync_to_async(Room.objects.filter(pk=room.pk).delete)()
+    again = await hub.join(room=room.name, member=Member("lee"))
+    assert again.pk == first.pk == room.pk
+    assert not await database_sync_to_async(Room.objects.filter(name=room.name).exists)()
+
+
+async def test_a_failed_store_read_fails_every_joiner_and_is_not_remembered(hub, monkeypatch):
+    calls = 0
+
+    def broken(*, name):
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("store down")
+
+    name = f"down-{uuid.uuid4().hex[:6]}"
+    with monkeypatch.context() as patch:
+        patch.setattr(broadcast.services, "room_get_or_create", broken)
+        members = [Member(f"m{i}") for i in range(5)]
+        results = await asyncio.gather(*(hub.join(room=name, member=m) for m in members), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results) and calls == 1
+    assert protocol.room_key(name) not in hub.rooms
+    joined = await hub.join(room=name, member=Member("later"))  # the store is back
+    assert joined.last_id == 0
+    assert await database_sync_to_async(Room.objects.filter(name=name).count)() == 1
+
+
 async def test_members_of_other_rooms_get_nothing(hub, room):
     other_room = await database_sync_to_async(services.room_get_or_create)(name=f"other-{uuid.uuid4().hex[:6]}")
     here, there = Member("a"), Member("b")
-    await hub.join(room_id=room.pk, room=room.name, member=here)
-    await hub.join(room_id=other_room.pk, room=other_room.name, member=there)
+    await hub.join(room=room.name, member=here)
+    await hub.join(room=other_room.name, member=there)
     stored = await store(room, 2)
     await hub.publish_events([event(room, s) for s in stored])
     await here.wait_seqs([1, 2])
@@ -181,10 +217,10 @@ async def test_members_of_other_rooms_get_nothing(hub, room):
 
 async def join(hub: broadcast.Hub, room: Room, member: Member) -> int:
     """Join as a consumer does: join, (read history,) then get the first presence frame."""
-    last = await hub.join(room_id=room.pk, room=room.name, member=member)
+    joined = await hub.join(room=room.name, member=member)
     if member.ephemeral:
         hub.greet(room=room.name, member=member)
-    return last
+    return joined.last_id
 
 
 async def test_presence_and_typing(hub, room):
@@ -242,10 +278,10 @@ async def test_a_joiner_gets_one_presence_frame_and_others_get_the_change(hub, r
 async def test_rejoin_while_the_last_member_is_leaving(hub, room):
     """The last member leaves and someone joins the same room before the leave has finished."""
     first, second = Member("kim"), Member("lee")
-    await hub.join(room_id=room.pk, room=room.name, member=first)
+    await hub.join(room=room.name, member=first)
     leaving = asyncio.get_running_loop().create_task(hub.leave(room=room.name, member=first))
     await asyncio.sleep(0)  # the leave is now waiting on the bus
-    await hub.join(room_id=room.pk, room=room.name, member=second)
+    await hub.join(room=room.name, member=second)
     await asyncio.wait_for(leaving, TIMEOUT)
     await asyncio.sleep(0.05)  # let any unsubscribe the leave scheduled run
 
@@ -257,12 +293,12 @@ async def test_rejoin_while_the_last_member_is_leaving(hub, room):
 
 async def test_join_after_everyone_left_subscribes_again(hub, room):
     first = Member("kim")
-    await hub.join(room_id=room.pk, room=room.name, member=first)
+    await hub.join(room=room.name, member=first)
     await hub.leave(room=room.name, member=first)
     await asyncio.sleep(0.05)
     await store(room, 2)  # sent while nobody was here
     second = Member("lee")
-    assert await hub.join(room_id=room.pk, room=room.name, member=second) == 2
+    assert (await hub.join(room=room.name, member=second)).last_id == 2
     stored = await store(room, 1)
     await hub.publish_events([event(room, stored[0])])
     await second.wait_seqs([3])
@@ -286,7 +322,7 @@ async def test_redis_reconnect_resyncs_and_loses_nothing(room):
     hub = broadcast.Hub(make_bus_factory("redis"))
     try:
         member = Member("kim")
-        await hub.join(room_id=room.pk, room=room.name, member=member)
+        await hub.join(room=room.name, member=member)
         first = await store(room, 1)
         await hub.publish_events([event(room, first[0])])
         await member.wait_seqs([1])
@@ -327,7 +363,7 @@ async def test_a_malformed_event_on_the_channel_does_not_deafen_the_process(room
     admin = aioredis.Redis.from_url(REDIS_URL)
     try:
         member = Member("kim")
-        await hub.join(room_id=room.pk, room=room.name, member=member)
+        await hub.join(room=room.name, member=member)
         channel = hub.bus._channel(protocol.room_key(room.name))
         for junk in (b"", b"m", b"mabc\n{}", b"m1", b"t\xff", b"x", b"m1\n\xff\xfe"):
             await admin.publish(channel, junk)
@@ -354,7 +390,7 @@ async def test_redis_restart_resubscribes_and_resyncs(room, private_redis):
     hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=private_redis.url, prefix=prefix, socket_timeout=5))
     try:
         member = Member("kim")
-        await hub.join(room_id=room.pk, room=room.name, member=member)
+        await hub.join(room=room.name, member=member)
         first = await store(room, 1)
         await hub.publish_events([event(room, first[0])])
         await member.wait_seqs([1])
@@ -383,9 +419,7 @@ async def test_first_joins_of_several_rooms_at_once_on_a_new_bus():
     try:
         members = [Member(f"m{i}") for i in range(len(rooms))]
         await asyncio.wait_for(
-            asyncio.gather(
-                *(hub.join(room_id=r.pk, room=r.name, member=m) for r, m in zip(rooms, members, strict=True))
-            ),
+            asyncio.gather(*(hub.join(room=r.name, member=m) for r, m in zip(rooms, members, strict=True))),
             TIMEOUT,
         )
         for r in rooms:
@@ -407,7 +441,7 @@ async def test_a_join_that_fails_while_redis_is_down_leaves_no_ghost(room, priva
         await join(hub, room, kim)
         await asyncio.to_thread(private_redis.stop)
         with pytest.raises(Exception):  # noqa: B017 - whichever Redis error; the point is what follows
-            await asyncio.wait_for(hub.join(room_id=room.pk, room=room.name, member=ghost), 30)
+            await asyncio.wait_for(hub.join(room=room.name, member=ghost), 30)
         await asyncio.to_thread(private_redis.start)
         await _until_subscribed(hub.bus)
         stored = await store(room, 1)

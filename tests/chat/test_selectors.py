@@ -64,8 +64,8 @@ def test_rooms_do_not_mix(room):
     services.message_send(room=other, sender="lee", body="x")
     frames, more = selectors.history_before(room_id=other.pk, room=other.name, before=2**62, limit=100)
     assert [(f["id"], f["message"]) for f in frames] == [(1, "x")] and not more
-    assert selectors.room_last_id(room_id=room.pk) == 250
-    assert selectors.room_last_id(room_id=other.pk) == 1
+    assert selectors.room_get(name=room.name).last_id == 250
+    assert selectors.room_get(name=other.name).last_id == 1
 
 
 def test_room_get_and_list_newest_activity_first():
