@@ -133,6 +133,11 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._mine: dict[str, Counter[str]] = {}  # presence entries this process holds
+        # Presence updates waiting for the next batch (presence_set): names changed per room, and
+        # the callers to wake once it is written.
+        self._presence_dirty: dict[str, set[str]] = {}
+        self._presence_waiters: list[asyncio.Future[None]] = []
+        self._presence_writer: asyncio.Task[None] | None = None
         self._channel_to_key: dict[bytes, str] = {}
 
     def _channel(self, key: str) -> bytes:
@@ -183,15 +188,53 @@ class RedisBus:
         await pipe.execute()
 
     async def presence_set(self, key: str, name: str, present: bool) -> None:
+        """Count ``name`` in or out of the room and return once Redis has the room's new entry.
+
+        Called for every join and leave. Updates wait in a batch while one is being written, then
+        go in one pipeline: a ZADD or ZREM per room and name, one PUBLISH per room, so a class of
+        300 arriving at once costs a few round trips, not 600. If Redis fails, every update of the
+        batch raises (a join that fails is no join).
+        """
         names = self._mine.setdefault(key, Counter())
         names[name] += 1 if present else -1
-        member = f"{PROCESS_ID}|{name}"
-        if names[name] > 0:
-            await self._redis.zadd(self._presence_key(key), {member: time.time() + PRESENCE_TTL})
-        else:
+        if names[name] <= 0:
             del names[name]
-            await self._redis.zrem(self._presence_key(key), member)
-        await self._redis.publish(self._channel(key), PRESENCE_EVENT)
+        self._presence_dirty.setdefault(key, set()).add(name)
+        done = asyncio.get_running_loop().create_future()
+        self._presence_waiters.append(done)
+        if self._presence_writer is None:
+            self._presence_writer = asyncio.get_running_loop().create_task(self._write_presence())
+        await done
+
+    async def _write_presence(self) -> None:
+        """Write the presence updates that have waited, batch after batch, until none is left."""
+        try:
+            while self._presence_waiters:
+                dirty, self._presence_dirty = self._presence_dirty, {}
+                waiters, self._presence_waiters = self._presence_waiters, []
+                expiry = time.time() + PRESENCE_TTL
+                pipe = self._redis.pipeline(transaction=False)
+                for key, changed in dirty.items():
+                    mine = self._mine.get(key, {})
+                    present = {f"{PROCESS_ID}|{n}": expiry for n in changed if n in mine}
+                    gone = [f"{PROCESS_ID}|{n}" for n in changed if n not in mine]
+                    if present:
+                        pipe.zadd(self._presence_key(key), present)
+                    if gone:
+                        pipe.zrem(self._presence_key(key), *gone)
+                    pipe.publish(self._channel(key), PRESENCE_EVENT)
+                try:
+                    await pipe.execute()
+                except Exception as exc:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                else:
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+        finally:
+            self._presence_writer = None
 
     async def presence_names(self, key: str) -> list[str]:
         raw = await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf")
@@ -287,7 +330,7 @@ class RedisBus:
             await self._redis.zadd(self._presence_key(key), {f"{PROCESS_ID}|{n}": expiry for n in names})
 
     async def close(self) -> None:
-        for task in (self._reader, self._heartbeat):
+        for task in (self._reader, self._heartbeat, self._presence_writer):
             if task is not None:
                 task.cancel()
         await self._pubsub.aclose()

@@ -318,6 +318,33 @@ async def _kill_subscription(bus: pubsub.RedisBus) -> None:
         await admin.aclose()
 
 
+async def test_a_join_storm_writes_presence_in_a_few_batches(room):
+    """300 clients join at once, a third of them leave at once: each one is counted, and the other
+    processes are told in a handful of PUBLISHes, not one per join."""
+    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
+    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=REDIS_URL, prefix=prefix, socket_timeout=5))
+    watcher = aioredis.Redis.from_url(REDIS_URL)
+    listening = watcher.pubsub()
+    await listening.subscribe(f"{prefix}:{protocol.room_key(room.name)}")
+    assert (await listening.get_message(timeout=TIMEOUT))["type"] == "subscribe"
+    try:
+        members = [Member(f"m{i:03}") for i in range(300)]
+        await asyncio.wait_for(asyncio.gather(*(hub.join(room=room.name, member=m) for m in members)), TIMEOUT)
+        key = protocol.room_key(room.name)
+        assert await hub.bus.presence_names(key) == sorted(m.name for m in members)
+        await asyncio.gather(*(hub.leave(room=room.name, member=m) for m in members[:100]))
+        assert await hub.bus.presence_names(key) == sorted(m.name for m in members[100:])
+        published = 0
+        while (msg := await listening.get_message(timeout=0.2)) is not None:
+            assert msg["data"] == pubsub.PRESENCE_EVENT
+            published += 1
+        assert 2 <= published <= 40  # one per batch: at least one for the joins and one for the leaves
+    finally:
+        await listening.aclose()
+        await watcher.aclose()
+        await hub.close()
+
+
 async def test_redis_reconnect_resyncs_and_loses_nothing(room):
     hub = broadcast.Hub(make_bus_factory("redis"))
     try:
