@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from .models import Message, Room
@@ -52,9 +53,9 @@ def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
 
     The rooms' rows are locked first, in id order so two batches never deadlock
     (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE transaction locks the database),
-    then each room's counter moves on and the messages are inserted. So ids are consecutive per
-    room, rooms never wait for each other, and message N commits only after message N-1 has:
-    fan-out can fill any gap from the store.
+    then the messages are inserted and every room's counter moves on, in one statement each. So
+    ids are consecutive per room, rooms never wait for each other, and message N commits only
+    after message N-1 has: fan-out can fill any gap from the store.
     """
     with transaction.atomic():
         last_ids = _lock_rooms(sorted({d.room.pk for d in drafts}))
@@ -83,8 +84,11 @@ def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
             results.append(Stored(message, created=True))
         if new:
             Message.objects.bulk_create(new)
-            for room_id in {m.room_id for m in new}:
-                Room.objects.filter(pk=room_id).update(last_id=last_ids[room_id], last_activity=now)
+            # Every room's counter in one statement (a batch spans up to dozens of rooms).
+            moved = {m.room_id for m in new}
+            Room.objects.filter(pk__in=moved).update(
+                last_id=Case(*(When(pk=pk, then=Value(last_ids[pk])) for pk in moved)), last_activity=now
+            )
     return results
 
 
