@@ -92,11 +92,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
         self.room = await broadcast.get_hub().join(room=name, member=self.outbox)
         last_id = self.room.last_id
-        snapshot = await self.read_on_join(last_id=last_id)
-        # Accept only now: a client whose handshake is complete is subscribed, so the seed and
-        # tutorial doors (which get no history) receive every message sent after their handshake.
-        await self.accept()
-        await self.on_joined(last_id=last_id, snapshot=snapshot)
+        try:
+            snapshot = await self.read_on_join(last_id=last_id)
+            # Accept only now: a client whose handshake is complete is subscribed, so the seed and
+            # tutorial doors (which get no history) receive every message sent after their handshake.
+            await self.accept()
+            await self.on_joined(last_id=last_id, snapshot=snapshot)
+        except BaseException:
+            # The history could not be read or sent (the store is down, the client went away): the
+            # connection ends here, so it must not stay a member that the hub keeps feeding.
+            await self.disconnect(1011)  # what the ASGI server closes with when the app fails
+            raise
         # A resuming client may have seen ids this process has not delivered yet (through another
         # process): the floor is the larger of the two, so none of them reaches it twice.
         floor = max(last_id, self.after or 0)

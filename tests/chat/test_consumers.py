@@ -107,6 +107,31 @@ async def test_hello_history_presence_for_a_new_room(connect, room):
     assert await database_sync_to_async(Room.objects.filter(name=room).exists)()
 
 
+async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room, monkeypatch):
+    """The store fails between joining and sending history: the handshake fails, and the failed
+    connection is not left in the room to be fed (nor counted in its presence)."""
+    from chat import broadcast, protocol, selectors
+
+    await store(room, 3)
+    stayer = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?name=kim")
+    await read_history(stayer)
+    await recv_until(stayer, "presence")
+
+    def broken(**kwargs):
+        raise RuntimeError("store down")
+
+    monkeypatch.setattr(selectors, "history_before", broken)
+    failing = WebsocketCommunicator(application, f"/ws/rooms/{urllib.parse.quote(room)}/?name=ghost")
+    with pytest.raises(RuntimeError, match="store down"):
+        await failing.connect(timeout=1)  # the communicator sees the failure only when it stops waiting
+    monkeypatch.undo()
+    hub, key = broadcast.get_hub(), protocol.room_key(room)
+    assert [m.name for m in hub.rooms[key].members] == ["kim"]
+    assert await hub.bus.presence_names(key) == ["kim"]
+    await send(stayer, {"type": "message", "message": "still here"})
+    assert (await recv_until(stayer, "message"))["message"] == "still here"
+
+
 async def test_a_guest_without_a_name_gets_one(connect, room):
     comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/")
     hello = await recv(comm)
