@@ -266,20 +266,7 @@ class RedisBus:
                         continue
                     pinged = False
                     backoff = 0.1
-                    kind = msg["type"]
-                    if kind == "message":
-                        key = self._channel_to_key.get(msg["channel"])
-                        if key is not None:
-                            try:
-                                self._sink.on_event(key, msg["data"])
-                            except Exception:
-                                # Anything can be published on a channel: one bad payload must not
-                                # end this task, which is the process's only reader.
-                                log.exception("dropped an event on %r: %r", msg["channel"], msg["data"][:40])
-                    elif kind == "subscribe":
-                        waiter = self._confirm.pop(msg["channel"], None)
-                        if waiter is not None and not waiter.done():
-                            waiter.set_result(None)
+                    self._handle(msg)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -290,6 +277,23 @@ class RedisBus:
                     if await self._reconnect():
                         break
 
+    def _handle(self, msg: dict) -> None:
+        """One message read from the subscription: an event for the hub, or a confirmation."""
+        kind = msg["type"]
+        if kind == "message":
+            key = self._channel_to_key.get(msg["channel"])
+            if key is not None:
+                try:
+                    self._sink.on_event(key, msg["data"])
+                except Exception:
+                    # Anything can be published on a channel: one bad payload must not end the
+                    # reader, which is the process's only one.
+                    log.exception("dropped an event on %r: %r", msg["channel"], msg["data"][:40])
+        elif kind == "subscribe":
+            waiter = self._confirm.pop(msg["channel"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
     async def _reconnect(self) -> bool:
         """Subscribe again on a new connection and resync; False while Redis cannot be reached."""
         async with self._subscribing:
@@ -299,13 +303,15 @@ class RedisBus:
                 pass
             self._pubsub = self._sub_client.pubsub()
             try:
-                channels = [self._channel(k) for k in self._keys]
+                channels = {self._channel(k) for k in self._keys}
                 if channels:
                     await self._pubsub.subscribe(*channels)
+                    await self._await_confirmations(channels)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("resubscribe failed: %s", exc)
                 return False
-        # Whatever was published while we were away is in the store: fetch it.
+        # Every room is subscribed again (Redis has confirmed it), so whatever was published
+        # while we were away, up to that moment, is in the store: fetch it.
         self._sink.on_resync()
         try:
             for key in list(self._mine):
@@ -313,6 +319,22 @@ class RedisBus:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             log.warning("presence republish failed (the refresh will retry): %s", exc)
         return True
+
+    async def _await_confirmations(self, channels: set[bytes]) -> None:
+        """Read the new subscription (this is its reader) until Redis has confirmed ``channels``;
+        events that arrive meanwhile go to the hub as usual."""
+        waiting = set(channels)
+        deadline = asyncio.get_running_loop().time() + self._socket_timeout
+        while waiting:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise RedisTimeoutError(f"{len(waiting)} subscriptions not confirmed")
+            msg = await self._pubsub.get_message(timeout=left)
+            if msg is None:
+                continue
+            if msg["type"] == "subscribe":
+                waiting.discard(msg["channel"])
+            self._handle(msg)
 
     async def _refresh_presence(self) -> None:
         while True:
