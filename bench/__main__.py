@@ -1,12 +1,16 @@
 """``make bench`` / ``python -m bench``: Parley and the tutorial baseline, same Redis, same load generator.
 
+Targets: baseline (the Channels tutorial on channels_redis' RedisChannelLayer), layer (the same
+tutorial on RedisPubSubChannelLayer: the layer's own numbers next to Parley's direct redis-py pub/sub),
+floor (bare websockets, no framework) and parley.
+
 Scenarios (each on a freshly started server):
   A  1 room x 1,000 clients, 2 closed-loop senders
   B  200 rooms x 10 clients, 1 closed-loop sender per room
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
   C  5,000 idle connections: connections opened per second, memory per connection
   D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
-     PostgreSQL + Redis and on Parley with SQLite alone (the baseline relays, it stores nothing),
+     PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
 
 Writes bench/results/latest.json and bench/results/bench.png; prints a table with the ratios.
@@ -37,6 +41,7 @@ from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("A", "B", "L", "C", "D")
+TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
 
@@ -52,8 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run, e.g. A,B (default: all)")
     p.add_argument(
         "--targets",
-        help="any of baseline (Channels tutorial), floor (bare websockets), parley "
-        "(default: all three; --quick: baseline,parley)",
+        help="any of baseline (Channels tutorial), layer (the tutorial on RedisPubSubChannelLayer), "
+        "floor (bare websockets), parley (default: all four; --quick: baseline,parley)",
     )
     p.add_argument(
         "--duration", type=float, help="measured seconds per scenario (default 12, quick 2.5; L at least 10)"
@@ -89,8 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.connections = args.connections or (1000 if q else 5000)
     args.wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0.0 if q else 5.0)
     args.only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
-    targets = args.targets or ("baseline,parley" if q else "baseline,floor,parley")
+    targets = args.targets or ("baseline,parley" if q else ",".join(TARGETS))
     args.targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if unknown := set(args.targets) - set(TARGETS):
+        p.error(f"unknown targets {','.join(sorted(unknown))} (any of {','.join(TARGETS)})")
     return args
 
 
@@ -447,9 +454,9 @@ async def main_async(args: argparse.Namespace) -> int:
             profile["C memory"] = await memtrace_c(args, tmp)
         if "D" in args.only and not args.no_store:
             store = run_store(args, tmp)
-    rows = report.table_rows(results)
+    header, rows = report.columns(results), report.table_rows(results)
     print()
-    print(report.text_table(rows))
+    print(report.text_table(header, rows))
     if store:
         print()
         for key, value in store.items():
@@ -466,8 +473,9 @@ async def main_async(args: argparse.Namespace) -> int:
         "results": results,
         "store": store,
         "profile": profile,
+        "columns": header,
         "table": rows,
-        "markdown": report.markdown_table(rows),
+        "markdown": report.markdown_table(header, rows),
     }
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
     report.plot(results, store, args.out / "bench.png", plot_title(doc))
@@ -478,8 +486,9 @@ async def main_async(args: argparse.Namespace) -> int:
 def plot_title(doc: dict[str, Any]) -> str:
     info = doc["machine"]
     quick = doc["options"].get("quick")
+    layer = ", the tutorial on RedisPubSubChannelLayer (layer)" if "layer" in doc["results"] else ""
     return (
-        f"Parley vs the Channels tutorial (baseline) and bare websockets (floor) - {info['cpu']}, "
+        f"Parley vs the Channels tutorial (baseline){layer} and bare websockets (floor) - {info['cpu']}, "
         f"{info['cores']} cores - {'quick' if quick else 'full'} run {doc['started']}, {doc.get('revision', '')}"
     )
 
@@ -487,7 +496,7 @@ def plot_title(doc: dict[str, Any]) -> str:
 def replot(path: Path, out: Path) -> int:
     """Table and plot again from a results file (after changing the report, or for docs/bench.png)."""
     doc = json.loads(path.read_text())
-    print(report.text_table(report.table_rows(doc["results"])))
+    print(report.text_table(report.columns(doc["results"]), report.table_rows(doc["results"])))
     report.plot(doc["results"], doc.get("store", {}), out, plot_title(doc))
     print(f"wrote {out}")
     return 0

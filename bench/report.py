@@ -117,14 +117,22 @@ def _fmt(fmt: str, value: Any) -> str:
 HEADER = ["metric", "baseline", "floor", "Parley", "Parley/baseline", "Parley/floor", "target", "met"]
 
 
+def columns(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """The table's header: HEADER, with a ``layer`` column after baseline only when the layer was run
+    (an optional target: tables of runs without it read as before, and old results still replot)."""
+    return [*HEADER[:2], "layer", *HEADER[2:]] if "layer" in results else HEADER
+
+
 def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
-    """Rows of HEADER: baseline = Channels tutorial, floor = bare websockets, and Parley's ratios to them."""
+    """Rows under ``columns(results)``: baseline = Channels tutorial, layer = the tutorial on
+    RedisPubSubChannelLayer, floor = bare websockets, and Parley's ratios to baseline and floor."""
     base = results.get("baseline", {})
+    layer = results.get("layer")
     floor = results.get("floor", {})
     ours = results.get("parley", {})
     rows = []
     for scenario, key, label, fmt, target, check in ROWS:
-        if scenario not in base and scenario not in ours and scenario not in floor:
+        if all(scenario not in r for r in (base, layer or {}, ours, floor)):
             continue
         b = base.get(scenario, {}).get(key)
         f = floor.get(scenario, {}).get(key)
@@ -138,13 +146,17 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
         relative = "baseline" in target
         if check is not None and p is not None and (r is not None or not relative):
             met = "yes" if check(p, r, rf) else "NO"
-        label_b = _fmt(fmt, b)
-        if label.startswith("D ") and b is not None:
-            label_b += " (relayed, not stored)"
-        rows.append([label, label_b, _fmt(fmt, f), _fmt(fmt, p), _ratio(shown_r), _ratio(shown_rf), target, met])
+        # The tutorial's consumer relays D's messages on either layer, it stores nothing.
+        relayed = " (relayed, not stored)" if label.startswith("D ") else ""
+        shown = [_fmt(fmt, b) + (relayed if b is not None else "")]
+        if layer is not None:
+            lv = layer.get(scenario, {}).get(key)
+            shown.append(_fmt(fmt, lv) + (relayed if lv is not None else ""))
+        rows.append([label, *shown, _fmt(fmt, f), _fmt(fmt, p), _ratio(shown_r), _ratio(shown_rf), target, met])
     sqlite = results.get("parley-sqlite", {}).get("D", {}).get("messages_per_s")
     if sqlite is not None:
-        rows.append(["D messages/s via WebSocket (SQLite, embedded)", "-", "-", f"{sqlite:,.0f}", "-", "-", "", ""])
+        others = ["-"] * (3 if layer is not None else 2)
+        rows.append(["D messages/s via WebSocket (SQLite, embedded)", *others, f"{sqlite:,.0f}", "-", "-", "", ""])
     return rows
 
 
@@ -152,17 +164,17 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     return "\n".join(lines)
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
 
@@ -182,11 +194,11 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ("L", "p99_ms", "L: p99 latency, big room, 10 msg/s (ms, log)", 100),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
-    colors = {"baseline": "#b0b0b0", "floor": "#e0a040", "parley": "#2a7ab9"}
+    colors = {"baseline": "#b0b0b0", "layer": "#9a78c0", "floor": "#e0a040", "parley": "#2a7ab9"}
     flat = list(axes.flat)
     for ax, (scenario, key, label, target) in zip(flat, panels, strict=False):
         names, values = [], []
-        for name in ("baseline", "floor", "parley"):
+        for name in colors:
             value = results.get(name, {}).get(scenario, {}).get(key)
             if value is not None:
                 names.append(name)
@@ -211,31 +223,35 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     # Latency percentiles across scenarios.
     ax = flat[6]
     labels: list[str] = []
-    values: dict[str, list[float]] = {name: [] for name in colors}
+    ran = [name for name in colors if any(s in results.get(name, {}) for s in ("A", "B", "L"))]
+    values: dict[str, list[float]] = {name: [] for name in ran}
     for scenario in ("A", "B", "L"):
         for q in ("p50_ms", "p99_ms"):
-            got = {name: results.get(name, {}).get(scenario, {}).get(q) for name in colors}
+            got = {name: results[name].get(scenario, {}).get(q) for name in ran}
             if all(v is None for v in got.values()):
                 continue
             labels.append(f"{scenario} {q[:3]}")
-            for name in colors:
+            for name in ran:
                 values[name].append(got[name] or 0)
     xs = range(len(labels))
-    for i, name in enumerate(colors):
-        ax.bar([x - 0.27 + 0.27 * i for x in xs], values[name], width=0.27, color=colors[name], label=name)
+    width = 0.8 / max(len(ran), 1)  # the targets that ran share each group's 0.8
+    for i, name in enumerate(ran):
+        offset = (i - (len(ran) - 1) / 2) * width
+        ax.bar([x + offset for x in xs], values[name], width=width, color=colors[name], label=name)
     ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_title("delivery latency (ms, log)", fontsize=10)
-    ax.legend(fontsize=8)
+    if ran:
+        ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     # Store path.
     ax = flat[7]
     rows = [(k, v["per_s"]) for k, v in store.items() if isinstance(v, dict) and "per_s" in v]
-    for name in ("parley", "parley-sqlite", "baseline"):
+    for name in ("parley", "parley-sqlite", "baseline", "layer"):
         value = results.get(name, {}).get("D", {}).get("messages_per_s")
         if value is not None:
             label = {"parley": "WebSocket: Parley, PG", "parley-sqlite": "WebSocket: Parley, SQLite"}.get(name)
-            rows.append((label or "WebSocket: baseline (not stored)", value))
+            rows.append((label or f"WebSocket: {name} (not stored)", value))
     if rows:
         ax.barh([r[0] for r in rows], [r[1] for r in rows], color="#6a9f58")
         for i, (_, value) in enumerate(rows):

@@ -1,4 +1,5 @@
-"""Server processes under test: Parley (PostgreSQL + Redis, or SQLite alone) and the tutorial baseline.
+"""Server processes under test: Parley (PostgreSQL + Redis, or SQLite alone), the tutorial baseline
+(on RedisChannelLayer, or on RedisPubSubChannelLayer: "layer") and the bare-websockets floor.
 
 Each target gets a fresh database (Parley) and its own Redis prefix, so runs never see each other's
 rooms, and every server is started fresh for each scenario so its memory and CPU are its own.
@@ -148,7 +149,7 @@ class Server:
 class Target:
     """One system under test: how to start its server and which WebSocket path it serves rooms on."""
 
-    name: str  # "parley", "parley-sqlite", "baseline" or "floor"
+    name: str  # "parley", "parley-sqlite", "baseline", "layer" or "floor"
     tmp: Path
     workers: int = 1
     logs: Path | None = None  # where server logs go (default: tmp)
@@ -173,8 +174,9 @@ class Target:
                 "HOST": "127.0.0.1",
             }
         )
-        if self.name == "baseline":
+        if self.name in ("baseline", "layer"):
             base.update({"REDIS_URL": REDIS_URL, "BASELINE_REDIS_PREFIX": self._prefix})
+            base["BASELINE_LAYER"] = "pubsub" if self.name == "layer" else "core"
         elif self.name == "floor":
             pass
         else:
@@ -224,7 +226,9 @@ class Target:
             self._migrated = True
 
     def command(self) -> list[str]:
-        module = {"baseline": "bench.baseline.serve", "floor": "bench.floor"}.get(self.name, "parley.serve")
+        module = {"baseline": "bench.baseline.serve", "layer": "bench.baseline.serve", "floor": "bench.floor"}.get(
+            self.name, "parley.serve"
+        )
         if self.env.get("BENCH_MEMTRACE_OUT") and self.parley:
             module = "bench.memtrace"
         return [sys.executable, "-m", module]

@@ -1,0 +1,59 @@
+"""The bench's table and plot with and without the optional ``layer`` target (RedisPubSubChannelLayer)."""
+
+from bench.report import HEADER, columns, markdown_table, plot, table_rows, text_table
+
+
+def results(layer: bool) -> dict:
+    out = {
+        "baseline": {"A": {"deliveries_per_s": 1000.0, "lost": 0, "p50_ms": 9.0}, "D": {"messages_per_s": 300.0}},
+        "parley": {"A": {"deliveries_per_s": 5000.0, "lost": 0, "p50_ms": 2.0}, "D": {"messages_per_s": 900.0}},
+        "parley-sqlite": {"D": {"messages_per_s": 400.0}},
+    }
+    if layer:
+        out["layer"] = {"A": {"deliveries_per_s": 2000.0, "lost": 3, "p50_ms": 5.0}, "D": {"messages_per_s": 350.0}}
+    return out
+
+
+def row(rows: list[list[str]], label: str) -> list[str]:
+    return next(r for r in rows if r[0] == label)
+
+
+def test_without_the_layer_the_table_is_as_before():
+    res = results(layer=False)
+    rows = table_rows(res)
+    assert columns(res) == HEADER
+    assert all(len(r) == len(HEADER) for r in rows)
+    assert row(rows, "A deliveries/s") == [
+        "A deliveries/s",
+        "1,000",
+        "-",
+        "5,000",
+        "5.00x",
+        "-",
+        ">= 4x baseline",
+        "yes",
+    ]
+
+
+def test_the_layer_gets_its_own_column_and_ratios_stay_parley_vs_baseline():
+    res = results(layer=True)
+    header, rows = columns(res), table_rows(res)
+    assert header[:4] == ["metric", "baseline", "layer", "floor"]
+    assert all(len(r) == len(header) for r in rows)
+    got = dict(zip(header, row(rows, "A deliveries/s"), strict=True))
+    assert (got["layer"], got["Parley/baseline"], got["met"]) == ("2,000", "5.00x", "yes")
+    assert dict(zip(header, row(rows, "A lost deliveries"), strict=True))["layer"] == "3"
+    d = dict(zip(header, row(rows, "D messages/s via WebSocket (stored on PG)"), strict=True))
+    assert d["layer"] == "350 (relayed, not stored)"
+    sqlite = dict(zip(header, row(rows, "D messages/s via WebSocket (SQLite, embedded)"), strict=True))
+    assert (sqlite["layer"], sqlite["Parley"]) == ("-", "400")
+    text = text_table(header, rows).splitlines()
+    assert text[0].split()[:4] == ["metric", "baseline", "layer", "floor"]
+    assert markdown_table(header, rows).splitlines()[0].startswith("| metric | baseline | layer | floor |")
+
+
+def test_plot_with_and_without_the_layer(tmp_path):
+    for layer in (False, True):
+        path = tmp_path / f"bench-{layer}.png"
+        plot(results(layer), {}, path, "test")
+        assert path.stat().st_size > 0
