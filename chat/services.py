@@ -6,9 +6,9 @@ These are synchronous ORM functions; async callers go through ``actions``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from .models import Message, Room
@@ -84,12 +84,32 @@ def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
             results.append(Stored(message, created=True))
         if new:
             Message.objects.bulk_create(new)
-            # Every room's counter in one statement (a batch spans up to dozens of rooms).
-            moved = {m.room_id for m in new}
-            Room.objects.filter(pk__in=moved).update(
-                last_id=Case(*(When(pk=pk, then=Value(last_ids[pk])) for pk in moved)), last_activity=now
-            )
+            _move_counters({m.room_id: last_ids[m.room_id] for m in new}, now=now)
     return results
+
+
+def _move_counters(last_ids: dict[int, int], *, now: datetime.datetime) -> None:
+    """Set each room's ``last_id`` (and last activity) in one statement, however many rooms.
+
+    Raw SQL because the ORM's ``Case(When(...))`` for the ~35 rooms of a busy batch cost about
+    ten times the statement itself in Python (a quarter of the server's CPU in the bench's D).
+    ``CASE id WHEN ... END`` and ``IN`` are the same in PostgreSQL and SQLite.
+    """
+    quote = connection.ops.quote_name
+    table, pk, last_id, activity = (
+        quote(Room._meta.db_table),
+        quote(Room._meta.pk.column),
+        quote("last_id"),
+        quote("last_activity"),
+    )
+    cases = " ".join(["WHEN %s THEN %s"] * len(last_ids))
+    rooms = ", ".join(["%s"] * len(last_ids))
+    params = [value for item in last_ids.items() for value in item]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {last_id} = CASE {pk} {cases} END, {activity} = %s WHERE {pk} IN ({rooms})",
+            [*params, connection.ops.adapt_datetimefield_value(now), *last_ids],
+        )
 
 
 def _lock_rooms(room_pks: list[int]) -> dict[int, int]:

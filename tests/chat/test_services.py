@@ -93,7 +93,9 @@ def test_group_commit_of_several_rooms_and_a_repeat():
     assert results[4].message.body == "old"
     assert seqs(one) == [1, 2, 3, 4] and seqs(two) == [1]
     # Both counters moved in the same batch, each to its own room's last id.
-    assert {r.name: r.last_id for r in Room.objects.filter(pk__in=[one.pk, two.pk])} == {"one": 4, "two": 1}
+    rooms = Room.objects.filter(pk__in=[one.pk, two.pk])
+    assert {r.name: r.last_id for r in rooms} == {"one": 4, "two": 1}
+    assert {r.last_activity for r in rooms} == {results[0].message.created_at}
 
 
 def test_a_batch_of_repeats_only_writes_nothing():
