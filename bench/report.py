@@ -216,7 +216,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
             ax.set_yscale("log")
         if target is not None:
             ax.axhline(target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target:,}")
-            ax.legend(fontsize=8, loc="lower right" if "KiB" in label else "upper right", framealpha=0.9)
+            ax.legend(fontsize=8, loc="best", framealpha=0.9)  # where it hides no bar
         ax.margins(y=0.12)
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
