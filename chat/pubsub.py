@@ -35,6 +35,9 @@ PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 # ignored, so a crashed process's users leave the list within a minute instead of staying forever.
 PRESENCE_REFRESH = 20.0
 PRESENCE_TTL = 60.0
+# Rooms per pipeline when refreshing presence: big enough for few round trips, small enough that one
+# pipeline's buffers stay small and other commands are not held up behind it for long.
+REFRESH_BATCH = 500
 # Redis connections for commands per process: enough for bursts of presence updates and publishes
 # to overlap, few enough that many processes stay far below Redis's default 10,000 clients.
 REDIS_POOL_SIZE = 32
@@ -314,8 +317,7 @@ class RedisBus:
         # while we were away, up to that moment, is in the store: fetch it.
         self._sink.on_resync()
         try:
-            for key in list(self._mine):
-                await self._republish_presence(key)
+            await self._republish_presence()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             log.warning("presence republish failed (the refresh will retry): %s", exc)
         return True
@@ -339,17 +341,21 @@ class RedisBus:
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_REFRESH)
-            for key in list(self._mine):
-                try:
-                    await self._republish_presence(key)
-                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                    log.warning("presence refresh failed: %s", exc)
+            try:
+                await self._republish_presence()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("presence refresh failed: %s", exc)
 
-    async def _republish_presence(self, key: str) -> None:
-        names = self._mine.get(key)
-        if names:
-            expiry = time.time() + PRESENCE_TTL
-            await self._redis.zadd(self._presence_key(key), {f"{PROCESS_ID}|{n}": expiry for n in names})
+    async def _republish_presence(self) -> None:
+        """Push the expiry of every presence entry this process holds, in pipelines of
+        REFRESH_BATCH rooms: a process with thousands of rooms makes a few round trips, not thousands."""
+        rooms = [(key, list(names)) for key, names in self._mine.items() if names]
+        expiry = time.time() + PRESENCE_TTL
+        for start in range(0, len(rooms), REFRESH_BATCH):
+            pipe = self._redis.pipeline(transaction=False)
+            for key, names in rooms[start : start + REFRESH_BATCH]:
+                pipe.zadd(self._presence_key(key), {f"{PROCESS_ID}|{n}": expiry for n in names})
+            await pipe.execute()
 
     async def close(self) -> None:
         for task in (self._reader, self._heartbeat, self._presence_writer):

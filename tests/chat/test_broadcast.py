@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import os
+import time
 import uuid
 from typing import Any
 
@@ -345,6 +346,31 @@ async def test_a_join_storm_writes_presence_in_a_few_batches(room):
         await hub.close()
 
 
+async def test_the_presence_refresh_renews_every_room_in_pipelines(monkeypatch):
+    """Entries that are about to expire are pushed back by the refresh, in every room, also when the
+    rooms do not fit in one pipeline."""
+    monkeypatch.setattr(pubsub, "REFRESH_BATCH", 2)
+    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
+    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=REDIS_URL, prefix=prefix, socket_timeout=5))
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        names = [f"방-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+        for name in names:
+            await hub.join(room=name, member=Member("kim"))
+        keys = [f"{prefix}:presence:{protocol.room_key(name)}" for name in names]
+        member = f"{pubsub.PROCESS_ID}|kim"
+        for key in keys:  # as if the last refresh were almost PRESENCE_TTL ago
+            await redis.zadd(key, {member: 1.0})
+        assert [await hub.bus.presence_names(protocol.room_key(n)) for n in names] == [[]] * 5
+        await hub.bus._republish_presence()
+        for name, key in zip(names, keys, strict=True):
+            assert await redis.zscore(key, member) > time.time() + pubsub.PRESENCE_TTL - 5
+            assert await hub.bus.presence_names(protocol.room_key(name)) == ["kim"]
+    finally:
+        await redis.aclose()
+        await hub.close()
+
+
 async def test_redis_reconnect_resyncs_and_loses_nothing(room):
     hub = broadcast.Hub(make_bus_factory("redis"))
     try:
@@ -476,8 +502,7 @@ async def test_a_join_that_fails_while_redis_is_down_leaves_no_ghost(room, priva
         await kim.wait_seqs([1])
         assert ghost.frames == []
         assert await hub.bus.presence_names(protocol.room_key(room.name)) == ["kim"]
-        for key in list(hub.bus._mine):
-            await hub.bus._republish_presence(key)  # what the periodic refresh does
+        await hub.bus._republish_presence()  # what the periodic refresh does
         assert await hub.bus.presence_names(protocol.room_key(room.name)) == ["kim"]
     finally:
         await hub.close()
