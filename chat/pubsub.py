@@ -219,23 +219,25 @@ class RedisBus:
                 pipe = self._redis.pipeline(transaction=False)
                 for key, changed in dirty.items():
                     mine = self._mine.get(key, {})
-                    present = {f"{PROCESS_ID}|{n}": expiry for n in changed if n in mine}
-                    gone = [f"{PROCESS_ID}|{n}" for n in changed if n not in mine]
+                    present = {_entry(n): expiry for n in changed if n in mine}
+                    gone = [_entry(n) for n in changed if n not in mine]
                     if present:
                         pipe.zadd(self._presence_key(key), present)
                     if gone:
                         pipe.zrem(self._presence_key(key), *gone)
                     pipe.publish(self._channel(key), PRESENCE_EVENT)
+                error: Exception | None = None
                 try:
                     await pipe.execute()
                 except Exception as exc:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                else:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(None)
+                    error = exc
+                for waiter in waiters:
+                    if waiter.done():  # its joiner was cancelled
+                        continue
+                    if error is None:
+                        waiter.set_result(None)
+                    else:
+                        waiter.set_exception(error)
         finally:
             self._presence_writer = None
 
@@ -354,7 +356,7 @@ class RedisBus:
         for start in range(0, len(rooms), REFRESH_BATCH):
             pipe = self._redis.pipeline(transaction=False)
             for key, names in rooms[start : start + REFRESH_BATCH]:
-                pipe.zadd(self._presence_key(key), {f"{PROCESS_ID}|{n}": expiry for n in names})
+                pipe.zadd(self._presence_key(key), {_entry(n): expiry for n in names})
             await pipe.execute()
 
     async def close(self) -> None:
@@ -364,6 +366,12 @@ class RedisBus:
         await self._pubsub.aclose()
         await self._sub_client.aclose()
         await self._redis.aclose()
+
+
+def _entry(name: str) -> str:
+    """A name's presence entry in a room's sorted set: tagged with this process, so that two
+    processes counting the same name each hold their own entry."""
+    return f"{PROCESS_ID}|{name}"
 
 
 Bus = LocalBus | RedisBus

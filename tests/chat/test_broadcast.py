@@ -322,11 +322,10 @@ async def _kill_subscription(bus: pubsub.RedisBus) -> None:
 async def test_a_join_storm_writes_presence_in_a_few_batches(room):
     """300 clients join at once, a third of them leave at once: each one is counted, and the other
     processes are told in a handful of PUBLISHes, not one per join."""
-    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
-    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=REDIS_URL, prefix=prefix, socket_timeout=5))
+    hub = broadcast.Hub(make_bus_factory("redis"))
     watcher = aioredis.Redis.from_url(REDIS_URL)
     listening = watcher.pubsub()
-    await listening.subscribe(f"{prefix}:{protocol.room_key(room.name)}")
+    await listening.subscribe(hub.bus._channel(protocol.room_key(room.name)))
     assert (await listening.get_message(timeout=TIMEOUT))["type"] == "subscribe"
     try:
         members = [Member(f"m{i:03}") for i in range(300)]
@@ -350,15 +349,14 @@ async def test_the_presence_refresh_renews_every_room_in_pipelines(monkeypatch):
     """Entries that are about to expire are pushed back by the refresh, in every room, also when the
     rooms do not fit in one pipeline."""
     monkeypatch.setattr(pubsub, "REFRESH_BATCH", 2)
-    prefix = f"parley-test-bus-{uuid.uuid4().hex[:8]}"
-    hub = broadcast.Hub(lambda sink: pubsub.RedisBus(sink, url=REDIS_URL, prefix=prefix, socket_timeout=5))
+    hub = broadcast.Hub(make_bus_factory("redis"))
     redis = aioredis.Redis.from_url(REDIS_URL)
     try:
         names = [f"방-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
         for name in names:
             await hub.join(room=name, member=Member("kim"))
-        keys = [f"{prefix}:presence:{protocol.room_key(name)}" for name in names]
-        member = f"{pubsub.PROCESS_ID}|kim"
+        keys = [hub.bus._presence_key(protocol.room_key(name)) for name in names]
+        member = pubsub._entry("kim")
         for key in keys:  # as if the last refresh were almost PRESENCE_TTL ago
             await redis.zadd(key, {member: 1.0})
         assert [await hub.bus.presence_names(protocol.room_key(n)) for n in names] == [[]] * 5
