@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from parley.clientaddr import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,19 @@ SECRET_KEY = env_str("SECRET_KEY", "parley-insecure-development-key-set-SECRET_K
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto are
+# believed (parley/clientaddr.py); empty: the TCP peer is the client.
+PARLEY_TRUSTED_PROXIES = env_list("PARLEY_TRUSTED_PROXIES")
+try:
+    parse_networks(PARLEY_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"PARLEY_TRUSTED_PROXIES: {exc}") from None
 
 INSTALLED_APPS = [
     "django.contrib.auth",
