@@ -22,9 +22,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chat import redisconn
 
 log = logging.getLogger("parley.pubsub")
 
@@ -114,18 +115,18 @@ class RedisBus:
         # Commands: ordinary request/response with a timeout. A blocking pool: when every connection
         # is busy (a thousand clients leaving at once each update presence), a command waits for
         # one instead of failing with MaxConnectionsError.
-        pool = aioredis.BlockingConnectionPool.from_url(
+        # With a redis+sentinel:// URL every connection goes to the primary the sentinels name.
+        self._redis = redisconn.make_async_client(
             url,
             max_connections=REDIS_POOL_SIZE,
-            timeout=socket_timeout,
+            pool_timeout=socket_timeout,
             socket_timeout=socket_timeout,
             socket_connect_timeout=5,
             health_check_interval=15,
-        )
-        self._redis = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+        )  # closing the client closes the pool
         # The subscription waits for traffic for as long as a room is quiet: it must not time out
         # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
-        self._sub_client = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5)
+        self._sub_client = redisconn.make_async_client(url, socket_timeout=None, socket_connect_timeout=5)
         self._pubsub = self._sub_client.pubsub()
         # One (UN)SUBSCRIBE at a time: a PubSub opens its connection on its first command, and
         # concurrent first commands would each open one; a SUBSCRIBE sent on a connection that the
@@ -385,9 +386,7 @@ def online_counts(*, keys: list[str]) -> dict[str, int]:
     if not keys:
         return {}
     if settings.REDIS_URL:
-        import redis
-
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT)
+        client = redisconn.make_sync_client(settings.REDIS_URL, socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT)
         try:
             pipe = client.pipeline(transaction=False)
             now = time.time()
