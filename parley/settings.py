@@ -151,16 +151,20 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 PARLEY_REDIS_SOCKET_TIMEOUT = env_float("PARLEY_REDIS_SOCKET_TIMEOUT", 30.0)
 
 if REDIS_URL:
+    # redis://host:port/db, or redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
+    # that Redis Sentinel names (chat/redisconn.py; docs/deployment.md).
+    from chat.redisconn import channel_layer_host, parse_sentinel_url
+
+    try:
+        parse_sentinel_url(REDIS_URL)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"REDIS_URL: {exc}") from None
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": PARLEY_REDIS_SOCKET_TIMEOUT,
-                        "health_check_interval": 15,
-                    }
+                    channel_layer_host(REDIS_URL, socket_timeout=PARLEY_REDIS_SOCKET_TIMEOUT, health_check_interval=15)
                 ],
                 "prefix": env_str("PARLEY_REDIS_PREFIX", "parley"),
             },
