@@ -8,13 +8,12 @@ of one farm share rooms with each other and with nothing else.
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    """Whether a server on ``port`` serves ``GET /``: 200, or the 301 to https of PARLEY_HTTPS=1."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status in (200, 301)
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -109,9 +120,8 @@ class ServerFarm:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(server.http + "/", timeout=2) as response:
-                if response.status == 200:
-                    return server
+            if answers(port):
+                return server
             if time.monotonic() > deadline:
                 server.stop()
                 raise RuntimeError(f"server did not answer within 30 s:\n{server.log()}")
