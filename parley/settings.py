@@ -59,7 +59,8 @@ def env_bool(name: str, default: bool) -> bool:
 DEBUG = env_bool("DEBUG", False)
 
 # A fixed development key is fine for a laptop; a deployment sets SECRET_KEY (docs/deployment.md).
-SECRET_KEY = env_str("SECRET_KEY", "parley-insecure-development-key-set-SECRET_KEY-in-production")
+# Its "django-insecure-" prefix makes `manage.py check --deploy` warn when it is left in place.
+SECRET_KEY = env_str("SECRET_KEY", "django-insecure-parley-development-key-set-SECRET_KEY-in-production")
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -84,12 +85,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",  # django-csp: the Content-Security-Policy header (and its settings check)
     "chat",
     "accounts",
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-For / X-Forwarded-Proto believed from PARLEY_TRUSTED_PROXIES only.
+    "parley.middleware.trusted_proxy_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -98,6 +103,43 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# --- Security headers and HTTPS (docs/deployment.md, "HTTPS and hardening") ----------------------
+# Every page: a Content-Security-Policy with no inline script or style (the pages load their own
+# static files only; the room page's socket is same-origin, which 'self' covers in CSP Level 3),
+# no framing, no MIME sniffing, no Referer to other sites.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# PARLEY_HTTPS=1: the site is served over HTTPS (directly or behind a TLS proxy). Plain-HTTP requests
+# are redirected, cookies are sent over HTTPS only, and browsers are told by HSTS to use nothing
+# else. Behind a proxy, its X-Forwarded-Proto says whether the client used HTTPS; parley.middleware
+# drops that header unless the peer is in PARLEY_TRUSTED_PROXIES, so Django may believe it here.
+PARLEY_HTTPS = env_bool("PARLEY_HTTPS", False)
+# Seconds browsers remember to use HTTPS only (when PARLEY_HTTPS=1); a year, with subdomains and
+# preload, as hstspreload.org asks. Start lower (300) while trying HTTPS out; 0 sends no HSTS.
+PARLEY_HSTS_SECONDS = env_int("PARLEY_HSTS_SECONDS", 365 * 24 * 3600)
+SECURE_SSL_REDIRECT = PARLEY_HTTPS
+SESSION_COOKIE_SECURE = PARLEY_HTTPS
+CSRF_COOKIE_SECURE = PARLEY_HTTPS
+SECURE_HSTS_SECONDS = PARLEY_HSTS_SECONDS if PARLEY_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PARLEY_HTTPS else None
 
 ROOT_URLCONF = "parley.urls"
 ASGI_APPLICATION = "parley.asgi.application"

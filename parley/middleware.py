@@ -1,0 +1,45 @@
+"""HTTP middleware: what a reverse proxy says about the client is believed from trusted proxies only.
+
+Django's ``SECURE_PROXY_SSL_HEADER`` believes ``X-Forwarded-Proto`` from whoever sends it, so a
+client talking plain HTTP straight to Parley could claim to be on HTTPS and skip the redirect. This
+middleware runs first: from a peer listed in ``PARLEY_TRUSTED_PROXIES`` it takes the client's
+address from ``X-Forwarded-For`` (``parley.clientaddr``) into ``REMOTE_ADDR`` and keeps
+``X-Forwarded-Proto``; from anyone else it drops both headers, so nothing later believes them.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest
+from django.utils.decorators import sync_and_async_middleware
+
+from parley.clientaddr import client_address, is_trusted_proxy
+
+
+def believe_trusted_proxy(request: HttpRequest) -> None:
+    """Called before every request is handled: settles REMOTE_ADDR and the forwarded headers."""
+    meta = request.META
+    peer = meta.get("REMOTE_ADDR")
+    if is_trusted_proxy(peer):
+        meta["REMOTE_ADDR"] = client_address(peer, meta.get("HTTP_X_FORWARDED_FOR"))
+    else:
+        meta.pop("HTTP_X_FORWARDED_PROTO", None)
+        meta.pop("HTTP_X_FORWARDED_FOR", None)
+
+
+@sync_and_async_middleware
+def trusted_proxy_middleware(get_response):
+    """Sync and async, so that it adds no thread hop in front of Django's async handler."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request: HttpRequest):
+            believe_trusted_proxy(request)
+            return await get_response(request)
+
+    else:
+
+        def middleware(request: HttpRequest):
+            believe_trusted_proxy(request)
+            return get_response(request)
+
+    return middleware
