@@ -4,7 +4,9 @@ Django's ``SECURE_PROXY_SSL_HEADER`` believes ``X-Forwarded-Proto`` from whoever
 client talking plain HTTP straight to Parley could claim to be on HTTPS and skip the redirect. This
 middleware runs first: from a peer listed in ``PARLEY_TRUSTED_PROXIES`` it takes the client's
 address from ``X-Forwarded-For`` (``parley.clientaddr``) into ``REMOTE_ADDR`` and keeps
-``X-Forwarded-Proto``; from anyone else it drops both headers, so nothing later believes them.
+``X-Forwarded-Proto``; from anyone else it drops ``X-Forwarded-Proto``. ``X-Forwarded-For`` is
+dropped in both cases: from here on ``REMOTE_ADDR`` is the client, and nothing later can read the
+header again with other rules (django-ipware's, say).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ def believe_trusted_proxy(request: HttpRequest) -> None:
     """Called before every request is handled: settles REMOTE_ADDR and the forwarded headers."""
     meta = request.META
     peer = meta.get("REMOTE_ADDR")
+    forwarded_for = meta.pop("HTTP_X_FORWARDED_FOR", None)
     if is_trusted_proxy(peer):
-        meta["REMOTE_ADDR"] = client_address(peer, meta.get("HTTP_X_FORWARDED_FOR"))
+        meta["REMOTE_ADDR"] = client_address(peer, forwarded_for)
     else:
         meta.pop("HTTP_X_FORWARDED_PROTO", None)
-        meta.pop("HTTP_X_FORWARDED_FOR", None)
 
 
 @sync_and_async_middleware

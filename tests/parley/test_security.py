@@ -33,7 +33,15 @@ POLICY = {
     "base-uri": "'none'",
     "object-src": "'none'",
 }
-PAGES = ["/", "/rooms/x/", "/accounts/login/", "/accounts/signup/", "/no-such-page/"]
+# Path and status: every page, including the error pages.
+PAGES = {
+    "/": 200,
+    "/rooms/x/": 200,
+    "/accounts/login/": 200,
+    "/accounts/signup/": 200,
+    "/no-such-page/": 404,
+    "/rooms/a%20b/": 400,  # not a room name
+}
 YEAR = 365 * 24 * 3600
 
 # The production settings docs/deployment.md documents (with a real key of the documented kind).
@@ -134,10 +142,10 @@ def inline_code(html: str) -> list[str]:
 # --- Headers on every page ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_every_page_carries_the_policy_and_the_headers(plain, path):
+@pytest.mark.parametrize(("path", "status"), PAGES.items())
+def test_every_page_carries_the_policy_and_the_headers(plain, path, status):
     response, html = get(plain, path)
-    assert response.status == (404 if path == "/no-such-page/" else 200)
+    assert response.status == status
     assert policy(response.getheader("Content-Security-Policy", "")) == POLICY
     assert response.getheader("X-Frame-Options") == "DENY"
     assert response.getheader("X-Content-Type-Options") == "nosniff"
@@ -278,6 +286,7 @@ def test_a_trusted_proxy_names_the_client_and_the_scheme(settings):
         "10.0.0.2", HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7, 10.0.0.3"
     )
     assert request.META["REMOTE_ADDR"] == "203.0.113.7"
+    assert "HTTP_X_FORWARDED_FOR" not in request.META  # consumed: REMOTE_ADDR is the client now
     assert request.is_secure()
 
 
