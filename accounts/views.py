@@ -1,15 +1,37 @@
-"""Sign up. Log in and log out are Django's own views (accounts/urls.py) with Parley's templates."""
+"""Sign up, and the page of a throttled login. Log in and log out are Django's own views
+(accounts/urls.py) with Parley's templates."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+
+from .models import looks_registered
+
+
+class SignupForm(UserCreationForm):
+    """Django's sign-up form, refusing a username that looks like an existing one (``rtowner`` with
+    a Cyrillic U+043E for the ``o`` when ``rtowner`` exists), not only one equal in another case."""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        if username and looks_registered(username):
+            raise forms.ValidationError(
+                _("“%(name)s” looks too much like the name of an existing account. Choose another name."),
+                code="look_alike",
+                params={"name": username},
+            )
+        return username
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -17,7 +39,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     next_url = safe_next(request)
     if request.user.is_authenticated:
         return redirect(next_url)
-    form = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -25,6 +47,18 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     status = 400 if form.is_bound else 200
     return render(request, "accounts/signup.html", {"form": form, "next": next_url}, status=status)
+
+
+def login_throttled(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """Called by django-axes (``AXES_LOCKOUT_CALLABLE``) for a login refused after too many
+    failures: the login page again, saying why and for how long, with HTTP 429."""
+    minutes = math.ceil(settings.PARLEY_LOGIN_COOLOFF / 60)
+    throttled = _("Too many failed logins for this name or from your address. Try again in %(minutes)s minutes.") % {
+        "minutes": minutes
+    }
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
+    context = {"form": form, "next": safe_next(request), "throttled": throttled}
+    return render(request, "registration/login.html", context, status=429)
 
 
 def safe_next(request: HttpRequest) -> str:

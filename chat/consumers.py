@@ -22,6 +22,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from parley.clientaddr import scope_client_address
+
 from . import actions, broadcast, identity, protocol, selectors
 from .identity import Identity
 from .models import Room
@@ -35,7 +37,7 @@ log = logging.getLogger("parley.consumers")
 # extra ones are dropped without an error.
 TYPING_MIN_INTERVAL = 1.0
 
-_CLOSE_FOR = {ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN}
+_CLOSE_FOR = {ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN, ErrorCode.RATE_LIMITED: CloseCode.TRY_AGAIN_LATER}
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -115,7 +117,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
         if who is None:
             who = await database_sync_to_async(identity.identity_resolve)(
-                user=user, session=session, requested_name=requested
+                user=user, session=session, requested_name=requested, address=scope_client_address(self.scope)
             )
         return who
 

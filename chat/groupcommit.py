@@ -30,7 +30,8 @@ class GroupCommit:
         self._running = False
 
     async def submit(self, draft: services.Draft) -> tuple[str, bool]:
-        """Store and publish ``draft``; return its encoded frame and whether it was new."""
+        """Store and publish ``draft``; return its encoded frame and whether it was new. Raises
+        ProtocolError (forbidden) for a guest draft under a registered user's name."""
         future: asyncio.Future[tuple[str, bool]] = self.loop.create_future()
         self._waiting.append((draft, future))
         if not self._running:
@@ -61,20 +62,28 @@ class GroupCommit:
             for item in batch:
                 await self._commit([item])
             return
+        # A refused draft (a guest under a registered name) has a ProtocolError for a result: its
+        # sender gets the error, the rest of the batch goes on.
         frames = [
             protocol.encode(selectors.message_to_frame(stored.message, room=draft.room.name))
+            if isinstance(stored, services.Stored)
+            else ""
             for draft, stored in zip(drafts, results, strict=True)
         ]
         events = [
             (protocol.room_key(draft.room.name), pubsub.message_event(stored.message.seq, text))
             for draft, stored, text in zip(drafts, results, frames, strict=True)
-            if stored.created
+            if isinstance(stored, services.Stored) and stored.created
         ]
         if events:
             await broadcast.get_hub().publish_events(events)
         for (_, future), stored, text in zip(batch, results, frames, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(stored, services.Stored):
                 future.set_result((text, stored.created))
+            else:
+                future.set_exception(stored)
 
 
 _writer: GroupCommit | None = None

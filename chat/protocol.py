@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
+import itertools
+import re
 import unicodedata
 from typing import Any, Literal, TypedDict
 
@@ -23,7 +25,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_JSON = "invalid_json"  # the text is not JSON
     INVALID_FRAME = "invalid_frame"  # JSON, but not an object, a binary frame, or a wrong-typed field
     UNKNOWN_TYPE = "unknown_type"  # "type" names no client frame
-    EMPTY_MESSAGE = "empty_message"  # empty or whitespace-only message
+    EMPTY_MESSAGE = "empty_message"  # empty, or only whitespace and invisible (format) characters
     TOO_LARGE = "too_large"  # message over PARLEY_MAX_MESSAGE_CHARS
     RATE_LIMITED = "rate_limited"  # over PARLEY_RATE_PER_SEC / PARLEY_RATE_BURST
     INVALID_ROOM = "invalid_room"  # the room name in the URL is not a valid name
@@ -135,10 +137,27 @@ def parse_tutorial(text: str, limits: Limits) -> SendMessage:
     return SendMessage(message=check_message(data.get("message"), limits))
 
 
+def _invisible() -> str:
+    """Characters that show nothing: whitespace, format characters (Cf: zero-width spaces and
+    joiners, word joiner, BOM, bidi controls, tags) and a few blank letters and marks (Hangul
+    fillers, combining grapheme joiner, variation selectors, Braille blank). Cf and whitespace live
+    in planes 0, 1 and 14 only."""
+    planes = itertools.chain(range(0x20000), range(0xE0000, 0xE1000))
+    found = "".join(ch for ch in map(chr, planes) if ch.isspace() or unicodedata.category(ch) == "Cf")
+    blank = "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+    variation = "".join(map(chr, itertools.chain(range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0))))
+    return found + blank + variation
+
+
+_INVISIBLE = frozenset(_invisible())
+_VISIBLE = re.compile("[^" + re.escape("".join(sorted(_INVISIBLE))) + "]")
+
+
 def check_message(value: Any, limits: Limits) -> str:
     if not isinstance(value, str):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'message' must be a string")
-    if not value.strip():
+    # Empty, or nothing but invisible characters. Fast path: a visible first character.
+    if not value or (value[0] in _INVISIBLE and _VISIBLE.search(value) is None):
         raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
     if len(value) > limits.max_message_chars:
         raise ProtocolError(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+
+from accounts.models import looks_registered
 
 from . import protocol
 from .models import Message, Room
@@ -53,5 +54,6 @@ def messages_between(*, room_id: int, room: str, after: int, before: int) -> lis
 
 
 def username_taken(*, name: str) -> bool:
-    """Whether ``name`` belongs to a registered user (case-insensitive), so a guest may not use it."""
-    return get_user_model().objects.filter(username__iexact=name).exists()
+    """Whether ``name`` looks like a registered user's name (same confusable skeleton: case, width,
+    accents and look-alike letters ignored), so a guest may not use it. One indexed query."""
+    return looks_registered(name)

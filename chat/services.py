@@ -11,7 +11,11 @@ import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import UsernameSkeleton
+from accounts.skeleton import skeletons
+
 from .models import Message, Room
+from .protocol import ErrorCode, ProtocolError
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,16 +44,26 @@ class Draft:
 def message_send(
     *, room: Room, sender: str, body: str, user_id: int | None = None, client_id: str | None = None
 ) -> Stored:
-    """Store one message in ``room`` with the next id (see ``message_send_many``)."""
+    """Store one message in ``room`` with the next id (see ``message_send_many``); raises
+    ProtocolError (forbidden) for a guest whose name looks like a registered user's."""
     draft = Draft(room=room, sender=sender, body=body, user_id=user_id, client_id=client_id)
-    return message_send_many(drafts=[draft])[0]
+    result = message_send_many(drafts=[draft])[0]
+    if isinstance(result, ProtocolError):
+        raise result
+    return result
 
 
-def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
+def message_send_many(*, drafts: list[Draft]) -> list[Stored | ProtocolError]:
     """Store messages in one transaction (a group commit), each with its room's next id.
 
     A draft whose ``client_id`` is already stored in its room (or earlier in ``drafts``) stores
     nothing and returns the stored message with ``created=False``.
+
+    A guest's draft (no ``user_id``) whose sender looks like a registered user's name (the same
+    confusable skeleton, ``accounts.skeleton``) stores nothing either: its result is a
+    ProtocolError (forbidden), and the rest of the batch is stored. The name is checked here, at
+    store time, so a guest whose name was registered after they chose it (or after their connection
+    checked it) cannot go on sending under it; it costs one indexed query per batch with guests.
 
     The rooms' rows are locked first, in id order so two batches never deadlock
     (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE transaction locks the database),
@@ -58,15 +72,19 @@ def message_send_many(*, drafts: list[Draft]) -> list[Stored]:
     after message N-1 has: fan-out can fill any gap from the store.
     """
     with transaction.atomic():
+        taken = _registered_skeletons(drafts)
         last_ids = _lock_rooms(sorted({d.room.pk for d in drafts}))
         seen = _stored_client_ids(drafts)
         now = timezone.now()
-        results: list[Stored] = []
+        results: list[Stored | ProtocolError] = []
         new: list[Message] = []
         for draft in drafts:
             key = (draft.room.pk, draft.client_id)
             if draft.client_id is not None and key in seen:
                 results.append(Stored(seen[key], created=False))
+                continue
+            if taken and draft.user_id is None and not taken.isdisjoint(skeletons(draft.sender)):
+                results.append(_name_taken(draft.sender))
                 continue
             last_ids[draft.room.pk] += 1
             message = Message(
@@ -118,6 +136,18 @@ def _lock_rooms(room_pks: list[int]) -> dict[int, int]:
     if connection.vendor != "sqlite":  # SQLite's IMMEDIATE transaction already holds the write lock
         rooms = rooms.select_for_update()
     return dict(rooms.values_list("pk", "last_id"))
+
+
+def _registered_skeletons(drafts: list[Draft]) -> set[str]:
+    """The skeletons of registered usernames among those of the guest drafts' senders (one query)."""
+    wanted = {s for d in drafts if d.user_id is None for s in skeletons(d.sender)}
+    if not wanted:
+        return set()
+    return set(UsernameSkeleton.objects.filter(skeleton__in=wanted).values_list("skeleton", flat=True))
+
+
+def _name_taken(sender: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.FORBIDDEN, f"{sender!r} is a registered user's name")
 
 
 def _stored_client_ids(drafts: list[Draft]) -> dict[tuple[int, str | None], Message]:

@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from parley.clientaddr import client_address
+
 from . import identity, protocol, pubsub, selectors
 from .protocol import ErrorCode, ProtocolError
 
@@ -91,10 +93,12 @@ def guest_name(request: HttpRequest, name: str) -> HttpResponse:
     if not settings.PARLEY_ALLOW_GUESTS:
         return render(request, "chat/room_login.html", {"room_name": name}, status=403)
     typed = request.POST.get("name", "")
+    address = client_address(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
     try:
-        chosen = identity.guest_name_check(typed)
+        chosen = identity.guest_name_check(typed, address=address)
     except ProtocolError as exc:
-        return render_name_form(request, name, current=typed, error=guest_name_error(typed, exc), status=400)
+        status = 429 if exc.code == ErrorCode.RATE_LIMITED else 400
+        return render_name_form(request, name, current=typed, error=guest_name_error(typed, exc), status=status)
     request.session[identity.GUEST_NAME_SESSION_KEY] = chosen
     return redirect(reverse("room", args=[name]))
 
@@ -103,6 +107,8 @@ def guest_name_error(typed: str, exc: ProtocolError) -> str:
     """The message shown for a guest name that cannot be used."""
     if exc.code == ErrorCode.FORBIDDEN:
         return _("“%(name)s” is a registered user's name. Choose another name, or log in.") % {"name": typed.strip()}
+    if exc.code == ErrorCode.RATE_LIMITED:
+        return _("Too many registered names were tried from your address. Wait a minute, then try again.")
     return _("Choose a name of 1 to %(max)s characters, without control characters.") % {
         "max": settings.PARLEY_MAX_NAME_CHARS
     }

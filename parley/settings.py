@@ -4,6 +4,7 @@ Every knob is an environment variable with a safe default; the README has the ta
 named ``PARLEY_*`` and read here only, so a reader finds each one in one place.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -88,6 +89,7 @@ INSTALLED_APPS = [
     "csp",  # django-csp: the Content-Security-Policy header (and its settings check)
     "chat",
     "accounts",
+    "axes",  # django-axes: failed logins throttled per username and per address (see below)
 ]
 
 MIDDLEWARE = [
@@ -102,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into Parley's login page with a message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # --- Security headers and HTTPS (docs/deployment.md, "HTTPS and hardening") ----------------------
@@ -246,6 +250,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
+
+# --- Accounts and login throttling (README: settings) --------------------------------------------
+# Failed logins, counted for PARLEY_LOGIN_COOLOFF seconds after the last one (django-axes, in the
+# database, so every process sees them): a username with PARLEY_LOGIN_FAILURES_PER_USERNAME
+# failures, or a client address with PARLEY_LOGIN_FAILURES_PER_ADDRESS (generous: a whole class may
+# sit behind one school NAT), is refused until then, even with the right password. 0 turns a limit
+# off. A successful login does not count, and forgives that username's failures from that address.
+PARLEY_LOGIN_FAILURES_PER_USERNAME = env_int("PARLEY_LOGIN_FAILURES_PER_USERNAME", 5)
+PARLEY_LOGIN_FAILURES_PER_ADDRESS = env_int("PARLEY_LOGIN_FAILURES_PER_ADDRESS", 50)
+PARLEY_LOGIN_COOLOFF = env_int("PARLEY_LOGIN_COOLOFF", 900, minimum=1)
+# "That name is a registered user's" answers one client address may get per minute (the guest-name
+# form and ?name=); past them name checks answer rate_limited (close 1013, or HTTP 429), so nobody
+# tests thousands of names to learn which are registered. 0 turns the limit off.
+PARLEY_NAME_CHECKS_PER_MINUTE = env_int("PARLEY_NAME_CHECKS_PER_MINUTE", 20)
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before the password is tried
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "accounts.throttle.LoginThrottle"  # the two limits above, each on its own
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # in this order: LoginThrottle relies on it
+AXES_FAILURE_LIMIT = 1  # LoginThrottle counts limits reached, not failures
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=PARLEY_LOGIN_COOLOFF)
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the wait is PARLEY_LOGIN_COOLOFF, as the page says
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.request_address"  # parley.clientaddr, not django-ipware
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_throttled"  # Parley's login page with the reason, HTTP 429
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
