@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, trust auth, database "test") run.
+# Make sure Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, trust auth, database "test") run,
+# and that redis-sentinel is installed (the tests start their own sentinels).
 # Starts them if they are installed but stopped; installs them from Debian's packages if missing.
 set -euo pipefail
 
@@ -27,6 +28,9 @@ if ! redis_up; then
   for _ in $(seq 50); do redis_up && break; sleep 0.1; done
   redis_up || { echo "Redis did not start" >&2; exit 1; }
 fi
+
+# The Sentinel failover test (tests/e2e/test_sentinel.py) runs its own sentinels: Debian's redis-sentinel.
+command -v redis-sentinel >/dev/null || { echo "installing redis-sentinel"; apt_install redis-sentinel; }
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! command -v pg_isready >/dev/null || ! pg_up; then
