@@ -131,7 +131,7 @@ async def open_clients(
                 ws = await connect(
                     server.url(path_for_room(room)),
                     compression=None,
-                    origin="http://127.0.0.1",
+                    origin=f"http://127.0.0.1:{server.port}",  # the page's own origin, port included
                     ping_interval=None,
                     max_size=2**24,
                     open_timeout=60,

@@ -1,7 +1,6 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
 import os
-from urllib.parse import urlparse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
 
@@ -11,46 +10,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 import chat.routing  # noqa: E402
-
-
-class HostOriginValidator(OriginValidator):
-    """Channels' AllowedHostsOriginValidator, except that a handshake with no Origin header passes.
-
-    Browsers always send Origin, so a page on a foreign site is refused as in Channels. A client
-    without one (a bot, a CLI, a test) cannot be driven by a foreign page, so it is let in.
-    """
-
-    def __init__(self, application):
-        hosts = list(settings.ALLOWED_HOSTS)
-        if settings.DEBUG and not hosts:
-            hosts = ["localhost", "127.0.0.1", "[::1]"]
-        super().__init__(application, hosts)
-
-    def valid_origin(self, parsed_origin):
-        if parsed_origin is None:
-            return True
-        return self.validate_origin(parsed_origin)
-
-    async def __call__(self, scope, receive, send):
-        origin = None
-        for name, value in scope.get("headers", []):
-            if name == b"origin":
-                origin = urlparse(value.decode("latin1"))
-        if self.valid_origin(origin):
-            return await self.application(scope, receive, send)
-        # Refuse (HTTP 403) without a channel layer: Channels' WebsocketDenier listens on the
-        # default layer, and with channels_redis that receive outlives the connection and keeps
-        # the server from shutting down.
-        return await _refuse(scope, receive, send)
-
-
-_refuse = chat.routing.NotFoundConsumer.as_asgi()
+from parley.edge import AddressLimits, OriginCheck  # noqa: E402
 
 
 class SessionAuth:
@@ -95,6 +60,7 @@ class ServerSend:
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": ServerSend(HostOriginValidator(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns)))),
+        # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
+        "websocket": ServerSend(AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))),
     }
 )

@@ -2,8 +2,11 @@
 
 Runs uvicorn with the sans-I/O websockets protocol, a frame limit of PARLEY_MAX_FRAME_BYTES (so an
 oversized frame closes with 1009 before it is buffered) and per-message compression off unless
-PARLEY_WS_COMPRESSION is on. ``WORKERS=N`` runs N processes on one port; they share rooms through
-Redis, so more than one worker without REDIS_URL is refused.
+PARLEY_WS_COMPRESSION is on. Its HTTP protocol is httptools' with Parley's request-head limits and
+handshake deadline (``parley.edge.EdgeHttpProtocol``), and uvicorn's own proxy-header handling is
+off: it believes X-Forwarded-For from 127.0.0.1 by default, while Parley believes it only from
+PARLEY_TRUSTED_PROXIES (``parley.clientaddr``). ``WORKERS=N`` runs N processes on one port; they
+share rooms through Redis, so more than one worker without REDIS_URL is refused.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def main() -> int:
         host=host,
         port=port,
         workers=workers,
+        http="parley.edge:EdgeHttpProtocol",
+        proxy_headers=False,
         ws="websockets-sansio",
         ws_max_size=settings.PARLEY_MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.PARLEY_WS_COMPRESSION,

@@ -6,6 +6,7 @@ named ``PARLEY_*`` and read here only, so a reader finds each one in one place.
 
 import datetime
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -239,6 +240,36 @@ PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
 PARLEY_TYPING_TIMEOUT = env_float("PARLEY_TYPING_TIMEOUT", 5.0)
 # Per-message deflate costs ~30 KiB per idle connection; off unless asked for.
 PARLEY_WS_COMPRESSION = env_bool("PARLEY_WS_COMPRESSION", False)
+
+# --- Edge limits (parley/edge.py; README: settings; docs/deployment.md, "Limits at the edge") -----
+# Counted per server process: with WORKERS=N each process counts its own. The client address is
+# the TCP peer, or X-Forwarded-For's through PARLEY_TRUSTED_PROXIES only (parley/clientaddr.py).
+# Open WebSockets per client address; over it a handshake gets HTTP 429. Generous: a whole school
+# may sit behind one NAT address (30 classes of 30, some with two tabs open). 0: no limit.
+PARLEY_ADDRESS_MAX_CONNECTIONS = env_int("PARLEY_ADDRESS_MAX_CONNECTIONS", 1000)
+# New WebSocket handshakes per second per client address, and how many may come at once (HTTP 429
+# beyond). A burst of 300 lets a lecture hall behind one address reconnect together after a server
+# restart; 50/s refills that in 6 s and is a few percent of what one process can open (~1,750/s), so
+# one address cannot take a process's handshakes for itself. Either at 0: no limit.
+PARLEY_ADDRESS_HANDSHAKE_RATE = env_float("PARLEY_ADDRESS_HANDSHAKE_RATE", 50.0)
+PARLEY_ADDRESS_HANDSHAKE_BURST = env_int("PARLEY_ADDRESS_HANDSHAKE_BURST", 300)
+# Longest request line (method, URL, version, CRLF): 414 beyond. 8 KiB, as nginx's header buffer
+# and the websockets library's line limit; a 9 KB line is refused.
+PARLEY_MAX_REQUEST_LINE_BYTES = env_int("PARLEY_MAX_REQUEST_LINE_BYTES", 8192, minimum=256)
+# All header lines of a request together: 431 beyond. A browser's requests with cookies take 1-4
+# KiB; 16 KiB (Node's default) leaves room for a crowded cookie jar on a shared host.
+PARLEY_MAX_REQUEST_HEADER_BYTES = env_int("PARLEY_MAX_REQUEST_HEADER_BYTES", 16384, minimum=1024)
+# Seconds a client has to send a whole request, or to complete a WebSocket handshake, from
+# connecting (or from the first byte of its next request); then the socket is closed. 0: no limit.
+PARLEY_HANDSHAKE_TIMEOUT = env_float("PARLEY_HANDSHAKE_TIMEOUT", 10.0)
+# Origins besides the site's own whose pages may open WebSockets (full origins, comma-separated:
+# https://chat.example.org,https://class.example.org:8443). The site's own origin is always allowed.
+PARLEY_ALLOWED_ORIGINS = env_list("PARLEY_ALLOWED_ORIGINS")
+for _origin in PARLEY_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/?#@\s]+", _origin):
+        raise ImproperlyConfigured(
+            f"PARLEY_ALLOWED_ORIGINS: {_origin!r} is not an origin like https://chat.example.org"
+        )
 
 # --- Auth, i18n, static --------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

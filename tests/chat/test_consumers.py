@@ -235,8 +235,8 @@ async def test_a_foreign_origin_is_refused(connect, room):
 
 
 async def test_own_origin_and_no_origin_are_accepted(native, room):
-    await native(room, headers=[(b"origin", b"http://127.0.0.1:8000")])
-    await native(room, headers=[(b"origin", b"http://localhost")])
+    await native(room, headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
+    await native(room, headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")])
     await native(room)
 
 

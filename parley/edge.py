@@ -1,0 +1,414 @@
+"""The network edge: what a client must get past before Parley does any work for it.
+
+- ``AddressLimits`` (ASGI, WebSocket scope): open WebSockets and handshakes per second per client
+  address (``PARLEY_ADDRESS_*``); over them the handshake is refused with HTTP 429.
+- ``OriginCheck`` (ASGI, WebSocket scope): a browser's ``Origin`` must be the site's own (scheme,
+  host and port) or listed in ``PARLEY_ALLOWED_ORIGINS``; otherwise HTTP 403.
+- ``EdgeHttpProtocol`` (uvicorn's httptools protocol, used by ``make run``): a request line or
+  headers over ``PARLEY_MAX_REQUEST_LINE_BYTES`` / ``PARLEY_MAX_REQUEST_HEADER_BYTES`` get 414 / 431
+  and the socket is closed; a request (or WebSocket handshake) not complete within
+  ``PARLEY_HANDSHAKE_TIMEOUT`` seconds is closed.
+
+Counts live in the process: with ``WORKERS=N`` each process counts its own connections and
+handshakes, so an address may hold up to N times the limits on one port.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from websockets import http11 as ws_http11
+
+from parley.clientaddr import is_trusted_proxy, scope_client_address, scope_header
+
+log = logging.getLogger("parley.edge")
+
+# A refusal is logged at most this often (seconds), with how many there were: a storm of refused
+# handshakes must not become a storm of log lines.
+LOG_EVERY = 10.0
+
+
+# --- Refusing a handshake --------------------------------------------------------------------------
+
+
+async def deny(scope: dict, receive: Any, send: Any, *, status: int, code: str, detail: str, headers=()) -> None:
+    """Refuse a WebSocket handshake with a real HTTP response (the ASGI WebSocket Denial Response
+    extension) and the body ``{"error": {"code", "detail"}}``. A server without the extension gets
+    ``websocket.close`` before accept (HTTP 403 in uvicorn and Daphne) or, for 429, accept and
+    close 1013 ("try again later")."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", ()):
+        body = orjson.dumps({"error": {"code": code, "detail": detail}})
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), *headers],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    elif status == 429:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1013})
+    else:
+        await send({"type": "websocket.close"})
+
+
+class _RefusalLog:
+    """One log line per ``LOG_EVERY`` seconds per kind of refusal, counting the ones in between."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+        self.last = -math.inf
+
+    def note(self, address: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= LOG_EVERY:
+            log.warning("refused %d WebSocket handshake(s): %s (last from %s)", self.count, self.what, address)
+            self.count, self.last = 0, now
+
+
+# --- Per-address limits ----------------------------------------------------------------------------
+
+
+class AddressLimits:
+    """Open WebSockets and new handshakes per client address, for this process.
+
+    The cost per handshake is a header scan (``X-Forwarded-For``), two dictionary lookups and a
+    token bucket's arithmetic. Buckets that have refilled are forgotten when the table grows, so
+    addresses that came and went do not stay in memory.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+        self.max_connections = settings.PARLEY_ADDRESS_MAX_CONNECTIONS
+        self.rate = settings.PARLEY_ADDRESS_HANDSHAKE_RATE
+        self.burst = settings.PARLEY_ADDRESS_HANDSHAKE_BURST
+        if not self.rate or not self.burst:
+            self.rate = 0.0  # either at 0 turns the handshake rate limit off
+        self.open: dict[str, int] = {}  # address -> open WebSockets
+        self.buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, when)
+        self._prune_at = 1024
+        self._log_full = _RefusalLog(f"over PARLEY_ADDRESS_MAX_CONNECTIONS={self.max_connections}")
+        self._log_rate = _RefusalLog(f"over PARLEY_ADDRESS_HANDSHAKE_RATE={self.rate:g}/s")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket" or not (self.max_connections or self.rate):
+            return await self.application(scope, receive, send)
+        address = scope_client_address(scope)
+        opened = self.open.get(address, 0)
+        if self.max_connections and opened >= self.max_connections:
+            self._log_full.note(address)
+            detail = f"too many open connections from your address (at most {self.max_connections}); close some"
+            return await deny(scope, receive, send, status=429, code="rate_limited", detail=detail)
+        if self.rate:
+            wait = self._take(address)
+            if wait:
+                self._log_rate.note(address)
+                detail = f"too many new connections from your address (at most {self.rate:g}/s); try again shortly"
+                retry = str(max(1, math.ceil(wait))).encode()
+                return await deny(
+                    scope,
+                    receive,
+                    send,
+                    status=429,
+                    code="rate_limited",
+                    detail=detail,
+                    headers=[(b"retry-after", retry)],
+                )
+        self.open[address] = opened + 1
+        try:
+            return await self.application(scope, receive, send)
+        finally:
+            # Every way out of the connection comes here: a close, a dropped socket, an exception,
+            # a cancelled task.
+            left = self.open[address] - 1
+            if left:
+                self.open[address] = left
+            else:
+                del self.open[address]
+
+    def _take(self, address: str) -> float:
+        """Take a handshake token for ``address``: 0.0, or the seconds until one is available."""
+        now = time.monotonic()
+        tokens, when = self.buckets.get(address, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - when) * self.rate)
+        if tokens < 1:
+            self.buckets[address] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self.buckets[address] = (tokens - 1, now)
+        if len(self.buckets) > self._prune_at:
+            self._prune(now)
+        return 0.0
+
+    def _prune(self, now: float) -> None:
+        """Forget the buckets that are full again: they behave as new ones."""
+        rate, burst = self.rate, self.burst
+        self.buckets = {a: (t, w) for a, (t, w) in self.buckets.items() if t + (now - w) * rate < burst}
+        self._prune_at = max(1024, 2 * len(self.buckets))
+
+
+# --- Origin ------------------------------------------------------------------------------------------
+
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origin(value: str) -> Origin | None:
+    """``"https://Chat.example.org"`` -> ``("https", "chat.example.org", 443)``; None for anything
+    that is not an http(s) origin (``null``, a path, a bad port)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def site_origin(scope: dict, allowed_hosts: list[str]) -> Origin | None:
+    """The site's own origin as this handshake reached it: its ``Host`` (which must be one of
+    ``ALLOWED_HOSTS``), with https when the connection is TLS (wss), ``PARLEY_HTTPS`` is on or a
+    trusted proxy says so in ``X-Forwarded-Proto``, http otherwise. None without a valid Host."""
+    host = scope_header(scope, b"host")
+    if not host:
+        return None
+    domain, port = split_domain_port(host)
+    if not domain or not validate_host(domain, allowed_hosts):
+        return None
+    secure = scope.get("scheme") == "wss" or getattr(settings, "PARLEY_HTTPS", False)
+    if not secure:
+        client = scope.get("client")
+        if client and is_trusted_proxy(client[0]):
+            proto = scope_header(scope, b"x-forwarded-proto") or ""
+            secure = proto.rsplit(",", 1)[-1].strip().lower() == "https"
+    scheme = "https" if secure else "http"
+    try:
+        number = int(port) if port else _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return scheme, domain.strip("[]"), number
+
+
+class OriginCheck:
+    """A WebSocket handshake's ``Origin`` must be the site's own or one of ``PARLEY_ALLOWED_ORIGINS``.
+
+    Browsers send ``Origin`` with every WebSocket handshake and the cookies of the site it goes to,
+    so this is what keeps a page from another site, or from another port of the same host (another
+    app on a shared machine), from chatting as a logged-in user. Scheme, host and port must all
+    match. A handshake without ``Origin`` is not from a browser page and is let in (bots, command
+    line clients); a refused one gets HTTP 403.
+    """
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+        hosts = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not hosts:
+            hosts = [".localhost", "127.0.0.1", "[::1]"]  # as Django's own host check in DEBUG
+        self.hosts = hosts
+        self.extra = frozenset(allowed_origins())
+        self._log = _RefusalLog("foreign Origin")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        origin = scope_header(scope, b"origin")
+        if origin is None or self.allowed(scope, origin):
+            return await self.application(scope, receive, send)
+        self._log.note(scope_client_address(scope))
+        detail = "this page's origin may not open a WebSocket here"
+        return await deny(scope, receive, send, status=403, code="forbidden", detail=detail)
+
+    def allowed(self, scope: dict, origin: str) -> bool:
+        parsed = parse_origin(origin)
+        if parsed is None:
+            return False
+        own = site_origin(scope, self.hosts)
+        return own is not None and (parsed == own or parsed in self.extra)
+
+
+def allowed_origins() -> list[Origin]:
+    """``PARLEY_ALLOWED_ORIGINS``, parsed; ValueError names an entry that is not an origin."""
+    parsed = []
+    for item in settings.PARLEY_ALLOWED_ORIGINS:
+        origin = parse_origin(item)
+        if origin is None:
+            raise ValueError(f"{item!r} is not an origin like https://chat.example.org")
+        parsed.append(origin)
+    return parsed
+
+
+# --- Request heads and handshake deadline (uvicorn) -------------------------------------------------
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside a parser callback: the request is refused with ``status``."""
+
+
+@functools.cache
+def _head_limits() -> tuple[int, int, float]:
+    return (
+        settings.PARLEY_MAX_REQUEST_LINE_BYTES,
+        settings.PARLEY_MAX_REQUEST_HEADER_BYTES,
+        settings.PARLEY_HANDSHAKE_TIMEOUT,
+    )
+
+
+def _drop(transport: Any) -> None:
+    """Close a socket now: gracefully when nothing waits to be written, otherwise abort it."""
+    if transport.get_write_buffer_size():
+        transport.abort()
+    elif not transport.is_closing():
+        transport.close()
+
+
+def _expire_websocket(protocol: Any) -> None:
+    """Called ``PARLEY_HANDSHAKE_TIMEOUT`` after a WebSocket connection was opened: drop it if its
+    handshake has not completed (the application's disconnect runs)."""
+    if not protocol.handshake_complete and not protocol.disconnected:
+        log.debug("closed a WebSocket handshake not completed within %gs", _head_limits()[2])
+        protocol.transport.abort()
+
+
+class EdgeHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with bounded request heads and a handshake deadline.
+
+    - A request line longer than ``PARLEY_MAX_REQUEST_LINE_BYTES`` (method, URL, version and CRLF)
+      gets 414, headers over ``PARLEY_MAX_REQUEST_HEADER_BYTES`` in all get 431, and the socket is
+      closed. A WebSocket upgrade must also fit the websockets library's own limits (a line of 8 KiB,
+      128 headers): past them websockets refuses the handshake but uvicorn never sends that answer,
+      so the socket would hang.
+    - A connection must deliver each request in full (or, for a WebSocket, complete its handshake)
+      within ``PARLEY_HANDSHAKE_TIMEOUT`` seconds of its first byte or of connecting; otherwise it
+      is closed. uvicorn's ``timeout_keep_alive`` covers the idle time between requests.
+    """
+
+    _deadline: Any = None
+    _refusal: tuple[int, str] | None = None
+    _in_head = True  # reading a request line and headers (including before the first byte)
+    _head_bytes = 0  # bytes received while in the head: a bound on a line that never ends
+    _line = 0
+    _headers = 0
+    _count = 0
+    _longest = 0
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        line_max, header_max, _ = _head_limits()
+        if self._in_head and self._head_bytes > line_max + header_max and not self.transport.is_closing():
+            # A line or header still unfinished past every limit: httptools holds it until it ends.
+            self._refusal = (431, "Request header fields too large")
+            self.send_400_response("")
+
+    # Parser callbacks ---------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._line = self._headers = self._count = self._longest = 0
+        self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._line:  # the URL's first piece: the method is known, and the rest is fixed
+            self._line = len(self.parser.get_method()) + len(b"  HTTP/1.1\r\n")
+        self._line += len(url)
+        if self._line > _head_limits()[0]:
+            self._refuse(414, "Request line too long")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value) + 4  # "name: value\r\n"
+        self._headers += size
+        self._count += 1
+        self._longest = max(self._longest, size)
+        if self._headers > _head_limits()[1]:
+            self._refuse(431, "Request header fields too large")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        if self.parser.should_upgrade() and self._should_upgrade():
+            if self._line > ws_http11.MAX_LINE_LENGTH:
+                self._refuse(414, "Request line too long")
+            if self._longest > ws_http11.MAX_LINE_LENGTH or self._count > ws_http11.MAX_NUM_HEADERS:
+                self._refuse(431, "Request header fields too large")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._disarm()
+        super().on_message_complete()
+
+    # Refusals and the deadline ------------------------------------------------------------------
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Called from a parser callback: stop parsing; uvicorn then calls ``send_400_response``."""
+        self._refusal = (status, reason)
+        raise _HeadTooLarge(reason)
+
+    def send_400_response(self, msg: str) -> None:
+        """Called by uvicorn when the parser fails: our own refusal (414, 431) if it was one."""
+        refusal, self._refusal = self._refusal, None
+        if refusal is None:
+            return super().send_400_response(msg)
+        status, reason = refusal
+        if self.cycle is not None and not self.cycle.response_complete:
+            _drop(self.transport)  # a response is on its way: no room for another one
+            return
+        body = reason.encode("ascii")
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body),
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+    def handle_websocket_upgrade(self) -> None:
+        """The WebSocket protocol takes the connection over; the deadline goes with it."""
+        when = self._deadline.when() if self._deadline is not None else None
+        self._disarm()
+        super().handle_websocket_upgrade()
+        if when is not None:
+            self.loop.call_at(when, _expire_websocket, self.transport.get_protocol())
+
+    def _arm(self) -> None:
+        timeout = _head_limits()[2]
+        if timeout and self._deadline is None:
+            self._deadline = self.loop.call_later(timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        """Called ``PARLEY_HANDSHAKE_TIMEOUT`` after a request began (or the socket opened) and it
+        is still not in: close the socket."""
+        self._deadline = None
+        if self.transport.get_protocol() is self and not self.transport.is_closing():
+            log.debug("closed a connection whose request was not in within %gs", _head_limits()[2])
+            _drop(self.transport)
