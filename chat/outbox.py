@@ -10,13 +10,19 @@ queue and the task exist only while frames wait, so an idle connection costs nei
 
 When a client falls ``limit`` frames behind, the outbox gives up on it: ``on_overflow`` closes it
 with 1013 and the client resumes with ``?after=<last id>``. Memory per slow client is bounded by
-``limit`` references to frames that are shared with every other member.
+``limit`` references to frames that are shared with every other member, plus what the socket's
+buffer holds (uvicorn's high-water mark, 64 KiB, and the frame that crossed it). ``close_now``
+closes such a client at once: uvicorn's own close would wait until the socket can take more, which
+a client that stopped reading never allows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import socket
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +30,11 @@ from typing import Any
 from . import pubsub
 
 _ids = itertools.count(1)
+
+# Seconds a slow client's socket stays open after ``close_now`` wrote its close frame: time for a
+# client that reads again to get the frame. Then the socket is aborted (a TCP reset), whatever its
+# buffer still holds, and the memory is freed.
+CLOSE_GRACE = 2.0
 
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -35,6 +46,7 @@ class Outbox:
         "_on_overflow",
         "_queue",
         "_send",
+        "_server_send",
         "_started",
         "_task",
         "closed",
@@ -59,6 +71,7 @@ class Outbox:
         self.floor = 0  # message ids up to this one were already sent (as history)
         self._send = send
         self._direct: _Direct | None = None
+        self._server_send: ASGISend | None = None  # the ASGI server's own send, once started
         self._queue: deque[tuple[str, int]] | None = None  # created when a frame has to wait
         self._limit = limit
         self._on_overflow = on_overflow
@@ -96,6 +109,7 @@ class Outbox:
         straight to the transport.
         """
         self.floor = floor
+        self._server_send = server_send
         self._direct = _Direct.attach(server_send)
         self._started = True
         if self._queue:
@@ -127,12 +141,59 @@ class Outbox:
             if not queue:
                 self._queue = None  # drained: an idle connection keeps no queue
 
+    def close_now(self, code: int) -> bool:
+        """Close the connection with ``code`` at once, however full its socket is. False when it
+        cannot be done here (not started, another server, already closing): close through ASGI."""
+        return close_now(self._server_send, code)
+
     def stop(self) -> None:
         self.closed = True
         self._queue = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+def close_now(server_send: ASGISend | None, code: int) -> bool:
+    """Close a uvicorn sans-I/O WebSocket connection with ``code`` now, without waiting for its socket.
+
+    Called for a client that stopped reading. uvicorn's ASGI close waits until the socket's buffer
+    drains, which it never does, so the connection (and its member in the room) would live on until
+    the keepalive gives up ~40 s later. Instead: write the close frame to the transport (which always
+    takes a few bytes more), tell the application the connection is gone (``websocket.disconnect``
+    with ``code``, as uvicorn does on close: the consumer leaves its room), and abort the socket
+    ``CLOSE_GRACE`` seconds later unless the client has answered the close by then. A graceful
+    close would not do: the kernel would keep the unsent frames until its own timeouts.
+    """
+    protocol = getattr(server_send, "__self__", None)
+    if type(protocol).__name__ != "WebSocketsSansIOProtocol":
+        return False
+    if not protocol.handshake_complete or protocol.close_sent or protocol.disconnected:
+        return False
+    protocol.conn.send_close(code)
+    protocol.transport.write(b"".join(protocol.conn.data_to_send()))
+    protocol.close_sent = True
+    protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+    if protocol.read_paused:  # read on: the client's answer to the close is all that is left
+        protocol.read_paused = False
+        protocol.transport.resume_reading()
+    # uvicorn's own close timer: cancelled if the client answers the close (then the socket is closed
+    # gracefully, its buffer having drained), otherwise it fires and the socket is reset.
+    protocol.close_timer = protocol.loop.call_later(CLOSE_GRACE, _abort_unless_gone, protocol)
+    return True
+
+
+def _abort_unless_gone(protocol: Any) -> None:
+    """Called ``CLOSE_GRACE`` seconds after ``close_now`` unless the client answered the close: reset
+    the connection. Closing a socket with unsent data leaves it to the kernel, which keeps trying to
+    send it (megabytes, for minutes); with a zero linger time the close resets it and frees all."""
+    if protocol.disconnected:
+        return
+    sock = protocol.transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    protocol.transport.abort()
 
 
 class _Direct:
