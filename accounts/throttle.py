@@ -10,6 +10,7 @@ of the two limits are reached and ``AXES_FAILURE_LIMIT`` is 1. Settings: ``parle
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from typing import Any
 
@@ -32,6 +33,11 @@ def request_address(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+def cooloff(request: HttpRequest | None = None) -> datetime.timedelta:
+    """Called by axes (``AXES_COOLOFF_TIME``): how long failures count, ``PARLEY_LOGIN_COOLOFF``."""
+    return datetime.timedelta(seconds=settings.PARLEY_LOGIN_COOLOFF)
 
 
 def _sum(attempts: Any) -> int:

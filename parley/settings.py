@@ -4,7 +4,6 @@ Every knob is an environment variable with a safe default; the README has the ta
 named ``PARLEY_*`` and read here only, so a reader finds each one in one place.
 """
 
-import datetime
 import os
 import re
 from pathlib import Path
@@ -303,7 +302,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_HANDLER = "accounts.throttle.LoginThrottle"  # the two limits above, each on its own
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # in this order: LoginThrottle relies on it
 AXES_FAILURE_LIMIT = 1  # LoginThrottle counts limits reached, not failures
-AXES_COOLOFF_TIME = datetime.timedelta(seconds=PARLEY_LOGIN_COOLOFF)
+AXES_COOLOFF_TIME = "accounts.throttle.cooloff"  # PARLEY_LOGIN_COOLOFF
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the wait is PARLEY_LOGIN_COOLOFF, as the page says
 AXES_CLIENT_IP_CALLABLE = "accounts.throttle.request_address"  # parley.clientaddr, not django-ipware

@@ -28,6 +28,15 @@ def server(farm):
 
 
 @pytest.fixture(autouse=True)
+def _forget_name_checks():
+    """Each test starts with a full per-address budget of "that name is registered" answers
+    (chat.identity.name_probes is per process, and most tests come from one address)."""
+    from chat import identity
+
+    identity.name_probes.clear()
+
+
+@pytest.fixture(autouse=True)
 async def _close_hub():
     """Each test's event loop gets its own hub; close its Redis connections when the test ends."""
     yield

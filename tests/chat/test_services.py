@@ -106,6 +106,46 @@ def test_a_batch_of_repeats_only_writes_nothing():
     assert seqs(room) == [1]
 
 
+def test_a_guest_under_a_registered_name_is_refused_and_the_rest_of_the_batch_stored():
+    from django.contrib.auth import get_user_model
+
+    from chat.protocol import ErrorCode, ProtocolError
+
+    user = get_user_model().objects.create_user("alice2", password="correct horse battery staple 42")
+    room = services.room_get_or_create(name="r")
+    results = services.message_send_many(
+        drafts=[
+            services.Draft(room=room, sender="bob", body="1"),
+            services.Draft(room=room, sender="ALICE2", body="2", client_id="k"),  # a guest, in another case
+            services.Draft(room=room, sender="alice2", body="3", user_id=user.pk),  # the user herself
+            services.Draft(room=room, sender="al\u0456ce2", body="4"),  # Cyrillic i: a look-alike
+            services.Draft(room=room, sender="carol", body="5"),
+        ]
+    )
+    refused = [isinstance(r, ProtocolError) and r.code == ErrorCode.FORBIDDEN for r in results]
+    assert refused == [False, True, False, True, False]
+    assert [r.message.seq for r in results if isinstance(r, services.Stored)] == [1, 2, 3]
+    assert list(Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)) == ["1", "3", "5"]
+    with pytest.raises(ProtocolError):
+        services.message_send(room=room, sender="Alice2", body="6")
+
+
+def test_names_cost_one_query_per_batch_with_guests_and_none_without():
+    from django.contrib.auth import get_user_model
+    from django.test.utils import CaptureQueriesContext
+
+    user = get_user_model().objects.create_user("dora", password="correct horse battery staple 42")
+    room = services.room_get_or_create(name="r")
+
+    def name_lookups(drafts: list[services.Draft]) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            services.message_send_many(drafts=drafts)
+        return sum("usernameskeleton" in q["sql"].lower() for q in captured.captured_queries)
+
+    assert name_lookups([services.Draft(room=room, sender="dora", body="x", user_id=user.pk)] * 3) == 0
+    assert name_lookups([services.Draft(room=room, sender=f"guest-{i}", body="x") for i in range(50)]) == 1
+
+
 def _in_threads(count: int, target) -> list[BaseException]:
     errors: list[BaseException] = []
     start = threading.Barrier(count)
