@@ -84,6 +84,9 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self.rooms: dict[str, _Room] = {}
         self.bus = make_bus(self)
+        self.bus_failing = False  # the last publish failed: warned once, until one succeeds
+        # Per room key, the newest message event the bus failed to publish (publish_events).
+        self.unpublished: dict[str, bytes] = {}
 
     # --- Members --------------------------------------------------------------------------------
 
@@ -171,18 +174,44 @@ class Hub:
     async def publish_events(self, events: list[tuple[str, bytes]]) -> None:
         """Send stored messages' events, in order, to every process with members in their rooms.
 
-        If the bus fails, members here get them at once; other processes fill them in from the
-        store when the next message, or their resync after reconnecting, shows them the gap.
+        If the bus fails (Redis is down), members here get them at once, and each room's newest
+        event is kept and published again once the bus works (the next publish, or its reconnect):
+        other processes then fill whatever they missed from the store, as they do after their own
+        reconnect. One warning per outage, not one per failed publish.
         """
         try:
             await self.bus.publish_many(events)
-        except Exception:
-            log.exception("publishing %d events failed; delivering them here only", len(events))
+        except Exception as exc:
+            if not self.bus_failing:
+                self.bus_failing = True
+                log.warning(
+                    "publishing failed (%s: %s); delivering in this process only until the bus is back",
+                    type(exc).__name__,
+                    exc,
+                )
             for key, payload in events:
+                self.unpublished[key] = payload
                 self.on_event(key, payload)
+            return
+        if self.bus_failing:
+            self.bus_failing = False
+            log.warning("publishing through the bus again")
+        if self.unpublished:
+            await self._republish()
+
+    async def _republish(self) -> None:
+        """Publish each room's newest event that could not be published, now that the bus works."""
+        events, self.unpublished = list(self.unpublished.items()), {}
+        try:
+            await self.bus.publish_many(events)
+        except Exception:
+            for key, payload in events:
+                self.unpublished.setdefault(key, payload)
 
     async def publish_typing(self, *, room: str, origin: str, text: str) -> None:
-        await self.bus.publish(protocol.room_key(room), pubsub.typing_event(origin, text))
+        """Tell the room's other members that someone types: a hint, so a failing bus drops it quietly."""
+        with contextlib.suppress(Exception):
+            await self.bus.publish(protocol.room_key(room), pubsub.typing_event(origin, text))
 
     # --- Events from the bus (pubsub.Sink) ------------------------------------------------------
 
@@ -210,6 +239,8 @@ class Hub:
 
     def on_resync(self) -> None:
         """The bus may have missed events: check every room against the store."""
+        if self.unpublished:
+            self.loop.create_task(self._republish())
         for state in self.rooms.values():
             if state.last is not None:
                 state.resync = True

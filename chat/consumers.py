@@ -11,6 +11,8 @@ layer message per recipient is what makes the tutorial slow) but ``broadcast.Hub
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -24,7 +26,7 @@ from django.conf import settings
 
 from parley.clientaddr import scope_client_address
 
-from . import actions, broadcast, identity, protocol, selectors
+from . import actions, broadcast, identity, protocol, reads, selectors
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox
@@ -68,48 +70,68 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Connection lifecycle -------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Called on the handshake: check the room and the user, join, then go live."""
+        """Called on the handshake: check the room and the user, join, then go live.
+
+        A refusal is an ``error`` frame and a close code, never an HTTP 500: a bad room, name or
+        ``?after=`` closes with 4400 or 4403, a store that cannot be reached with 1013 ("try again
+        later"). Whatever fails after the join, the connection leaves its room (``_leave``).
+        """
         self.query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.limits = identity.limits()
         self.bucket = TokenBucket(rate=settings.PARLEY_RATE_PER_SEC, burst=settings.PARLEY_RATE_BURST)
+        self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
         self.approved_senders: set[str] = set()
         self.last_typing = 0.0
         try:
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
             self.check_params()
             self.identity = await self._admit()
-        except ProtocolError as error:
-            await self.accept()
-            await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
-            await self.close(code=_CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
-            return
-        self.outbox = Outbox(
-            send=self.base_send,
-            name=self.identity.name,
-            ephemeral=self.ephemeral,
-            limit=settings.PARLEY_SEND_QUEUE_MAX,
-            on_overflow=self._on_overflow,
-        )
-        # Every message up to last_id is in the store; every later one reaches the outbox through
-        # the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
-        self.room = await broadcast.get_hub().join(room=name, member=self.outbox)
-        last_id = self.room.last_id
-        try:
+            self.outbox = Outbox(
+                send=self.base_send,
+                name=self.identity.name,
+                ephemeral=self.ephemeral,
+                limit=settings.PARLEY_SEND_QUEUE_MAX,
+                on_overflow=self._on_overflow,
+            )
+            # Every message up to last_id is in the store; every later one reaches the outbox
+            # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
+            self.room = await broadcast.get_hub().join(room=name, member=self.outbox)
+            last_id = self.room.last_id
             snapshot = await self.read_on_join(last_id=last_id)
-            # Accept only now: a client whose handshake is complete is subscribed, so the seed and
-            # tutorial doors (which get no history) receive every message sent after their handshake.
-            await self.accept()
+        except ProtocolError as error:
+            await self._leave()
+            await self._refuse(error, _CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
+            return
+        except Exception as exc:
+            # The store cannot be reached (a Redis outage does not get here: the hub goes on
+            # locally). The client retries; nothing was half done.
+            log.warning("refused a handshake to %s: %s: %s", self.scope["path"], type(exc).__name__, exc)
+            await self._leave()
+            await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER)
+            return
+        # Accept only now: a client whose handshake is complete is subscribed, so the seed and
+        # tutorial doors (which get no history) receive every message sent after their handshake.
+        await self.accept()
+        try:
             await self.on_joined(last_id=last_id, snapshot=snapshot)
-        except BaseException:
-            # The history could not be read or sent (the store is down, the client went away): the
-            # connection ends here, so it must not stay a member that the hub keeps feeding.
-            await self.disconnect(1011)  # what the ASGI server closes with when the app fails
-            raise
+        except Exception as exc:  # the rest of a resume could not be read: the client resumes later
+            log.warning("closing %s during its history: %s: %s", self.scope["path"], type(exc).__name__, exc)
+            await self._leave()
+            await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER, accepted=True)
+            return
+        assert self.outbox is not None
         # A resuming client may have seen ids this process has not delivered yet (through another
         # process): the floor is the larger of the two, so none of them reaches it twice.
         floor = max(last_id, self.after or 0)
         self.outbox.start(floor=floor, server_send=self.scope.get("parley.server_send"))
         self.on_live()
+
+    async def _refuse(self, error: ProtocolError, code: int, *, accepted: bool = False) -> None:
+        """Called when the handshake cannot go on: an error frame, then close with ``code``."""
+        if not accepted:
+            await self.accept()
+        await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
+        await self.close(code=code)
 
     async def _admit(self) -> Identity:
         """Who this is. A guest with no account, session or chosen name needs no database."""
@@ -140,8 +162,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 await self.dispatch(await receive())
+                # A burst of frames arrives in one read and waits in the server's queue: work
+                # through it one frame per turn of the event loop, so other rooms are not held up.
+                await asyncio.sleep(0)
         except StopConsumer:
             pass
+        except Exception:
+            # A bug, or a backend failing in a way nothing above handles: the connection ends
+            # (1011), and it must not stay a member of its room (a ghost in presence).
+            log.exception("connection to %s failed", scope.get("path"))
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR})
+        finally:
+            await self._leave()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Called for each ASGI event. As Channels' own, without its thread hop per event to close
@@ -157,10 +190,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes, for whatever reason."""
-        if self.outbox is not None and self.room is not None:
-            self.outbox.stop()
-            await broadcast.get_hub().leave(room=self.room.name, member=self.outbox)
-            self.outbox = None
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Leave the room, once, whatever happened before: every way out of a connection comes here.
+        Presence that cannot be written now (Redis down) is written by the bus when Redis is back."""
+        outbox, self.outbox = self.outbox, None
+        if outbox is None:
+            return
+        outbox.stop()
+        if self.room is not None:
+            try:
+                await broadcast.get_hub().leave(room=self.room.name, member=outbox)
+            except Exception as exc:
+                log.warning("leaving %s: %s: %s", self.room.name, type(exc).__name__, exc)
 
     def _on_overflow(self) -> None:
         """Called by the outbox when this client is too far behind: close with 1013. Under uvicorn the
@@ -174,10 +217,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Client frames --------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.outbox is None:
+        """Called for each frame from the client."""
+        if self.outbox is None or self.outbox.closed:
             return
         if text_data is None:
-            await self.on_bad_input(ProtocolError(ErrorCode.INVALID_FRAME, "binary frames are not accepted"))
+            await self.refuse(ProtocolError(ErrorCode.INVALID_FRAME, "binary frames are not accepted"))
             return
         if _too_big(text_data, settings.PARLEY_MAX_FRAME_BYTES):
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
@@ -185,14 +229,33 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             frame = self.parse(text_data)
         except ProtocolError as error:
-            await self.on_bad_input(error)
+            await self.refuse(error)
             return
-        await self.handle(frame)
-
-    async def handle(self, frame: protocol.ClientFrame) -> None:
         if isinstance(frame, protocol.SendMessage):
             await self.handle_message(frame)
-        elif isinstance(frame, protocol.HistoryRequest):
+        elif await self.spend():
+            await self.handle(frame)
+
+    async def spend(self) -> bool:
+        """Take one token of the connection's frame budget (every frame but an accepted message
+        costs one); past the budget, close with 1008 and return False."""
+        if self.budget.take():
+            return True
+        assert self.outbox is not None
+        log.info("closing a connection to %s that sent too many frames", self.scope["path"])
+        self.outbox.stop()  # nothing more to this client, and no more of its frames are read
+        await self.close(code=CloseCode.POLICY_VIOLATION, reason="too many frames")
+        return False
+
+    async def refuse(self, error: ProtocolError, *, client_id: str | None = None) -> None:
+        """Answer a frame that cannot be accepted (``on_bad_input``); refusals count against the
+        frame budget, so a client that keeps sending what is refused is closed."""
+        if await self.spend():
+            await self.on_bad_input(error, client_id=client_id)
+
+    async def handle(self, frame: protocol.ClientFrame) -> None:
+        """Called for each valid frame other than a message (ping, typing, history request)."""
+        if isinstance(frame, protocol.HistoryRequest):
             await self.handle_history(frame)
         elif isinstance(frame, protocol.Typing):
             await self.handle_typing()
@@ -202,14 +265,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_message(self, frame: protocol.SendMessage) -> None:
         assert self.room is not None
         if not self.bucket.take():
-            await self.on_bad_input(_rate_limited(), client_id=frame.client_id)
+            await self.refuse(_rate_limited(), client_id=frame.client_id)
             return
         try:
             text, created = await actions.do_send_message(
                 room=self.room, who=self.identity, frame=frame, approved=self.approved_senders
             )
         except ProtocolError as error:
-            await self.on_bad_input(error, client_id=frame.client_id)
+            await self.refuse(error, client_id=frame.client_id)
+            return
+        except Exception as exc:
+            # Not stored (the store is down, or failed): the client resends it, with the same
+            # client_id, safely.
+            log.warning("a message to %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
+            await self.on_bad_input(_unavailable(), client_id=frame.client_id)
             return
         if not created:
             self.push(text)  # a retry: the sender alone gets the stored frame again
@@ -217,12 +286,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_history(self, frame: protocol.HistoryRequest) -> None:
         assert self.room is not None
         if not self.bucket.take():
-            await self.on_bad_input(_rate_limited())
+            await self.refuse(_rate_limited())
             return
         before = frame.before if frame.before is not None else 2**62
-        messages, has_more = await database_sync_to_async(selectors.history_before)(
-            room_id=self.room.pk, room=self.room.name, before=before, limit=frame.limit
-        )
+        try:
+            messages, has_more = await reads.read(
+                selectors.history_before, room_id=self.room.pk, room=self.room.name, before=before, limit=frame.limit
+            )
+        except Exception as exc:
+            log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
+            await self.on_bad_input(_unavailable())
+            return
         self.push(protocol.encode(protocol.history_frame(messages, has_more=has_more)))
 
     async def handle_typing(self) -> None:
@@ -250,6 +324,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 def _too_big(text: str, limit: int) -> bool:
     # UTF-8 takes at most 4 bytes a character: skip the encode when the text is clearly small.
     return len(text) * 4 > limit and (len(text) > limit or len(text.encode("utf-8")) > limit)
+
+
+def _unavailable() -> ProtocolError:
+    return ProtocolError(ErrorCode.UNAVAILABLE, "the server cannot reach its store right now; try again shortly")
 
 
 def _rate_limited() -> ProtocolError:
@@ -283,18 +361,13 @@ class NativeConsumer(RoomConsumer):
 
     def check_params(self) -> None:
         raw = self._param("after")
-        self.after: int | None = None
-        if raw is not None:
-            # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
-            if not (raw.isascii() and raw.isdigit()) or int(raw) > protocol.MAX_ID:
-                raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
-            self.after = int(raw)
+        self.after: int | None = None if raw is None else protocol.parse_after(raw)
 
     async def read_on_join(self, *, last_id: int) -> Any:
         """The first history page: the newest messages up to ``last_id``, or the first after ``?after=``."""
         if last_id == 0 or (self.after is not None and self.after >= last_id):
             return [], False  # nothing to read: no trip to the database thread
-        return await database_sync_to_async(self._first_page)(last_id)
+        return await reads.read(self._first_page, last_id)
 
     def _first_page(self, last_id: int) -> tuple[list[protocol.MessageFrame], bool]:
         assert self.room is not None
@@ -326,7 +399,8 @@ class NativeConsumer(RoomConsumer):
         messages, has_more = snapshot
         await self.send_frame(protocol.history_frame(messages, has_more=has_more))
         while self.after is not None and has_more:  # the rest of a resume, page by page
-            messages = await database_sync_to_async(selectors.history_after)(
+            messages = await reads.read(
+                selectors.history_after,
                 room_id=self.room.pk,
                 room=self.room.name,
                 after=messages[-1]["id"],

@@ -31,11 +31,16 @@ class ErrorCode(enum.StrEnum):
     INVALID_ROOM = "invalid_room"  # the room name in the URL is not a valid name
     INVALID_NAME = "invalid_name"  # a guest display name that is empty, too long or malformed
     FORBIDDEN = "forbidden"  # not allowed: guests off, or a registered user's name taken by a guest
+    UNAVAILABLE = "unavailable"  # the store or Redis cannot be reached now: resend (same client_id) later
 
 
 class CloseCode(enum.IntEnum):
+    INTERNAL_ERROR = 1011  # a bug: the connection ends (and leaves its room); reconnect with ?after=
+    POLICY_VIOLATION = 1008  # the client kept sending past its frame budget (PARLEY_FRAME_RATE_PER_SEC)
     MESSAGE_TOO_BIG = 1009  # a frame over PARLEY_MAX_FRAME_BYTES
-    TRY_AGAIN_LATER = 1013  # the client fell behind its send queue; resume with ?after=
+    # The client fell behind its send queue, or the store cannot be reached at the handshake;
+    # resume with ?after= a little later.
+    TRY_AGAIN_LATER = 1013
     FORBIDDEN = 4403  # guests are not allowed and the client is not logged in
     INVALID_ROOM = 4400  # the room name in the URL is invalid
 
@@ -170,11 +175,21 @@ def check_message(value: Any, limits: Limits) -> str:
 def _check_client_id(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not (1 <= len(value) <= MAX_CLIENT_ID_CHARS):
+    if not isinstance(value, str) or not (1 <= len(value) <= MAX_CLIENT_ID_CHARS) or has_control(value):
         raise ProtocolError(
-            ErrorCode.INVALID_FRAME, f"'client_id' must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters"
+            ErrorCode.INVALID_FRAME,
+            f"'client_id' must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters, without control characters",
         )
     return value
+
+
+# Control characters (C0, DEL, C1) and the UTF-16 surrogates: nothing a name, a client_id or a key
+# needs, and NUL is what PostgreSQL refuses to store.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
@@ -191,6 +206,14 @@ def _optional_int(data: dict[str, Any], key: str, *, minimum: int) -> int | None
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
         raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be an integer from {minimum} to {MAX_ID}")
     return value
+
+
+def parse_after(raw: str) -> int:
+    """A ``?after=`` query value: a message id (ASCII digits, at most MAX_ID), else invalid_frame."""
+    # Length first: int() of thousands of digits is slow, and over 4,300 digits Python refuses it.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ID)) or int(raw) > MAX_ID:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "'after' must be a message id (an integer >= 0)")
+    return int(raw)
 
 
 # --- Names ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat import redisconn
@@ -42,6 +42,9 @@ REFRESH_BATCH = 500
 # Redis connections for commands per process: enough for bursts of presence updates and publishes
 # to overlap, few enough that many processes stay far below Redis's default 10,000 clients.
 REDIS_POOL_SIZE = 32
+# Seconds a join waits for Redis to confirm a room's subscription before going on without it (the
+# reader then reconnects, subscribes it and resyncs): a hung Redis must not hold up handshakes.
+SUBSCRIBE_TIMEOUT = 5.0
 
 
 class Sink(Protocol):
@@ -143,6 +146,12 @@ class RedisBus:
         self._presence_waiters: list[asyncio.Future[None]] = []
         self._presence_writer: asyncio.Task[None] | None = None
         self._channel_to_key: dict[bytes, str] = {}
+        # False from the moment Redis is found unreachable until the reader has subscribed every
+        # room again: meanwhile joins subscribe nothing (the reconnect does), presence is local,
+        # and the presence changes wait in _presence_dirty.
+        self.healthy = True
+        self._reconnecting = False
+        self._closed = False
 
     def _channel(self, key: str) -> bytes:
         return f"{self._prefix}:{key}".encode()
@@ -151,16 +160,27 @@ class RedisBus:
         return f"{self._prefix}:presence:{key}"
 
     async def subscribe(self, key: str) -> None:
-        """Subscribe to a room and return once Redis has confirmed it: from then on nothing is missed."""
+        """Subscribe to a room and return once Redis has confirmed it: from then on nothing is missed.
+
+        While Redis cannot be reached this returns at once: the room is in ``_keys``, so the
+        reader subscribes it with the others when Redis is back and then has the hub resync every
+        room from the store; until then the hub delivers this process's own messages itself.
+        """
         self._ensure_tasks()
         channel = self._channel(key)
         self._keys.add(key)
         self._channel_to_key[channel] = key
+        if not self.healthy:
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._confirm[channel] = waiter
-        async with self._subscribing:
-            await self._pubsub.subscribe(channel)
-        await asyncio.wait_for(waiter, timeout=self._socket_timeout)
+        try:
+            async with self._subscribing:
+                await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(waiter, timeout=min(self._socket_timeout, SUBSCRIBE_TIMEOUT))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._confirm.pop(channel, None)
+            self._lost(exc)
 
     def unsubscribe(self, key: str) -> None:
         self._keys.discard(key)
@@ -175,8 +195,8 @@ class RedisBus:
                 return  # joined again meanwhile
             try:
                 await self._pubsub.unsubscribe(channel)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("unsubscribe %s failed: %s", channel, exc)
+            except (RedisError, OSError) as exc:
+                log.debug("unsubscribe %s failed: %s", channel, exc)  # the reconnect subscribes only _keys
 
     async def publish(self, key: str, payload: bytes) -> None:
         await self._redis.publish(self._channel(key), payload)
@@ -196,14 +216,16 @@ class RedisBus:
 
         Called for every join and leave. Updates wait in a batch while one is being written, then
         go in one pipeline: a ZADD or ZREM per room and name, one PUBLISH per room, so a class of
-        300 arriving at once costs a few round trips, not 600. If Redis fails, every update of the
-        batch raises (a join that fails is no join).
+        300 arriving at once costs a few round trips, not 600. If Redis fails, the updates wait
+        for it to come back (presence is a hint: a join or a leave does not fail for it).
         """
         names = self._mine.setdefault(key, Counter())
         names[name] += 1 if present else -1
         if names[name] <= 0:
             del names[name]
         self._presence_dirty.setdefault(key, set()).add(name)
+        if not self.healthy:
+            return  # written when Redis is back (_reconnect)
         done = asyncio.get_running_loop().create_future()
         self._presence_waiters.append(done)
         if self._presence_writer is None:
@@ -213,75 +235,106 @@ class RedisBus:
     async def _write_presence(self) -> None:
         """Write the presence updates that have waited, batch after batch, until none is left."""
         try:
-            while self._presence_waiters:
+            while self._presence_dirty or self._presence_waiters:
                 dirty, self._presence_dirty = self._presence_dirty, {}
                 waiters, self._presence_waiters = self._presence_waiters, []
-                expiry = time.time() + PRESENCE_TTL
-                pipe = self._redis.pipeline(transaction=False)
-                for key, changed in dirty.items():
-                    mine = self._mine.get(key, {})
-                    present = {_entry(n): expiry for n in changed if n in mine}
-                    gone = [_entry(n) for n in changed if n not in mine]
-                    if present:
-                        pipe.zadd(self._presence_key(key), present)
-                    if gone:
-                        pipe.zrem(self._presence_key(key), *gone)
-                    pipe.publish(self._channel(key), PRESENCE_EVENT)
-                error: Exception | None = None
+                failed = False
                 try:
-                    await pipe.execute()
-                except Exception as exc:
-                    error = exc
+                    await self._write_presence_batch(dirty)
+                except (RedisError, OSError) as exc:
+                    for key, changed in dirty.items():  # again when Redis is back
+                        self._presence_dirty.setdefault(key, set()).update(changed)
+                    self._lost(exc)
+                    failed = True
                 for waiter in waiters:
-                    if waiter.done():  # its joiner was cancelled
-                        continue
-                    if error is None:
+                    if not waiter.done():  # its joiner may have been cancelled
                         waiter.set_result(None)
-                    else:
-                        waiter.set_exception(error)
+                if failed:
+                    return
         finally:
             self._presence_writer = None
 
+    async def _write_presence_batch(self, dirty: dict[str, set[str]]) -> None:
+        expiry = time.time() + PRESENCE_TTL
+        pipe = self._redis.pipeline(transaction=False)
+        for key, changed in dirty.items():
+            mine = self._mine.get(key, {})
+            present = {_entry(n): expiry for n in changed if n in mine}
+            gone = [_entry(n) for n in changed if n not in mine]
+            if present:
+                pipe.zadd(self._presence_key(key), present)
+            if gone:
+                pipe.zrem(self._presence_key(key), *gone)
+            pipe.publish(self._channel(key), PRESENCE_EVENT)
+        await pipe.execute()
+
     async def presence_names(self, key: str) -> list[str]:
-        raw = await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf")
-        return sorted({m.decode("utf-8").split("|", 1)[1] for m in raw})
+        """Everyone in the room on every process; only this process's own while Redis is down."""
+        if self.healthy:
+            try:
+                raw = await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf")
+                return sorted({m.decode("utf-8").split("|", 1)[1] for m in raw})
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+        return sorted(self._mine.get(key, ()))
 
     def _ensure_tasks(self) -> None:
-        if self._reader is None:
+        if self._reader is None and not self._closed:
             loop = asyncio.get_running_loop()
             self._reader = loop.create_task(self._read())
             self._heartbeat = loop.create_task(self._refresh_presence())
 
-    async def _read(self) -> None:
+    def _lost(self, exc: BaseException) -> None:
+        """Called when a command fails: Redis is down. Have the reader reconnect (it then subscribes
+        every room, resyncs them from the store and writes the waiting presence)."""
+        self._down(exc)
+        if self._reader is not None and not self._reconnecting and not self._closed:
+            self._reader.cancel()
+            self._reader = asyncio.get_running_loop().create_task(self._read(reconnect_first=True))
+
+    def _down(self, exc: BaseException) -> None:
+        """Mark Redis unreachable, with one warning per outage."""
+        if self.healthy:
+            log.warning(
+                "Redis unreachable (%s: %s); going on in this process until it is back", type(exc).__name__, exc
+            )
+        self.healthy = False
+
+    async def _read(self, *, reconnect_first: bool = False) -> None:
         """The one reader of the subscription: hands events to the hub, reconnects on failure."""
         idle_limit = max(self._socket_timeout / 2, 1.0)
-        backoff = 0.1
         while True:
+            if not reconnect_first:
+                try:
+                    await self._listen(idle_limit)
+                except (RedisError, OSError) as exc:
+                    self._down(exc)
+            reconnect_first = False
+            self._reconnecting = True
             try:
-                pinged = False
-                while True:
-                    if not self._pubsub.subscribed:
-                        await asyncio.sleep(0.05)
-                        continue
-                    msg = await self._pubsub.get_message(timeout=idle_limit)
-                    if msg is None:
-                        if pinged:
-                            raise RedisTimeoutError("no answer to PING on the subscription")
-                        await self._pubsub.ping()
-                        pinged = True
-                        continue
-                    pinged = False
-                    backoff = 0.1
-                    self._handle(msg)
-            except asyncio.CancelledError:
-                raise
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
-                while True:  # until Redis is back: a failed attempt must not end the reconnecting
+                backoff = 0.1
+                while not await self._reconnect():  # until Redis is back
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
-                    if await self._reconnect():
-                        break
+            finally:
+                self._reconnecting = False
+
+    async def _listen(self, idle_limit: float) -> None:
+        """Read the subscription until it fails; a quiet one is pinged, and a ping unanswered fails it."""
+        pinged = False
+        while True:
+            if not self._pubsub.subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            msg = await self._pubsub.get_message(timeout=idle_limit)
+            if msg is None:
+                if pinged:
+                    raise RedisTimeoutError("no answer to PING on the subscription")
+                await self._pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            self._handle(msg)
 
     def _handle(self, msg: dict) -> None:
         """One message read from the subscription: an event for the hub, or a confirmation."""
@@ -309,20 +362,28 @@ class RedisBus:
                 pass
             self._pubsub = self._sub_client.pubsub()
             try:
-                channels = {self._channel(k) for k in self._keys}
-                if channels:
-                    await self._pubsub.subscribe(*channels)
-                    await self._await_confirmations(channels)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("resubscribe failed: %s", exc)
+                subscribed: set[bytes] = set()
+                # Rooms joined while this runs are subscribed too, before Redis counts as back.
+                while missing := {self._channel(k) for k in self._keys} - subscribed:
+                    await self._pubsub.subscribe(*missing)
+                    await self._await_confirmations(missing)
+                    subscribed |= missing
+                if not subscribed:
+                    await self._pubsub.ping()  # no room yet: still check that Redis answers
+            except (RedisError, OSError) as exc:
+                log.debug("resubscribe failed: %s", exc)
                 return False
+        self.healthy = True
+        log.warning("Redis is back: %d rooms subscribed again, resyncing them from the store", len(self._keys))
         # Every room is subscribed again (Redis has confirmed it), so whatever was published
         # while we were away, up to that moment, is in the store: fetch it.
         self._sink.on_resync()
+        if self._presence_dirty and self._presence_writer is None:
+            self._presence_writer = asyncio.get_running_loop().create_task(self._write_presence())
         try:
             await self._republish_presence()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            log.warning("presence republish failed (the refresh will retry): %s", exc)
+        except (RedisError, OSError) as exc:
+            log.debug("presence republish failed (the refresh will retry): %s", exc)
         return True
 
     async def _await_confirmations(self, channels: set[bytes]) -> None:
@@ -344,10 +405,12 @@ class RedisBus:
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_REFRESH)
+            if not self.healthy:
+                continue  # the reconnect republishes
             try:
                 await self._republish_presence()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("presence refresh failed: %s", exc)
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
 
     async def _republish_presence(self) -> None:
         """Push the expiry of every presence entry this process holds, in pipelines of
@@ -361,6 +424,7 @@ class RedisBus:
             await pipe.execute()
 
     async def close(self) -> None:
+        self._closed = True
         for task in (self._reader, self._heartbeat, self._presence_writer):
             if task is not None:
                 task.cancel()

@@ -231,6 +231,15 @@ PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=10
 PARLEY_MAX_NAME_CHARS = env_int("PARLEY_MAX_NAME_CHARS", 32, minimum=1)
 PARLEY_RATE_PER_SEC = env_float("PARLEY_RATE_PER_SEC", 10.0)
 PARLEY_RATE_BURST = env_int("PARLEY_RATE_BURST", 30)
+# Every other client frame (ping, typing, history request, and any frame that is refused: bad JSON,
+# unknown type, bad field, binary, over the message rate) costs the connection one token of its
+# frame budget; one that keeps sending past it is closed with 1008. A page sends a typing frame
+# every 2 s and a ping every 25 s of silence, so 10/s and 50 at once is far above any real client.
+PARLEY_FRAME_RATE_PER_SEC = env_float("PARLEY_FRAME_RATE_PER_SEC", 10.0)
+PARLEY_FRAME_BURST = env_int("PARLEY_FRAME_BURST", 50)
+# History pages are read on threads of their own (chat/reads.py), at most this many at once per
+# process, so reads never hold up the writes and other rooms.
+PARLEY_HISTORY_READ_THREADS = env_int("PARLEY_HISTORY_READ_THREADS", 2, minimum=1)
 # Frames waiting for one slow client before it is closed with 1013 (frames are shared between
 # clients, so this bounds a list of references, not copies).
 PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)

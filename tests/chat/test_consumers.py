@@ -108,8 +108,9 @@ async def test_hello_history_presence_for_a_new_room(connect, room):
 
 
 async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room, monkeypatch):
-    """The store fails between joining and sending history: the handshake fails, and the failed
-    connection is not left in the room to be fed (nor counted in its presence)."""
+    """The store fails between joining and sending history: the handshake is refused with an
+    ``unavailable`` error and close 1013 (not an HTTP 500), and the refused connection is not left
+    in the room to be fed (nor counted in its presence)."""
     from chat import broadcast, protocol, selectors
 
     await store(room, 3)
@@ -122,8 +123,11 @@ async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room
 
     monkeypatch.setattr(selectors, "history_before", broken)
     failing = WebsocketCommunicator(application, f"/ws/rooms/{urllib.parse.quote(room)}/?name=ghost")
-    with pytest.raises(RuntimeError, match="store down"):
-        await failing.connect(timeout=1)  # the communicator sees the failure only when it stops waiting
+    connected, _ = await failing.connect(timeout=5)
+    assert connected
+    error = await recv(failing)
+    assert error["type"] == "error" and error["code"] == "unavailable"
+    assert (await failing.receive_output(5))["code"] == 1013
     monkeypatch.undo()
     hub, key = broadcast.get_hub(), protocol.room_key(room)
     assert [m.name for m in hub.rooms[key].members] == ["kim"]
