@@ -97,3 +97,61 @@ def test_a_guest_whose_name_is_registered_meanwhile_is_stopped_on_reconnect(peop
     expect(guest.page.locator("#banner")).to_contain_text("registered user")
     guest.page.reload()  # the room page now asks for another name
     expect(guest.page.locator("#name-error")).to_contain_text("registered user")
+
+
+def test_a_guest_under_a_name_registered_meanwhile_cannot_send_and_look_alikes_are_refused(people):
+    """The next message of a guest whose name was registered since is refused (shown as not sent);
+    sign-up and the guest-name form refuse look-alikes (Cyrillic letters, fullwidth letters)."""
+    room = unique("lobby")
+    name = "zoe" + unique("x").split("-")[1]
+    guest, newcomer, other = people(), people(), people()
+    guest.join(room, name)
+    other.join(room, "grace")
+    newcomer.goto("/accounts/signup/")
+    newcomer.page.fill("#id_username", name)
+    newcomer.page.fill("#id_password1", PASSWORD)
+    newcomer.page.fill("#id_password2", PASSWORD)
+    newcomer.page.click("#signup-form button[type=submit]")
+    expect(newcomer.page.locator(".whoami")).to_contain_text(name)
+
+    guest.send("still me?")
+    expect(guest.page.locator(".failed")).to_contain_text("registered user")
+    other.send("grace goes on")
+    other.wait_for_count(1)
+    assert other.messages() == [(1, "grace", "grace goes on")]
+
+    look_alike = "z\u043e" + name[2:]  # a Cyrillic o
+    copycat = people()
+    copycat.goto("/accounts/signup/")
+    copycat.page.fill("#id_username", look_alike)
+    copycat.page.fill("#id_password1", PASSWORD)
+    copycat.page.fill("#id_password2", PASSWORD)
+    copycat.page.click("#signup-form button[type=submit]")
+    expect(copycat.page.locator("#username-errors")).to_contain_text("looks too much like")
+
+    copycat.goto(room_path(room))
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in name)
+    copycat.page.fill("#guest-name", fullwidth)
+    copycat.page.click("#guest-form button[type=submit]")
+    expect(copycat.page.locator("#name-error")).to_contain_text("registered user")
+
+
+def test_failed_logins_are_throttled_with_a_message_on_the_login_page(people):
+    username = unique("locked").replace("-", "_")
+    person = people()
+    person.goto("/accounts/signup/")
+    person.page.fill("#id_username", username)
+    person.page.fill("#id_password1", PASSWORD)
+    person.page.fill("#id_password2", PASSWORD)
+    person.page.click("#signup-form button[type=submit]")
+    person.page.click("#logout")
+    expect(person.page.locator("#login-link")).to_be_visible()
+    for _ in range(5):  # PARLEY_LOGIN_FAILURES_PER_USERNAME
+        person.goto("/accounts/login/")
+        person.page.fill("#id_username", username)
+        person.page.fill("#id_password", "wrong password")
+        person.page.click("#login-form button[type=submit]")
+    expect(person.page.locator("#login-throttled")).to_contain_text("Too many failed logins")
+    person.page.fill("#id_password", PASSWORD)
+    person.page.click("#login-form button[type=submit]")
+    expect(person.page.locator("#login-throttled")).to_be_visible()  # the right password waits too
