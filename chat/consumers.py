@@ -217,7 +217,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Client frames --------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Called for each frame from the client."""
+        """Called for each frame from the client (none once it has left: closed by the server)."""
         if self.outbox is None or self.outbox.closed:
             return
         if text_data is None:
@@ -243,8 +243,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return True
         assert self.outbox is not None
         log.info("closing a connection to %s that sent too many frames", self.scope["path"])
-        self.outbox.stop()  # nothing more to this client, and no more of its frames are read
         await self.close(code=CloseCode.POLICY_VIOLATION, reason="too many frames")
+        await self._leave()  # at once: no more frames to it, none of its frames read, out of presence
         return False
 
     async def refuse(self, error: ProtocolError, *, client_id: str | None = None) -> None:

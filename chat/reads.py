@@ -12,11 +12,14 @@ read under way: its receive loop awaits it).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
+from django.db import connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,3 +40,24 @@ async def read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run the selector ``func`` on the read path; old connections are closed around it, as
     ``database_sync_to_async`` does."""
     return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=_pool())(*args, **kwargs)
+
+
+def close() -> None:
+    """Let the read threads go, closing their database connections (the test suite, between tests).
+
+    Each thread runs one ``close_all`` (a barrier makes every thread of the pool take one)."""
+    global _executor
+    executor, _executor = _executor, None
+    if executor is None:
+        return
+    count = settings.PARLEY_HISTORY_READ_THREADS
+    barrier = threading.Barrier(count)
+
+    def close_here() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=5)
+        connections.close_all()
+
+    for _ in range(count):
+        executor.submit(close_here)
+    executor.shutdown(wait=True)

@@ -4,7 +4,6 @@ driven by Channels' WebsocketCommunicator. Messages are really stored and fanned
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import unicodedata
@@ -25,44 +24,6 @@ from tests.wsclient import ids, messages, no_more_messages, read_history, recv, 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 10
-
-
-@pytest.fixture
-def room() -> str:
-    return f"방-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def connect():
-    """Open communicators; each is disconnected (and its consumer finished) at the end of the test."""
-    opened: list[tuple[WebsocketCommunicator, float]] = []
-
-    async def open_(path: str, *, headers=(), expect: bool = True) -> WebsocketCommunicator:
-        comm = WebsocketCommunicator(application, path, headers=list(headers))
-        # A refused handshake is served by Channels' WebsocketDenier, which uses the default channel
-        # layer: with Redis, the first one in a process lingers on its layer receive. Do not wait.
-        opened.append((comm, TIMEOUT if expect else 0.5))
-        connected, _ = await comm.connect(timeout=TIMEOUT)
-        assert connected == expect
-        return comm
-
-    yield open_
-    for comm, timeout in opened:
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-            await comm.disconnect(timeout=timeout)
-
-
-@pytest.fixture
-async def native(connect):
-    """Join a room through the native door; returns the communicator after hello, history and presence."""
-
-    async def join(room: str, query: str = "", **kw) -> WebsocketCommunicator:
-        comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/{query}", **kw)
-        await read_history(comm, paged="after=" in query)
-        await recv_until(comm, "presence")
-        return comm
-
-    return join
 
 
 async def stored_count(room: str) -> int:
