@@ -71,6 +71,10 @@ class TcpProxy:
         """Down: open connections are reset and new ones refused."""
         with self._lock:
             if self._listener is not None:
+                # shutdown() first: close() alone does not wake the thread blocked in accept(), and
+                # the kernel keeps the socket listening until that accept() returns.
+                with contextlib.suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)
                 self._listener.close()
                 self._listener = None
             sockets, self._sockets = self._sockets, set()
