@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import socket
 
 import pytest
 import uvicorn
@@ -12,7 +14,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from chat import broadcast
-from chat.outbox import wire_frame
+from chat.outbox import Outbox, close_now, wire_frame
 from tests.servers import free_port
 
 
@@ -84,5 +86,85 @@ async def test_frames_reach_every_door(compression):
                         got.append(frame["message"])
                 assert got == bodies
     finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+
+def test_close_now_needs_a_started_uvicorn_connection():
+    async def other_servers_send(message):
+        raise AssertionError("close_now must not send through ASGI")
+
+    box = Outbox(send=other_servers_send, name="kim", ephemeral=False, limit=1, on_overflow=lambda: None)
+    assert not box.close_now(1013)  # not started: the consumer closes through ASGI
+    assert not close_now(other_servers_send, 1013)  # not uvicorn's sans-I/O protocol
+    assert not close_now(None, 1013)
+
+
+def _slow_reader(port: int, path: str, extensions: str) -> socket.socket:
+    """A raw client that completes its handshake with a tiny receive buffer and never reads again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n".encode()
+    )
+    sock.settimeout(10)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("compression", [False, True], ids=["direct", "asgi-with-compression"])
+async def test_a_client_that_stops_reading_leaves_its_room(compression, settings):
+    """Whether its frames go to the transport or through ASGI (compression), a client that stopped
+    reading is closed as soon as it overflows: the consumer's disconnect runs and it leaves the hub."""
+    settings.PARLEY_SEND_QUEUE_MAX = 20
+    settings.PARLEY_RATE_PER_SEC = 0
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            "parley.asgi:application",
+            port=port,
+            ws="websockets-sansio",
+            ws_per_message_deflate=compression,
+            lifespan="off",
+            log_level="warning",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    slow = None
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+                await asyncio.sleep(0.02)
+        extensions = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if compression else ""
+        slow = await asyncio.to_thread(_slow_reader, port, "/chat/slow", extensions)
+        async with connect(f"ws://127.0.0.1:{port}/chat/slow", compression=None) as sender:
+            hub = broadcast.get_hub()
+
+            def members() -> int:
+                return sum(len(state.members) for state in hub.rooms.values())
+
+            async with asyncio.timeout(60):
+                while members() < 2:  # noqa: ASYNC110 - polling the hub, which has no event for this
+                    await asyncio.sleep(0.02)
+                # Random Hangul (12 KB), so that compression cannot make it small.
+                body = "".join(random.choices([chr(c) for c in range(0xAC00, 0xD7A4)], k=4000))
+                while members() > 1:
+                    for _ in range(10):
+                        await sender.send(json.dumps({"sender": "flood", "message": body}))
+                    while True:  # read what the sender is sent, so it is not the slow one
+                        try:
+                            await asyncio.wait_for(sender.recv(), 0.05)
+                        except TimeoutError:
+                            break
+            assert members() == 1
+    finally:
+        if slow is not None:
+            slow.close()
         server.should_exit = True
         await asyncio.wait_for(serving, 10)

@@ -11,6 +11,7 @@ import sys
 import psutil
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.servers import ROOT
 
@@ -85,4 +86,26 @@ async def test_two_workers_one_ordered_stream(scaled_farm):
             assert mine == [f"{index}-{n}" for n in range(per_sender)]
     finally:
         for ws in sockets:
+            await ws.close()
+
+
+async def test_forwarded_for_is_believed_from_trusted_proxies_only(farm):
+    """uvicorn's proxy headers are off: it would take X-Forwarded-For from 127.0.0.1 as the client's
+    address. Parley believes it only from PARLEY_TRUSTED_PROXIES (seen here through the per-address
+    connection limit: two clients behind one address get one slot)."""
+    untrusted = farm.start(PARLEY_ADDRESS_MAX_CONNECTIONS="1")
+    trusted = farm.start(PARLEY_ADDRESS_MAX_CONNECTIONS="1", PARLEY_TRUSTED_PROXIES="127.0.0.1")
+    opened = []
+    try:
+        for server, second_gets_in in ((untrusted, False), (trusted, True)):
+            url = f"{server.ws}/ws/rooms/proxied/"
+            opened.append(await connect(url, additional_headers={"X-Forwarded-For": "198.51.100.1"}))
+            if second_gets_in:
+                opened.append(await connect(url, additional_headers={"X-Forwarded-For": "198.51.100.2"}))
+            else:
+                with pytest.raises(InvalidStatus) as info:
+                    await connect(url, additional_headers={"X-Forwarded-For": "198.51.100.2"})
+                assert info.value.response.status_code == 429
+    finally:
+        for ws in opened:
             await ws.close()
