@@ -165,6 +165,7 @@ Origin = tuple[str, str, int]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=1024)  # a page's origin repeats with every handshake it makes
 def parse_origin(value: str) -> Origin | None:
     """``"https://Chat.example.org"`` -> ``("https", "chat.example.org", 443)``; None for anything
     that is not an http(s) origin (``null``, a path, a bad port)."""
@@ -179,15 +180,12 @@ def parse_origin(value: str) -> Origin | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
-def site_origin(scope: dict, allowed_hosts: list[str]) -> Origin | None:
+def site_origin(scope: dict, allowed_hosts: tuple[str, ...]) -> Origin | None:
     """The site's own origin as this handshake reached it: its ``Host`` (which must be one of
     ``ALLOWED_HOSTS``), with https when the connection is TLS (wss), ``PARLEY_HTTPS`` is on or a
     trusted proxy says so in ``X-Forwarded-Proto``, http otherwise. None without a valid Host."""
     host = scope_header(scope, b"host")
     if not host:
-        return None
-    domain, port = split_domain_port(host)
-    if not domain or not validate_host(domain, allowed_hosts):
         return None
     secure = scope.get("scheme") == "wss" or getattr(settings, "PARLEY_HTTPS", False)
     if not secure:
@@ -195,6 +193,14 @@ def site_origin(scope: dict, allowed_hosts: list[str]) -> Origin | None:
         if client and is_trusted_proxy(client[0]):
             proto = scope_header(scope, b"x-forwarded-proto") or ""
             secure = proto.rsplit(",", 1)[-1].strip().lower() == "https"
+    return _host_origin(host, secure, tuple(allowed_hosts))
+
+
+@functools.lru_cache(maxsize=1024)  # a site is reached under few names
+def _host_origin(host: str, secure: bool, allowed_hosts: tuple[str, ...]) -> Origin | None:
+    domain, port = split_domain_port(host)
+    if not domain or not validate_host(domain, allowed_hosts):
+        return None
     scheme = "https" if secure else "http"
     try:
         number = int(port) if port else _DEFAULT_PORTS[scheme]
@@ -218,7 +224,7 @@ class OriginCheck:
         hosts = list(settings.ALLOWED_HOSTS)
         if settings.DEBUG and not hosts:
             hosts = [".localhost", "127.0.0.1", "[::1]"]  # as Django's own host check in DEBUG
-        self.hosts = hosts
+        self.hosts = tuple(hosts)
         self.extra = frozenset(allowed_origins())
         self._log = _RefusalLog("foreign Origin")
 
