@@ -80,7 +80,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.limits = identity.limits()
         self.bucket = TokenBucket(rate=settings.PARLEY_RATE_PER_SEC, burst=settings.PARLEY_RATE_BURST)
         self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
-        self.approved_senders: set[str] = set()
         self.last_typing = 0.0
         try:
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
@@ -268,9 +267,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.refuse(_rate_limited(), client_id=frame.client_id)
             return
         try:
-            text, created = await actions.do_send_message(
-                room=self.room, who=self.identity, frame=frame, approved=self.approved_senders
-            )
+            text, created = await actions.do_send_message(room=self.room, who=self.identity, frame=frame)
         except ProtocolError as error:
             await self.refuse(error, client_id=frame.client_id)
             return
