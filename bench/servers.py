@@ -184,6 +184,9 @@ class Target:
                 {
                     "PARLEY_REDIS_PREFIX": self._prefix,
                     "PARLEY_RATE_PER_SEC": "0",  # the bench sends faster than a person
+                    # ...and every client comes from one address (C opens 5,000 at ~1,750/s).
+                    "PARLEY_ADDRESS_MAX_CONNECTIONS": "0",
+                    "PARLEY_ADDRESS_HANDSHAKE_RATE": "0",
                     "PARLEY_LOG_LEVEL": "WARNING",
                 }
             )
