@@ -12,7 +12,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: run test test-embedded test-scaled lint format bench services browser clean
+.PHONY: run test test-embedded test-scaled lint format bench soak services browser clean
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ test-scaled: $(VENV)/.dev
 
 bench: $(VENV)/.dev services
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Hostile clients and failing backends against two processes; a table, non-zero exit on a missed target.
+soak: $(VENV)/.dev services
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3* test-db.sqlite3* tests/artifacts .pytest_cache .ruff_cache
