@@ -13,6 +13,7 @@ An event on the wire is one bytes payload, its first byte the kind:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -304,7 +305,8 @@ class RedisBus:
         """The one reader of the subscription: hands events to the hub, reconnects on failure."""
         idle_limit = max(self._socket_timeout / 2, 1.0)
         while True:
-            if not reconnect_first:
+            # Not healthy again after a reconnect: a command failed meanwhile, reconnect once more.
+            if self.healthy and not reconnect_first:
                 try:
                     await self._listen(idle_limit)
                 except (RedisError, OSError) as exc:
@@ -373,6 +375,10 @@ class RedisBus:
             except (RedisError, OSError) as exc:
                 log.debug("resubscribe failed: %s", exc)
                 return False
+        # The command pool's connections are from before the outage: drop them, so the first
+        # commands after it do not fail on a socket the old server closed.
+        with contextlib.suppress(Exception):
+            await self._redis.connection_pool.disconnect()
         self.healthy = True
         log.warning("Redis is back: %d rooms subscribed again, resyncing them from the store", len(self._keys))
         # Every room is subscribed again (Redis has confirmed it), so whatever was published
