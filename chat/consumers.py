@@ -12,6 +12,7 @@ layer message per recipient is what makes the tutorial slow) but ``broadcast.Hub
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -53,6 +54,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     outbox: Outbox | None = None
     after: int | None = None  # ?after= (the native door): the client already has every id up to it
     identity: Identity
+    # History requests waiting for their page, and the task reading them (handle_history).
+    history_wanted: collections.deque[protocol.HistoryRequest] | None = None
+    history_task: asyncio.Task[None] | None = None
 
     # --- Hooks for the doors --------------------------------------------------------------------
 
@@ -198,6 +202,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if outbox is None:
             return
         outbox.stop()
+        if self.history_task is not None:
+            self.history_task.cancel()
         if self.room is not None:
             try:
                 await broadcast.get_hub().leave(room=self.room.name, member=outbox)
@@ -281,20 +287,39 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.push(text)  # a retry: the sender alone gets the stored frame again
 
     async def handle_history(self, frame: protocol.HistoryRequest) -> None:
-        assert self.room is not None
+        """Called for a history request: answered in order by this connection's history task, so the
+        receive loop goes on meanwhile (a page may wait behind other connections' reads, and a
+        client that goes away must leave its room at once, not after its pages)."""
         if not self.bucket.take():
             await self.refuse(_rate_limited())
             return
-        before = frame.before if frame.before is not None else 2**62
+        if self.history_wanted is None:
+            self.history_wanted = collections.deque()
+        self.history_wanted.append(frame)
+        if self.history_task is None:
+            self.history_task = asyncio.get_running_loop().create_task(self._serve_history())
+
+    async def _serve_history(self) -> None:
+        assert self.room is not None and self.history_wanted is not None
         try:
-            messages, has_more = await reads.read(
-                selectors.history_before, room_id=self.room.pk, room=self.room.name, before=before, limit=frame.limit
-            )
-        except Exception as exc:
-            log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
-            await self.on_bad_input(_unavailable())
-            return
-        self.push(protocol.encode(protocol.history_frame(messages, has_more=has_more)))
+            while self.history_wanted:
+                frame = self.history_wanted.popleft()
+                before = frame.before if frame.before is not None else 2**62
+                try:
+                    messages, has_more = await reads.read(
+                        selectors.history_before,
+                        room_id=self.room.pk,
+                        room=self.room.name,
+                        before=before,
+                        limit=frame.limit,
+                    )
+                except Exception as exc:
+                    log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
+                    await self.on_bad_input(_unavailable())
+                    continue
+                self.push(protocol.encode(protocol.history_frame(messages, has_more=has_more)))
+        finally:
+            self.history_task = None
 
     async def handle_typing(self) -> None:
         assert self.room is not None

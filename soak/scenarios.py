@@ -105,11 +105,11 @@ class Run:
         return result
 
 
-async def drain(ws: ClientConnection, door: str, tally: Tally, where: str = "") -> None:
-    """Read and tally every frame until the connection closes."""
+async def drain(ws: ClientConnection, door: str, tally: Tally, where: str = "", *, handshake: bool = False) -> None:
+    """Read and tally every frame until the connection closes (``handshake``: a refused one)."""
     with contextlib.suppress(ConnectionClosed):
         async for raw in ws:
-            tally.response(door, raw, where)
+            tally.response(door, raw, where, handshake=handshake)
 
 
 async def attacker(
@@ -166,7 +166,7 @@ async def hostile_handshake(run: Run, case: fuzz.Handshake, index: int, tally: T
         if not (outcome.startswith("http 4") or outcome == "invalid uri (client)"):
             tally.unexpected[f"handshake {case.label}: {outcome}"] += 1
         return
-    reader = asyncio.get_running_loop().create_task(drain(ws, case.door, tally, " (hostile handshake)"))
+    reader = asyncio.get_running_loop().create_task(drain(ws, case.door, tally, " (hostile handshake)", handshake=True))
     done, _ = await asyncio.wait([reader], timeout=1.0)
     if done:
         code = close_code_of(None, ws)

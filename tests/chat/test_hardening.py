@@ -238,3 +238,31 @@ async def test_a_bad_after_is_invalid_frame_and_4400(connect, room, after):
     comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after={after}")
     assert (await recv(comm))["code"] == "invalid_frame"
     assert await closed_with(comm) == 4400
+
+
+async def test_a_client_that_goes_away_while_its_pages_are_read_leaves_at_once(native, room, monkeypatch):
+    """History pages may wait behind other connections' reads; leaving does not wait for them."""
+    release = threading.Event()
+    original = selectors.history_before
+
+    def slow(**kwargs):
+        release.wait(10)
+        return original(**kwargs)
+
+    kim = await native(room, "?name=kim")
+    reader = await native(room, "?name=reader")
+    monkeypatch.setattr(selectors, "history_before", slow)
+    try:
+        for _ in range(3):
+            await send(reader, {"type": "history"})
+        await assert_usable(reader)  # its other frames are answered meanwhile
+        await reader.disconnect()
+        for _ in range(100):
+            if members(room) == ["kim"]:
+                break
+            await asyncio.sleep(0.02)
+        assert members(room) == ["kim"]
+        assert not release.is_set()
+    finally:
+        release.set()
+    await assert_usable(kim)
