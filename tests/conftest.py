@@ -53,3 +53,14 @@ async def _close_hub():
         if hub.loop is running:
             await hub.close()
         broadcast._hub = None
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own on a free port, that the test may stop and start again."""
+    from tests.redisserver import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

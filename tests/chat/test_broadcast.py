@@ -20,7 +20,6 @@ from channels.db import database_sync_to_async
 
 from chat import broadcast, protocol, pubsub, selectors, services
 from chat.models import Room
-from tests.redisserver import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -433,14 +432,6 @@ async def test_a_malformed_event_on_the_channel_does_not_deafen_the_process(room
     finally:
         await admin.aclose()
         await hub.close()
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_redis_restart_resubscribes_and_resyncs(room, private_redis):

@@ -24,6 +24,15 @@ def members(room: str) -> list[str]:
     return sorted(m.name for m in state.members) if state is not None else []
 
 
+async def until_members(room: str, names: list[str]) -> None:
+    """Wait (up to 2 s) until the hub's members of ``room`` are ``names``; then assert it."""
+    for _ in range(100):
+        if members(room) == names:
+            break
+        await asyncio.sleep(0.02)
+    assert members(room) == names
+
+
 async def presence(room: str) -> list[str]:
     return await broadcast.get_hub().bus.presence_names(protocol.room_key(room))
 
@@ -63,11 +72,7 @@ async def test_a_connection_flooding_any_frame_kind_is_closed_with_1008(native, 
     await assert_usable(other)
     await send(other, {"type": "message", "message": "still here"})
     assert (await recv_until(other, "message"))["message"] == "still here"
-    for _ in range(50):
-        if members(room) == ["other"]:
-            break
-        await asyncio.sleep(0.02)
-    assert members(room) == ["other"]
+    await until_members(room, ["other"])
 
 
 async def test_messages_within_the_rate_do_not_spend_the_frame_budget(native, room, settings):
@@ -182,11 +187,7 @@ async def test_a_bug_while_sending_closes_with_1011_and_leaves_no_ghost(native, 
     await send(ghost, {"type": "ping"})
     assert await closed_with(ghost) == 1011
     monkeypatch.undo()
-    for _ in range(50):
-        if members(room) == ["kim"]:
-            break
-        await asyncio.sleep(0.02)
-    assert members(room) == ["kim"]
+    await until_members(room, ["kim"])
     await asyncio.sleep(broadcast.PRESENCE_INTERVAL + 0.1)
     assert await presence(room) == ["kim"]
     await assert_usable(kim)
@@ -215,11 +216,7 @@ async def test_a_leave_whose_presence_update_fails_leaves_no_member(native, room
 
     monkeypatch.setattr(bus, "presence_set", failing_on_leave)
     await ghost.disconnect()
-    for _ in range(50):
-        if members(room) == ["kim"]:
-            break
-        await asyncio.sleep(0.02)
-    assert members(room) == ["kim"]
+    await until_members(room, ["kim"])
     await assert_usable(kim)
 
 
@@ -257,11 +254,7 @@ async def test_a_client_that_goes_away_while_its_pages_are_read_leaves_at_once(n
             await send(reader, {"type": "history"})
         await assert_usable(reader)  # its other frames are answered meanwhile
         await reader.disconnect()
-        for _ in range(100):
-            if members(room) == ["kim"]:
-                break
-            await asyncio.sleep(0.02)
-        assert members(room) == ["kim"]
+        await until_members(room, ["kim"])
         assert not release.is_set()
     finally:
         release.set()

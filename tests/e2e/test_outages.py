@@ -8,7 +8,6 @@ import asyncio
 
 import pytest
 
-from tests.redisserver import PrivateRedis
 from tests.servers import PG_URL, ServerFarm
 from tests.tcpproxy import TcpProxy
 from tests.wsclient import close_code, connect, ids, join, next_messages, recv, recv_until, room_url, send
@@ -29,14 +28,6 @@ async def acked(ws, text: str, client_id: str) -> dict:
 async def usable(ws) -> None:
     await send(ws, {"type": "ping"})
     await recv_until(ws, "pong")
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    redis = PrivateRedis(tmp_path)
-    redis.start()
-    yield redis
-    redis.stop()
 
 
 async def test_redis_down_connections_keep_sending_and_new_ones_join(tmp_path, private_redis, room):
