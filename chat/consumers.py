@@ -212,10 +212,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def _on_overflow(self) -> None:
         """Called by the outbox when this client is too far behind: close with 1013. Under uvicorn the
-        close frame goes straight to the socket and the socket is aborted if the client does not take
-        it (``Outbox.close_now``); the disconnect then runs at once and the member leaves its room."""
+        close frame goes straight to the socket, which is aborted if the client has not taken it
+        within PARLEY_SLOW_CLIENT_GRACE seconds (``Outbox.close_now``); the disconnect runs at once
+        and the member leaves its room."""
         log.info("closing a slow client in %s", self.room)
-        if self.outbox is not None and self.outbox.close_now(CloseCode.TRY_AGAIN_LATER):
+        grace = settings.PARLEY_SLOW_CLIENT_GRACE
+        if self.outbox is not None and self.outbox.close_now(CloseCode.TRY_AGAIN_LATER, grace=grace):
             return
         self.outbox_task = broadcast.get_hub().loop.create_task(self.close(code=CloseCode.TRY_AGAIN_LATER))
 

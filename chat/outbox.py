@@ -24,19 +24,24 @@ import itertools
 import socket
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeGuard
+
+from asgiref.typing import ASGISendCallable
 
 from . import pubsub
 
+if TYPE_CHECKING:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
 _ids = itertools.count(1)
 
-# Seconds a slow client's socket stays open after ``close_now`` wrote its close frame: time for a
-# client that reads again to get the frame. Then the socket is aborted (a TCP reset), whatever its
-# buffer still holds, and the memory is freed.
-CLOSE_GRACE = 2.0
-
-ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+# Seconds a slow client's socket stays open after ``close_now`` wrote its close frame, by default:
+# time for a client that reads again to get what was sent and then the 1013. Then the socket is
+# aborted (a TCP reset), whatever its buffer still holds, and the memory is freed. The connection
+# itself is over at once (the application is told, the member leaves its room); only the socket
+# waits. PARLEY_SLOW_CLIENT_GRACE sets it (the consumer passes it in).
+CLOSE_GRACE = 10.0
 
 
 class Outbox:
@@ -59,7 +64,7 @@ class Outbox:
     def __init__(
         self,
         *,
-        send: ASGISend,
+        send: ASGISendCallable,
         name: str,
         ephemeral: bool,
         limit: int,
@@ -71,7 +76,7 @@ class Outbox:
         self.floor = 0  # message ids up to this one were already sent (as history)
         self._send = send
         self._direct: _Direct | None = None
-        self._server_send: ASGISend | None = None  # the ASGI server's own send, once started
+        self._server_send: ASGISendCallable | None = None  # the ASGI server's own send, once started
         self._queue: deque[tuple[str, int]] | None = None  # created when a frame has to wait
         self._limit = limit
         self._on_overflow = on_overflow
@@ -101,7 +106,7 @@ class Outbox:
         if self._task is None and self._started:
             self._task = asyncio.get_running_loop().create_task(self._write())
 
-    def start(self, *, floor: int, server_send: ASGISend | None = None) -> None:
+    def start(self, *, floor: int, server_send: ASGISendCallable | None = None) -> None:
         """Start writing, dropping queued messages with id <= ``floor`` (already sent as history).
 
         Called once the handshake is done. ``server_send`` is the ASGI server's own send; when it
@@ -135,16 +140,16 @@ class Outbox:
                     direct.write(text)
                 else:
                     queue.popleft()
-                    await self._send({"type": "websocket.send", "text": text})
+                    await self._send({"type": "websocket.send", "bytes": None, "text": text})
         finally:
             self._task = None
             if not queue:
                 self._queue = None  # drained: an idle connection keeps no queue
 
-    def close_now(self, code: int) -> bool:
+    def close_now(self, code: int, *, grace: float = CLOSE_GRACE) -> bool:
         """Close the connection with ``code`` at once, however full its socket is. False when it
         cannot be done here (not started, another server, already closing): close through ASGI."""
-        return close_now(self._server_send, code)
+        return close_now(self._server_send, code, grace=grace)
 
     def stop(self) -> None:
         self.closed = True
@@ -154,7 +159,13 @@ class Outbox:
             self._task = None
 
 
-def close_now(server_send: ASGISend | None, code: int) -> bool:
+def _is_sansio(protocol: object) -> TypeGuard[WebSocketsSansIOProtocol]:
+    """Whether ``protocol`` is uvicorn's sans-I/O WebSocket protocol, told by its class's name: this
+    module does not import uvicorn (other servers, such as Daphne in tests, run it too)."""
+    return type(protocol).__name__ == "WebSocketsSansIOProtocol"
+
+
+def close_now(server_send: ASGISendCallable | None, code: int, *, grace: float = CLOSE_GRACE) -> bool:
     """Close a uvicorn sans-I/O WebSocket connection with ``code`` now, without waiting for its socket.
 
     Called for a client that stopped reading. uvicorn's ASGI close waits until the socket's buffer
@@ -162,11 +173,11 @@ def close_now(server_send: ASGISend | None, code: int) -> bool:
     the keepalive gives up ~40 s later. Instead: write the close frame to the transport (which always
     takes a few bytes more), tell the application the connection is gone (``websocket.disconnect``
     with ``code``, as uvicorn does on close: the consumer leaves its room), and abort the socket
-    ``CLOSE_GRACE`` seconds later unless the client has answered the close by then. A graceful
+    ``grace`` seconds later unless the client has answered the close by then. A graceful
     close would not do: the kernel would keep the unsent frames until its own timeouts.
     """
     protocol = getattr(server_send, "__self__", None)
-    if type(protocol).__name__ != "WebSocketsSansIOProtocol":
+    if not _is_sansio(protocol):
         return False
     if not protocol.handshake_complete or protocol.close_sent or protocol.disconnected:
         return False
@@ -179,12 +190,12 @@ def close_now(server_send: ASGISend | None, code: int) -> bool:
         protocol.transport.resume_reading()
     # uvicorn's own close timer: cancelled if the client answers the close (then the socket is closed
     # gracefully, its buffer having drained), otherwise it fires and the socket is reset.
-    protocol.close_timer = protocol.loop.call_later(CLOSE_GRACE, _abort_unless_gone, protocol)
+    protocol.close_timer = protocol.loop.call_later(grace, _abort_unless_gone, protocol)
     return True
 
 
-def _abort_unless_gone(protocol: Any) -> None:
-    """Called ``CLOSE_GRACE`` seconds after ``close_now`` unless the client answered the close: reset
+def _abort_unless_gone(protocol: WebSocketsSansIOProtocol) -> None:
+    """Called ``grace`` seconds after ``close_now`` unless the client answered the close: reset
     the connection. Closing a socket with unsent data leaves it to the kernel, which keeps trying to
     send it (megabytes, for minutes); with a zero linger time the close resets it and frees all."""
     if protocol.disconnected:
@@ -201,18 +212,18 @@ class _Direct:
 
     __slots__ = ("_protocol", "_transport")
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
         self._transport = protocol.transport
 
     @classmethod
-    def attach(cls, server_send: ASGISend | None) -> _Direct | None:
+    def attach(cls, server_send: ASGISendCallable | None) -> _Direct | None:
         protocol = getattr(server_send, "__self__", None)
-        if type(protocol).__name__ != "WebSocketsSansIOProtocol":
+        if not _is_sansio(protocol):
             return None
         # The handshake is over and uvicorn does not look at its request and response again:
         # let go of them (about 4 KiB per idle connection).
-        protocol.request = protocol.response = None
+        protocol.request = protocol.response = None  # type: ignore[assignment]  # typed as set; unread from here
         if getattr(protocol.conn, "extensions", None):
             return None  # compression negotiated: frames must go through websockets
         return cls(protocol)

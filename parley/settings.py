@@ -243,7 +243,12 @@ PARLEY_HISTORY_READ_THREADS = env_int("PARLEY_HISTORY_READ_THREADS", 2, minimum=
 # Frames waiting for one slow client before it is closed with 1013 (frames are shared between
 # clients, so this bounds a list of references, not copies).
 PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)
+# Seconds the socket of a client closed for falling behind stays open for it to read what was sent
+# and then the 1013 close; then it is reset and its buffers freed (chat/outbox.py close_now).
+PARLEY_SLOW_CLIENT_GRACE = env_float("PARLEY_SLOW_CLIENT_GRACE", 10.0)
 PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
+# Seconds after posting during which a message's author may edit it; 0: no limit.
+PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)
 # Seconds after which "X is typing" is considered stale by clients (sent in the hello frame).
 PARLEY_TYPING_TIMEOUT = env_float("PARLEY_TYPING_TIMEOUT", 5.0)
 # Per-message deflate costs ~30 KiB per idle connection; off unless asked for.

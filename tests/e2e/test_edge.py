@@ -257,7 +257,7 @@ def _holds_peer(server, port: int) -> bool:
 
 
 async def test_a_client_that_stops_reading_is_dropped_soon_after_its_queue_overflows(module_farm, room):
-    server = module_farm.start(PARLEY_RATE_PER_SEC="0", PARLEY_SEND_QUEUE_MAX="50")
+    server = module_farm.start(PARLEY_RATE_PER_SEC="0", PARLEY_SEND_QUEUE_MAX="50", PARLEY_SLOW_CLIENT_GRACE="2")
     process = psutil.Process(server.process.pid)
     watcher, _, _ = await join(server.ws, room, "?name=watcher")
     path = room_url("", "/ws/rooms/{}/", room, "?name=slowpoke")
@@ -306,7 +306,8 @@ async def test_a_client_that_stops_reading_is_dropped_soon_after_its_queue_overf
                 and not await asyncio.to_thread(_holds_peer, server, slow_port)
             ):
                 gone_at = time.monotonic()
-        # Dropped within a few seconds of the overflow, not ~40 s later by the keepalive.
+        # Dropped within a few seconds of the grace (PARLEY_SLOW_CLIENT_GRACE, 2 s on this server)
+        # after the overflow, not ~40 s later by the keepalive.
         assert gone_at - overflowed_at < 10
         # Its name left the presence list, and the room keeps working.
         await asyncio.wait_for(presence_without_slowpoke.wait(), 10)
