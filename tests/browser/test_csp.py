@@ -8,7 +8,7 @@ watch sees a violation when there is one, so that "none seen" means something.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Response, expect
 
 from tests.browser.conftest import Chat, room_path, unique
 
@@ -71,6 +71,35 @@ def test_the_room_works_under_the_policy(people):
     expect(alice.page.locator("#presence li")).to_have_count(2)
     expect_policy(alice)
     expect_policy(bob)
+
+
+def test_the_room_page_runs_as_modules(people):
+    """The page's script is ES modules from this site (no build step): each served as JavaScript, none failing."""
+    room = unique("csp-modules")
+    alice = watched(people())
+    errors: list[str] = []
+    scripts: dict[str, tuple[int, str]] = {}  # url -> (status, content type) of every .js fetched
+
+    def on_response(response: Response) -> None:
+        if response.url.endswith(".js"):
+            scripts[response.url] = (response.status, response.headers.get("content-type", ""))
+
+    alice.page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    alice.page.on("response", on_response)
+    alice.join(room, "alice")
+    alice.send("from a module")
+    alice.wait_for_count(1)
+
+    entry = alice.page.evaluate(
+        "[...document.querySelectorAll('script[src]')].map(s => [s.type, new URL(s.src).pathname])"
+    )
+    assert ["module", "/static/chat/room/main.js"] in entry
+    assert all(kind == "module" for kind, _ in entry), entry  # no classic scripts left
+    imported = {url.rsplit("/", 1)[1] for url in scripts if "/static/chat/room/" in url}
+    assert {"main.js", "connection.js", "state.js", "view.js"} <= imported  # relative imports resolved
+    assert all(status == 200 and "javascript" in kind for status, kind in scripts.values()), scripts
+    assert errors == []
+    expect_policy(alice)
 
 
 def test_index_login_and_signup_work_under_the_policy(people):

@@ -1,0 +1,299 @@
+// The room page (docs/ui.md): the entry point, loaded as <script type="module">, no build step.
+// It reads the page's configuration, makes the pieces and wires them together:
+// - connection.js: the WebSocket, reconnects, ?after= resume, heartbeat;
+// - state.js: the room as data; every server frame goes through RoomState.apply();
+// - view.js (and format.js): the DOM;
+// - storage.js, ratelimit.js, strings.js: what survives a reload, send pacing, the translated words.
+// What is here: what each frame means for the page, the outbox's sending, history paging, typing.
+
+import { Connection } from "./connection.js";
+import { TokenBucket } from "./ratelimit.js";
+import { RoomState } from "./state.js";
+import * as storage from "./storage.js";
+import { translator } from "./strings.js";
+import { findElements, View } from "./view.js";
+
+const TYPING_EVERY_MS = 2000; // while typing, tell the room this often
+const TYPING_SERVER_GAP_MS = 1050; // the server drops typing frames less than 1 s apart
+const RETRY_RATE_LIMITED_MS = 1000;
+const LOAD_OLDER_WITHIN_PX = 120; // scrolling this close to the top loads the page before
+
+const config = JSON.parse(document.getElementById("room-config").textContent);
+const t = translator(config.strings);
+const ui = findElements();
+const view = new View(ui, t);
+const room = new RoomState(storage.loadMine());
+const bucket = new TokenBucket(room.limits);
+const connection = new Connection(config.room, () => room.lastId, {
+  onFrame,
+  onStatus: (name) => view.setStatus(name),
+  onLive,
+  onDetach,
+  onRefused: (detail) => view.showBanner(t("refused", { detail })),
+});
+
+const page = {
+  wasAtBottom: true, // the reader was at the newest message when the connection opened
+  olderAvailable: false,
+  olderLoading: false,
+  typingTimer: 0,
+  lastTypingSent: Number.NEGATIVE_INFINITY,
+  typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
+  flushTimer: 0,
+  unread: 0,
+};
+
+// --- Server frames ---------------------------------------------------------------------------------
+
+/** Called for every frame the server sends: apply it to the room, then draw what changed. */
+function onFrame(frame) {
+  const update = room.apply(frame);
+  switch (frame.type) {
+    case "hello":
+      return update.reset ? startOver() : onHello();
+    case "history":
+      return onHistory(frame, update);
+    case "message":
+      return onMessage(frame, update);
+    case "presence":
+      return view.renderPresence(room.users, room.you);
+    case "typing":
+      return renderTyping();
+    case "error":
+      return onError(frame, update);
+    default:
+      return undefined; // pong, and frame types added later
+  }
+}
+
+/** Called first on every connection: who we are and the limits in force. */
+function onHello() {
+  view.setYou(room.you, room.limits);
+  page.wasAtBottom = view.nearBottom();
+  bucket.refill();
+}
+
+/** Forget every message shown and join afresh: ids we hold no longer name the same messages. */
+function startOver() {
+  room.reset();
+  view.clearMessages();
+  connection.restart();
+}
+
+/** Draw an update's new messages, and take the confirmed ones out of the outbox. */
+function show(update) {
+  view.showMessages(update.added, (message) => room.isMine(message));
+  for (const clientId of update.confirmed) view.removePending(clientId);
+  if (update.confirmed.length) saveOutbox();
+}
+
+/**
+ * Called for a history frame. While joining it is the join history (one frame; or, on a resume,
+ * pages until has_more is false, then the connection goes live); once live it answers our request
+ * for older messages.
+ */
+function onHistory(frame, update) {
+  if (connection.phase === "joining") {
+    show(update);
+    if (!connection.resuming) page.olderAvailable = frame.has_more;
+    return;
+  }
+  view.keepingPlace(() => show(update)); // keep the reader's place
+  page.olderAvailable = frame.has_more;
+  page.olderLoading = false;
+  renderOlder();
+  fillScreen();
+}
+
+/** Called when a join or a resume is complete. */
+function onLive(first) {
+  view.hideBanner();
+  renderOlder();
+  flushOutbox();
+  if (first || page.wasAtBottom) view.scrollToBottom();
+  fillScreen();
+}
+
+function onMessage(frame, update) {
+  const atBottom = view.nearBottom(); // before the message is drawn
+  show(update);
+  renderTyping();
+  if (!update.added.length) return;
+  const mine = room.isMine(frame);
+  if (atBottom || mine) view.scrollToBottom();
+  else view.showJump();
+  if (document.hidden && !mine) {
+    page.unread += 1;
+    view.setUnread(page.unread);
+  }
+}
+
+function onError(frame, update) {
+  const item = update.item;
+  if (item) {
+    view.markPending(item, dismiss);
+    if (item.status === "queued") scheduleFlush(RETRY_RATE_LIMITED_MS);
+    else saveOutbox();
+  } else if (page.olderLoading && frame.code === "rate_limited") {
+    page.olderLoading = false;
+  }
+}
+
+/** Called when the connection gives up its socket: what it did not confirm is queued again. */
+function onDetach() {
+  page.olderLoading = false;
+  for (const item of room.requeue()) view.markPending(item, dismiss);
+  room.typers.clear();
+  renderTyping();
+  renderOlder();
+}
+
+// --- Older history ---------------------------------------------------------------------------------
+
+/** Called when the reader scrolls near the top (or clicks the button): ask for the page before ours. */
+function loadOlder() {
+  if (!connection.live || !page.olderAvailable || page.olderLoading || !room.ids.length) return;
+  if (!bucket.take()) return;
+  page.olderLoading = true;
+  connection.send({ type: "history", before: room.oldestId(), limit: config.olderPage });
+  renderOlder();
+}
+
+/** While older messages exist and the list does not fill its box, load more (no scrollbar to pull). */
+function fillScreen() {
+  if (view.unfilled()) loadOlder();
+}
+
+function renderOlder() {
+  const atStart = connection.joined && !page.olderAvailable; // the room's first message is shown
+  let name = "idle";
+  if (page.olderLoading) name = "loading";
+  else if (page.olderAvailable) name = "more";
+  else if (atStart) name = "start";
+  view.renderOlder(name);
+}
+
+// --- Sending and the outbox ------------------------------------------------------------------------
+
+/** Called on Enter or the Send button: queue the message and send it if the socket is live. */
+function submit() {
+  const text = ui.input.value;
+  if (!text.trim()) return;
+  const length = [...text].length;
+  if (length > room.limits.max_message_chars) {
+    view.showBanner(t("too_long", { count: length, limit: room.limits.max_message_chars }));
+    return;
+  }
+  const clientId = newClientId();
+  storage.saveMine(room.rememberMine(clientId));
+  addToOutbox(room.queue(clientId, text));
+  saveOutbox();
+  ui.input.value = "";
+  view.autosize();
+  // The message ends our "typing…" for the others; typing again should say so again soon.
+  page.typingAllowedAt = page.lastTypingSent + TYPING_SERVER_GAP_MS;
+  flushOutbox();
+  view.scrollToBottom();
+}
+
+function addToOutbox(item) {
+  view.addPending(item, room.you ? room.you.name : view.youName());
+  view.markPending(item, dismiss);
+}
+
+/** Send every queued message, oldest first, as fast as the server's rate limit allows. */
+function flushOutbox() {
+  clearTimeout(page.flushTimer);
+  page.flushTimer = 0;
+  if (!connection.live) return;
+  for (const item of room.outbox.values()) {
+    if (item.status !== "queued") continue;
+    if (!bucket.take()) {
+      scheduleFlush(1000 / Math.max(room.limits.rate_per_sec, 1));
+      return;
+    }
+    if (!connection.send({ type: "message", message: item.text, client_id: item.clientId })) return;
+    room.mark(item, "sent");
+    view.markPending(item, dismiss);
+  }
+}
+
+function scheduleFlush(ms) {
+  if (!page.flushTimer) page.flushTimer = setTimeout(flushOutbox, ms);
+}
+
+/** Called when the reader dismisses a failed message. */
+function dismiss(item) {
+  view.removePending(item.clientId);
+  room.outbox.delete(item.clientId);
+  saveOutbox();
+}
+
+function saveOutbox() {
+  storage.saveOutbox(config.room, room.waiting());
+}
+
+/** Called at start: messages typed before a reload that the server never confirmed are queued again. */
+function restoreOutbox() {
+  for (const saved of storage.loadOutbox(config.room)) addToOutbox(room.queue(saved.clientId, saved.text));
+}
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // plain-http pages on a LAN have no randomUUID
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// --- Typing ----------------------------------------------------------------------------------------
+
+/** Called on every keystroke in the composer: tell the room, at most every 2 s. */
+function onInput() {
+  view.autosize();
+  const now = performance.now();
+  if (ui.input.value.trim() && connection.live && now >= page.typingAllowedAt) {
+    page.lastTypingSent = now;
+    page.typingAllowedAt = now + TYPING_EVERY_MS;
+    connection.send({ type: "typing" });
+  }
+}
+
+/** Show who is typing, and come back when the first of them expires. */
+function renderTyping() {
+  const now = performance.now();
+  const { names, next } = room.typing(now);
+  view.renderTyping(names);
+  clearTimeout(page.typingTimer);
+  if (names.length) page.typingTimer = setTimeout(renderTyping, next - now + 20);
+}
+
+// --- Wiring ----------------------------------------------------------------------------------------
+
+ui.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+  ui.input.focus();
+});
+ui.input.addEventListener("keydown", (event) => {
+  // Enter sends, Shift+Enter is a new line; Enter that ends a Korean (IME) composition does neither.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    event.preventDefault();
+    submit();
+  }
+});
+ui.input.addEventListener("input", onInput);
+ui.scroller.addEventListener("scroll", () => {
+  if (ui.scroller.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();
+  if (view.nearBottom()) view.hideJump();
+});
+ui.olderButton.addEventListener("click", loadOlder);
+ui.jump.addEventListener("click", () => view.scrollToBottom());
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) {
+    page.unread = 0;
+    view.setUnread(0);
+  }
+});
+
+restoreOutbox();
+connection.start();
+ui.input.focus();

@@ -1,0 +1,49 @@
+// What the page keeps in the browser: the client_ids this browser sent (localStorage, so that a
+// reload still knows which messages are yours) and the room's outbox (sessionStorage, so that a
+// reload or a crashed tab does not lose what was typed). Storage that is full or disabled is not an
+// error: the page works, it just forgets on reload.
+
+const MINE_KEY = "parley:mine";
+
+const outboxKey = (room) => `parley:outbox:${room}`;
+
+/** The client_ids of the messages this browser sent, oldest first. */
+export function loadMine() {
+  return loadJson(localStorage, MINE_KEY, []);
+}
+
+export function saveMine(clientIds) {
+  saveJson(localStorage, MINE_KEY, clientIds);
+}
+
+/** The messages typed in this room before a reload that the server had not confirmed: [{clientId, text}]. */
+export function loadOutbox(room) {
+  return loadJson(sessionStorage, outboxKey(room), []).filter(
+    (saved) => saved && typeof saved.clientId === "string" && typeof saved.text === "string",
+  );
+}
+
+export function saveOutbox(room, items) {
+  saveJson(
+    sessionStorage,
+    outboxKey(room),
+    items.map((item) => ({ clientId: item.clientId, text: item.text })),
+  );
+}
+
+function loadJson(storage, key, fallback) {
+  try {
+    const value = JSON.parse(storage.getItem(key));
+    return Array.isArray(value) ? value : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function saveJson(storage, key, value) {
+  try {
+    storage.setItem(key, JSON.stringify(value));
+  } catch {
+    // storage full or disabled: the page works, it just forgets on reload
+  }
+}

@@ -1,0 +1,12 @@
+// The words the page shows arrive translated in the page's configuration (chat.views.room_strings):
+// one catalogue for the templates and the script, no JavaScript catalogue view.
+
+/** "%(name)s is typing…" with the blanks filled in; the result is only ever used as text. */
+export function fill(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+/** A function giving the translated word for a key, blanks filled in; an unknown key gives the key itself. */
+export function translator(strings) {
+  return (key, values = {}) => fill(strings[key] || key, values);
+}
