@@ -11,6 +11,7 @@ export HOST PORT WORKERS
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 PYTEST := $(BIN)/python -m pytest
+BIOME  := node_modules/.bin/biome
 
 .PHONY: run test test-embedded test-scaled lint format bench soak services browser clean
 
@@ -23,6 +24,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# Biome (the JavaScript linter and formatter) from the npm registry, at package-lock.json's version.
+node_modules/.installed: package.json package-lock.json
+	@bash scripts/node.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python -m parley.serve
@@ -33,13 +40,15 @@ services:
 browser:
 	@bash scripts/chromium.sh
 
-lint: $(VENV)/.dev
+lint: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIOME) check --error-on-warnings chat/static
 
-format: $(VENV)/.dev
+format: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	$(BIOME) check --write chat/static
 
 # The whole suite twice: embedded (SQLite + in-process fan-out) and scaled (PostgreSQL + Redis).
 # Multi-process tests start their own servers on PostgreSQL + Redis, so they run once.
@@ -65,4 +74,4 @@ soak: $(VENV)/.dev services
 	$(BIN)/python -m soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3* test-db.sqlite3* tests/artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules db.sqlite3* test-db.sqlite3* tests/artifacts .pytest_cache .ruff_cache
