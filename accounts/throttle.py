@@ -24,6 +24,13 @@ from django.http import HttpRequest
 from parley.clientaddr import client_address
 
 
+class AxesRequest(HttpRequest):
+    """A request as axes hands it to its handler: ``AxesProxyHandler.update_request`` has added
+    the client's address (None when it cannot tell). For type checking only: never instantiated."""
+
+    axes_ip_address: str | None
+
+
 def request_address(request: HttpRequest) -> str | None:
     """Called by axes for each login (``AXES_CLIENT_IP_CALLABLE``): the client's address, believing
     ``X-Forwarded-For`` only from ``PARLEY_TRUSTED_PROXIES``; None when the server names no peer
@@ -47,7 +54,7 @@ def _sum(attempts: Any) -> int:
 class LoginThrottle(AxesDatabaseHandler):
     """Axes' database handler with a limit per username and another per address."""
 
-    def get_failures(self, request: HttpRequest, credentials: dict | None = None) -> int:
+    def get_failures(self, request: AxesRequest, credentials: dict | None = None) -> int:
         """Called by axes before a login and after each failure: how many limits are reached (0-2)."""
         by_username, by_address = self.get_user_attempts(request, credentials)  # AXES_LOCKOUT_PARAMETERS' order
         reached = 0
@@ -59,7 +66,7 @@ class LoginThrottle(AxesDatabaseHandler):
             reached += 1
         return reached
 
-    def reset_user_attempts(self, request: HttpRequest, credentials: dict | None = None) -> int:
+    def reset_user_attempts(self, request: AxesRequest, credentials: dict | None = None) -> int:
         """Called by axes after a successful login: forgive that username's failures from this
         address (typos), not the address's failures for other names nor the username's elsewhere."""
         username = get_client_username(request, credentials)

@@ -25,9 +25,9 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard, cast
 
-from asgiref.typing import ASGISendCallable
+from asgiref.typing import ASGISendCallable, WebSocketSendEvent
 
 from . import pubsub
 
@@ -140,7 +140,9 @@ class Outbox:
                     direct.write(text)
                 else:
                     queue.popleft()
-                    await self._send({"type": "websocket.send", "bytes": None, "text": text})
+                    # One of "text" and "bytes", as the ASGI spec says (Channels' test client insists);
+                    # asgiref's WebSocketSendEvent has both keys.
+                    await self._send(cast("WebSocketSendEvent", {"type": "websocket.send", "text": text}))
         finally:
             self._task = None
             if not queue:

@@ -20,8 +20,8 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol, cast
 
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -259,7 +259,7 @@ class RedisBus:
         expiry = time.time() + PRESENCE_TTL
         pipe = self._redis.pipeline(transaction=False)
         for key, changed in dirty.items():
-            mine = self._mine.get(key, {})
+            mine: Mapping[str, int] = self._mine.get(key, {})
             present = {_entry(n): expiry for n in changed if n in mine}
             gone = [_entry(n) for n in changed if n not in mine]
             if present:
@@ -273,7 +273,8 @@ class RedisBus:
         """Everyone in the room on every process; only this process's own while Redis is down."""
         if self.healthy:
             try:
-                raw = await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf")
+                # The client does not decode responses: members are bytes.
+                raw = cast("list[bytes]", await self._redis.zrangebyscore(self._presence_key(key), time.time(), "+inf"))
                 return sorted({m.decode("utf-8").split("|", 1)[1] for m in raw})
             except (RedisError, OSError) as exc:
                 self._lost(exc)

@@ -1,10 +1,18 @@
 """WebSocket URLs: the three doors. Room names are matched loosely here and checked by the
 consumer, so a bad name gets an ``invalid_room`` error and close code 4400, not a failed route."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
 from . import consumers
+
+if TYPE_CHECKING:
+    from channels.routing import URLRouter, _ExtendedURLPattern
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):
@@ -16,9 +24,16 @@ class NotFoundConsumer(AsyncWebsocketConsumer):
         await self.close()
 
 
-websocket_urlpatterns = [
-    re_path(r"^chat/(?P<room>[^/]+)/?$", consumers.SeedConsumer.as_asgi()),
-    re_path(r"^ws/chat/(?P<room>[^/]+)/?$", consumers.TutorialConsumer.as_asgi()),
-    re_path(r"^ws/rooms/(?P<room>[^/]+)/?$", consumers.NativeConsumer.as_asgi()),
-    re_path(r"", NotFoundConsumer.as_asgi()),
+def consumer_path(regex: str, consumer: type[AsyncConsumer]) -> _ExtendedURLPattern:
+    """``re_path(regex, consumer.as_asgi())``, typed for Channels' ``URLRouter``: django-stubs types
+    ``re_path`` for Django views only, and the stubs of Channels want their own pattern type."""
+    pattern = re_path(regex, consumer.as_asgi())  # type: ignore[arg-type]  # an ASGI app, not a view
+    return cast("_ExtendedURLPattern", pattern)
+
+
+websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
+    consumer_path(r"^chat/(?P<room>[^/]+)/?$", consumers.SeedConsumer),
+    consumer_path(r"^ws/chat/(?P<room>[^/]+)/?$", consumers.TutorialConsumer),
+    consumer_path(r"^ws/rooms/(?P<room>[^/]+)/?$", consumers.NativeConsumer),
+    consumer_path(r"", NotFoundConsumer),
 ]

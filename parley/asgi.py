@@ -1,6 +1,7 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
 
@@ -8,6 +9,7 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -25,12 +27,13 @@ class SessionAuth:
     wrapper would stay with every idle connection (about 3 KiB each) for nothing.
     """
 
-    def __init__(self, application):
+    def __init__(self, application: Any) -> None:
         self.application = application
-        self.with_session = AuthMiddlewareStack(application)
+        # Channels' stubs say the stack may be an ASGI 2 application; it is an ASGI 3 one, called so.
+        self.with_session: Any = AuthMiddlewareStack(application)
         self.cookie = settings.SESSION_COOKIE_NAME.encode("latin-1") + b"="
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         for name, value in scope.get("headers", ()):
             if name == b"cookie" and self.cookie in value:
                 return await self.with_session(scope, receive, send)
@@ -47,10 +50,10 @@ class ServerSend:
     recipient and a coroutine each).
     """
 
-    def __init__(self, application):
+    def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         # The outermost middleware: the scope is the server's own, for this connection alone, so a
         # key is added in place rather than by copying it (a copy per connection stays in memory).
         scope["parley.server_send"] = send

@@ -19,6 +19,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +41,16 @@ LOG_EVERY = 10.0
 # --- Refusing a handshake --------------------------------------------------------------------------
 
 
-async def deny(scope: dict, receive: Any, send: Any, *, status: int, code: str, detail: str, headers=()) -> None:
+async def deny(
+    scope: dict,
+    receive: Any,
+    send: Any,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
     """Refuse a WebSocket handshake with a real HTTP response (the ASGI WebSocket Denial Response
     extension) and the body ``{"error": {"code", "detail"}}``. A server without the extension gets
     ``websocket.close`` before accept (HTTP 403 in uvicorn and Daphne) or, for 429, accept and
@@ -309,7 +319,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     _count = 0
     _longest = 0
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._arm()
 

@@ -11,8 +11,12 @@ header again with other rules (django-ipware's, say).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
 from parley.clientaddr import client_address, is_trusted_proxy
@@ -29,19 +33,26 @@ def believe_trusted_proxy(request: HttpRequest) -> None:
         meta.pop("HTTP_X_FORWARDED_PROTO", None)
 
 
+# What Django hands a middleware: the rest of the chain, a plain function or a coroutine function.
+GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+
+
 @sync_and_async_middleware
-def trusted_proxy_middleware(get_response):
+def trusted_proxy_middleware(get_response: GetResponse) -> GetResponse:
     """Sync and async, so that it adds no thread hop in front of Django's async handler."""
     if iscoroutinefunction(get_response):
+        get_async = cast("Callable[[HttpRequest], Awaitable[HttpResponseBase]]", get_response)
 
-        async def middleware(request: HttpRequest):
+        async def async_middleware(request: HttpRequest) -> HttpResponseBase:
             believe_trusted_proxy(request)
-            return await get_response(request)
+            return await get_async(request)
 
-    else:
+        return async_middleware
 
-        def middleware(request: HttpRequest):
-            believe_trusted_proxy(request)
-            return get_response(request)
+    get_sync = cast("Callable[[HttpRequest], HttpResponseBase]", get_response)
+
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        believe_trusted_proxy(request)
+        return get_sync(request)
 
     return middleware
