@@ -2,7 +2,7 @@
 
 Run as a subprocess with DATABASE_URL set (the database migrated):
 ``python -m bench.store --threads 4 --duration 3 --batch 1``. Prints one JSON object:
-messages stored per second by ``message_send`` (batch 1) or ``message_send_many`` (batch > 1, one
+messages stored per second by ``message_send`` (batch 1) or ``apply_changes`` (batch > 1, one
 transaction per batch, as the group commit does), each thread in its own room.
 """
 
@@ -49,10 +49,10 @@ def main() -> int:
                     n += 1
                 else:
                     drafts = [
-                        services.Draft(room=room, sender="bench", body="x" * 64, client_id=f"{i}-{n + k}")
+                        services.Post(room=room, sender="bench", body="x" * 64, client_id=f"{i}-{n + k}")
                         for k in range(args.batch)
                     ]
-                    services.message_send_many(drafts=drafts)
+                    services.apply_changes(drafts)
                     n += args.batch
             counts[i] = n
         except Exception as exc:  # reported, not raised: the parent prints it

@@ -1,26 +1,103 @@
-"""Actions: what a client does, done the same way whichever door it came through.
+"""Actions: what someone does in a room, done the same way whichever door it came through.
 
-Each ``do_*`` validates, writes through ``services`` and fans out through ``broadcast``. The
-WebSocket consumers call them; so does anything else that posts a message.
+Each ``do_*`` takes plain arguments (the room, who does it, the text, the target...), checks what
+needs more than the frame (names, mentions, who may moderate), and hands a change to the group
+commit (``groupcommit``), which stores it and publishes its event after the commit. The WebSocket
+consumers call these; so will the HTTP API. They raise ProtocolError for a change that is refused.
 """
 
 from __future__ import annotations
 
-from . import groupcommit, identity, protocol, services
+from channels.db import database_sync_to_async
+
+from . import broadcast, events, groupcommit, identity, protocol, selectors, services
 from .identity import Identity
 from .models import Room
 
 
-async def do_send_message(*, room: Room, who: Identity, frame: protocol.SendMessage) -> tuple[str, bool]:
-    """Store a message, then fan it out; return its encoded frame and whether it was new.
+async def do_send_message(
+    *,
+    room: Room,
+    who: Identity,
+    text: str,
+    client_id: str | None = None,
+    sender: str | None = None,
+    reply_to: int | None = None,
+) -> services.Outcome:
+    """Post a message; return its outcome (``created`` False: a repeated ``client_id``, whose
+    stored event is returned for the sender alone).
 
-    Broadcast happens only after the commit (``groupcommit``). A repeated ``client_id`` stores and
-    broadcasts nothing: the caller sends the returned frame back to the sender alone.
-    Raises ProtocolError: invalid_name for a malformed ``sender``; forbidden for a guest whose name
-    (claimed, or the connection's) looks like a registered user's. That is checked when the message
-    is stored (``services.message_send_many``), on every message, so a name registered after the
-    guest chose it stops working at once.
+    ``sender`` is a guest's claimed name (ignored for a logged-in user). ``@name``s that name a
+    registered user or someone present in the room become the message's ``mentions``; the
+    registered ones are told. Raises ProtocolError: invalid_name for a malformed ``sender``;
+    forbidden for a guest whose name looks like a registered user's (checked when the message is
+    stored, so a name registered after the guest chose it stops working at once); not_found for a
+    ``reply_to`` that names no message of the room.
     """
-    sender = identity.sender_claim(who, frame.sender)
-    draft = services.Draft(room=room, sender=sender, body=frame.message, user_id=who.user_id, client_id=frame.client_id)
-    return await groupcommit.get_writer().submit(draft)
+    name = identity.sender_claim(who, sender)
+    mentions, notify = await _mentions(room, text, author=who)
+    post = services.Post(
+        room=room,
+        sender=name,
+        body=text,
+        user_id=who.user_id,
+        client_id=client_id,
+        session_key=who.session_key,
+        reply_to=reply_to,
+        mentions=mentions,
+        notify=notify,
+    )
+    return await groupcommit.get_writer().submit(post)
+
+
+async def do_edit(*, room: Room, who: Identity, target: int, text: str) -> services.Outcome:
+    """Change the text of message ``target``: its author only, within PARLEY_EDIT_WINDOW."""
+    edit = services.Edit(
+        room=room, target=target, body=text, sender=who.name, user_id=who.user_id, session_key=who.session_key
+    )
+    return await groupcommit.get_writer().submit(edit)
+
+
+async def do_delete(*, room: Room, who: Identity, target: int) -> services.Outcome:
+    """Delete message ``target``: its author, or someone who may moderate the room (staff)."""
+    delete = services.Delete(
+        room=room,
+        target=target,
+        by=who.name,
+        user_id=who.user_id,
+        session_key=who.session_key,
+        moderator=who.staff,
+    )
+    return await groupcommit.get_writer().submit(delete)
+
+
+async def do_react(*, room: Room, who: Identity, target: int, emoji: str, add: bool) -> services.Outcome:
+    """Add or remove ``who``'s ``emoji`` on message ``target`` (a repeat changes nothing)."""
+    react = services.React(room=room, target=target, emoji=emoji, add=add, sender=who.name)
+    return await groupcommit.get_writer().submit(react)
+
+
+async def do_read(*, room: Room, who: Identity, up_to: int, origin: str = "") -> int:
+    """Move a logged-in user's read cursor in ``room`` forward to ``up_to`` (never back, never past
+    the room's last event); tell their other connections to the room. Returns the cursor."""
+    if who.user_id is None:
+        raise protocol.ProtocolError(protocol.ErrorCode.FORBIDDEN, "only a logged-in user has a read cursor")
+    cursor, moved = await database_sync_to_async(services.read_cursor_move)(
+        user_id=who.user_id, room_id=room.pk, up_to=up_to
+    )
+    if moved:
+        await events.publish_read(user_id=who.user_id, room=room.name, up_to=cursor, origin=origin)
+    return cursor
+
+
+async def _mentions(room: Room, text: str, *, author: Identity) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The names ``@mentioned`` in ``text`` that are registered users or present in the room, and
+    the ids of the registered ones (other than the author). No database trip without an ``@``."""
+    candidates = protocol.mention_candidates(text) if "@" in text else []
+    if not candidates:
+        return (), ()
+    present = set(broadcast.get_hub().presence_of(room.name))
+    users = await database_sync_to_async(selectors.users_named)(names=candidates)
+    names = tuple(n for n in candidates if n in present or n.casefold() in users)
+    notify = tuple(uid for n in names if (uid := users.get(n.casefold())) is not None and uid != author.user_id)
+    return names, tuple(dict.fromkeys(notify))

@@ -23,7 +23,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from . import protocol, pubsub, selectors, services
+from . import busevents, protocol, pubsub, selectors, services
 from .models import Room
 
 log = logging.getLogger("parley.broadcast")
@@ -68,7 +68,7 @@ class _Room:
         self.members: dict[Member, None] = {}  # insertion-ordered set
         self.last: int | None = None  # None until subscribed and read from the store
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending: dict[int, str] = {}  # seq -> frame, held while a gap is filled
+        self.pending: dict[int, busevents.RoomEvent] = {}  # held while a gap is filled
         self.filling = False
         self.resync = False
         self.presence: list[str] = []
@@ -83,6 +83,10 @@ class Hub:
     def __init__(self, make_bus: pubsub.BusFactory) -> None:
         self.loop = asyncio.get_running_loop()
         self.rooms: dict[str, _Room] = {}
+        # A logged-in user's connections here, on their user channel (busevents.user_key): each
+        # member with the key of the room it is in (mentions go to all, read cursors to one room's).
+        self.users: dict[str, dict[Member, str]] = {}
+        self.user_of: dict[Member, str] = {}
         self.bus = make_bus(self)
         self.bus_failing = False  # the last publish failed: warned once, until one succeeds
         # Per room key, the newest message event the bus failed to publish (publish_events).
@@ -90,7 +94,7 @@ class Hub:
 
     # --- Members --------------------------------------------------------------------------------
 
-    async def join(self, *, room: str, member: Member) -> Room:
+    async def join(self, *, room: str, member: Member, user_id: int | None = None) -> Room:
         """Add ``member`` to the room called ``room`` (created on first join) and return the room,
         its ``last_id`` the id of the last message delivered here when the member joined.
 
@@ -123,6 +127,8 @@ class Hub:
         else:
             await asyncio.shield(state.ready)
         state.members[member] = None
+        if user_id is not None:
+            await self._join_user(busevents.user_key(user_id), member, key)
         try:
             await self.bus.presence_set(key, member.name, True)
         except BaseException:
@@ -134,6 +140,27 @@ class Hub:
         assert state.last is not None and state.room_id is not None
         return Room(pk=state.room_id, name=room, last_id=state.last)
 
+    async def _join_user(self, key: str, member: Member, room_key: str) -> None:
+        """Put ``member`` on its user's channel (subscribed with the user's first connection here)."""
+        self.user_of[member] = key
+        members = self.users.get(key)
+        if members is None:
+            members = self.users[key] = {}
+            members[member] = room_key
+            await self.bus.subscribe(key)
+        else:
+            members[member] = room_key
+
+    def _leave_user(self, member: Member) -> None:
+        key = self.user_of.pop(member, None)
+        if key is None:
+            return
+        members = self.users[key]
+        del members[member]
+        if not members:
+            del self.users[key]
+            self.bus.unsubscribe(key)
+
     async def leave(self, *, room: str, member: Member) -> None:
         """Remove ``member``; the room is unsubscribed when its last local member leaves."""
         key = protocol.room_key(room)
@@ -141,6 +168,7 @@ class Hub:
         if state is None or member not in state.members:
             return
         del state.members[member]
+        self._leave_user(member)
         state.greeted.pop(member, None)
         if not state.members:
             del self.rooms[key]
@@ -208,34 +236,43 @@ class Hub:
             for key, payload in events:
                 self.unpublished.setdefault(key, payload)
 
+    async def publish_to_user(self, user_id: int, event: busevents.UserEvent) -> None:
+        """Send ``event`` to a user's connections on every process (a mention, a read cursor). If
+        the bus fails, connections here get it (it is also in the store: mentions, read state)."""
+        key, payload = busevents.user_key(user_id), busevents.encode(event)
+        try:
+            await self.bus.publish(key, payload)
+        except Exception:
+            self.on_event(key, payload)
+
     async def publish_typing(self, *, room: str, origin: str, text: str) -> None:
         """Tell the room's other members that someone types: a hint, so a failing bus drops it quietly."""
         with contextlib.suppress(Exception):
-            await self.bus.publish(protocol.room_key(room), pubsub.typing_event(origin, text))
+            await self.bus.publish(protocol.room_key(room), busevents.encode(busevents.Typing(origin, text)))
 
     # --- Events from the bus (pubsub.Sink) ------------------------------------------------------
 
     def on_event(self, key: str, payload: bytes) -> None:
+        """Called by the bus for each event of a room (or a user) with members here."""
+        event = busevents.decode(payload)
+        if isinstance(event, busevents.UserEvent):
+            for member, room_key in self.users.get(key, {}).items():
+                if (not event.room or event.room == room_key) and member.origin != event.origin:
+                    member.push(event.text)
+            return
         state = self.rooms.get(key)
         if state is None or state.last is None:
             # Not subscribed yet, or no longer: anything already published is in the store and
             # the joiner's read of last_id comes after this, so nothing is lost by dropping it.
             return
-        kind = payload[:1]
-        if kind == b"m":
-            end = payload.index(b"\n")
-            self._on_message(state, int(payload[1:end]), payload[end + 1 :].decode("utf-8"))
-        elif kind == b"t":
-            end = payload.index(b"\n")
-            origin = payload[1:end].decode("ascii")
-            text = payload[end + 1 :].decode("utf-8")
+        if isinstance(event, busevents.RoomEvent):
+            self._on_room_event(state, event)
+        elif isinstance(event, busevents.Typing):
             for member in state.members:
-                if member.ephemeral and member.origin != origin:
-                    member.push(text)
-        elif kind == b"p":
-            self._presence_changed(state)
+                if member.ephemeral and member.origin != event.origin:
+                    member.push(event.text)
         else:
-            log.error("unknown event %r in %s", payload[:20], key)
+            self._presence_changed(state)
 
     def on_resync(self) -> None:
         """The bus may have missed events: check every room against the store."""
@@ -247,16 +284,15 @@ class Hub:
                 self._start_fill(state)
                 self._presence_changed(state)
 
-    def _on_message(self, state: _Room, seq: int, text: str) -> None:
+    def _on_room_event(self, state: _Room, event: busevents.RoomEvent) -> None:
         assert state.last is not None
+        seq = event.seq
         if seq <= state.last:
             return
         if seq == state.last + 1 and not state.filling:
-            state.last = seq
-            for member in state.members:
-                member.push(text, seq)
+            self._deliver(state, event)
             return
-        state.pending[seq] = text
+        state.pending[seq] = event
         self._start_fill(state)
 
     def _start_fill(self, state: _Room) -> None:
@@ -276,12 +312,12 @@ class Hub:
                 # Everything below the first held id; on resync, everything the store has.
                 first_held = min(state.pending) if state.pending else None
                 state.resync = False
-                frames = await database_sync_to_async(selectors.messages_between)(
-                    room_id=state.room_id, room=state.name, after=state.last, before=first_held or 2**62
+                events = await database_sync_to_async(selectors.events_between)(
+                    room_id=state.room_id, after=state.last, before=first_held or 2**62
                 )
-                for frame in frames:
-                    if frame["id"] == state.last + 1:
-                        self._deliver(state, frame["id"], protocol.encode(frame))
+                for event in events:
+                    if event.seq == state.last + 1:
+                        self._deliver(state, event)
                 if first_held is not None and state.last + 1 < first_held:
                     attempts += 1
                     if attempts >= FILL_ATTEMPTS:
@@ -307,12 +343,19 @@ class Hub:
         for seq in [s for s in state.pending if s <= state.last]:
             del state.pending[seq]
         while state.last + 1 in state.pending:
-            self._deliver(state, state.last + 1, state.pending.pop(state.last + 1))
+            self._deliver(state, state.pending.pop(state.last + 1))
 
-    def _deliver(self, state: _Room, seq: int, text: str) -> None:
-        state.last = seq
-        for member in state.members:
-            member.push(text, seq)
+    def _deliver(self, state: _Room, event: busevents.RoomEvent) -> None:
+        """Event ``last + 1``: to every member (a seed or tutorial door: messages only)."""
+        state.last = seq = event.seq
+        text = event.text
+        if event.message:
+            for member in state.members:
+                member.push(text, seq)
+        else:
+            for member in state.members:
+                if member.ephemeral:
+                    member.push(text, seq)
 
     # --- Presence -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,7 +28,7 @@ from django.conf import settings
 
 from parley.clientaddr import scope_client_address
 
-from . import actions, broadcast, identity, protocol, reads, selectors
+from . import actions, broadcast, identity, protocol, reads, selectors, services
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox
@@ -98,7 +99,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             # Every message up to last_id is in the store; every later one reaches the outbox
             # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
-            self.room = await broadcast.get_hub().join(room=name, member=self.outbox)
+            user_id = self.identity.user_id if self.ephemeral else None  # mentions, read cursors
+            self.room = await broadcast.get_hub().join(room=name, member=self.outbox, user_id=user_id)
             last_id = self.room.last_id
             snapshot = await self.read_on_join(last_id=last_id)
         except ProtocolError as error:
@@ -261,32 +263,85 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.on_bad_input(error, client_id=client_id)
 
     async def handle(self, frame: protocol.ClientFrame) -> None:
-        """Called for each valid frame other than a message (ping, typing, history request)."""
+        """Called for each valid frame other than a message."""
+        assert self.room is not None
         if isinstance(frame, protocol.HistoryRequest):
             await self.handle_history(frame)
         elif isinstance(frame, protocol.Typing):
             await self.handle_typing()
         elif isinstance(frame, protocol.Ping):
             self.push(protocol.PONG)
+        elif isinstance(frame, protocol.Edit):
+            await self.change(
+                actions.do_edit(room=self.room, who=self.identity, target=frame.target, text=frame.message)
+            )
+        elif isinstance(frame, protocol.Delete):
+            await self.change(actions.do_delete(room=self.room, who=self.identity, target=frame.target))
+        elif isinstance(frame, protocol.React):
+            change = actions.do_react(
+                room=self.room, who=self.identity, target=frame.target, emoji=frame.emoji, add=frame.add
+            )
+            await self.change(change)
+        elif isinstance(frame, protocol.Read):
+            await self.handle_read(frame)
+        elif isinstance(frame, protocol.ThreadRequest):
+            await self.handle_thread(frame)
 
     async def handle_message(self, frame: protocol.SendMessage) -> None:
         assert self.room is not None
         if not self.bucket.take():
             await self.refuse(_rate_limited(), client_id=frame.client_id)
             return
+        send = actions.do_send_message(
+            room=self.room,
+            who=self.identity,
+            text=frame.message,
+            client_id=frame.client_id,
+            sender=frame.sender,
+            reply_to=frame.reply_to,
+        )
+        outcome = await self.change(send, client_id=frame.client_id)
+        if outcome is not None and not outcome.created and outcome.text is not None:
+            self.push(outcome.text)  # a retry: the sender alone gets the stored event again
+
+    async def change(
+        self, action: Coroutine[Any, Any, services.Outcome], *, client_id: str | None = None
+    ) -> services.Outcome | None:
+        """Run an action that changes the room; its event reaches everyone (this client too)
+        through the hub. A refusal is an error frame; a store that is down, ``unavailable``
+        (nothing was stored: the client resends, a message with the same client_id, safely)."""
         try:
-            text, created = await actions.do_send_message(room=self.room, who=self.identity, frame=frame)
+            return await action
         except ProtocolError as error:
-            await self.refuse(error, client_id=frame.client_id)
-            return
+            await self.refuse(error, client_id=client_id)
         except Exception as exc:
-            # Not stored (the store is down, or failed): the client resends it, with the same
-            # client_id, safely.
-            log.warning("a message to %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
-            await self.on_bad_input(_unavailable(), client_id=frame.client_id)
+            log.warning("a change to %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
+            await self.on_bad_input(_unavailable(), client_id=client_id)
+        return None
+
+    async def handle_read(self, frame: protocol.Read) -> None:
+        assert self.room is not None and self.outbox is not None
+        origin = self.outbox.origin
+        try:
+            await actions.do_read(room=self.room, who=self.identity, up_to=frame.up_to, origin=origin)
+        except ProtocolError as error:
+            await self.refuse(error)
+        except Exception as exc:
+            log.warning("a read cursor in %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
+            await self.on_bad_input(_unavailable())
+
+    async def handle_thread(self, frame: protocol.ThreadRequest) -> None:
+        assert self.room is not None
+        try:
+            replies = await reads.read(selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target)
+        except Exception as exc:
+            log.warning("a thread of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
+            await self.on_bad_input(_unavailable())
             return
-        if not created:
-            self.push(text)  # a retry: the sender alone gets the stored frame again
+        if replies is None:
+            await self.refuse(ProtocolError(ErrorCode.NOT_FOUND, f"no message {frame.target} in this room"))
+            return
+        self.push(protocol.encode(protocol.thread_frame(frame.target, replies)))
 
     async def handle_history(self, frame: protocol.HistoryRequest) -> None:
         """Called for a history request: answered in order by this connection's history task, so the
@@ -388,50 +443,54 @@ class NativeConsumer(RoomConsumer):
         self.after: int | None = None if raw is None else protocol.parse_after(raw)
 
     async def read_on_join(self, *, last_id: int) -> Any:
-        """The first history page: the newest messages up to ``last_id``, or the first after ``?after=``."""
-        if last_id == 0 or (self.after is not None and self.after >= last_id):
-            return [], False  # nothing to read: no trip to the database thread
+        """The first history page (the newest messages as they are now, or the first events after
+        ``?after=``) and a logged-in user's read cursor, in one trip to a read thread."""
+        if self.identity.user_id is None and (last_id == 0 or (self.after is not None and self.after >= last_id)):
+            return [], False, None  # nothing to read: no trip to the database
         return await reads.read(self._first_page, last_id)
 
-    def _first_page(self, last_id: int) -> tuple[list[protocol.MessageFrame], bool]:
+    def _first_page(self, last_id: int) -> tuple[list[Any], bool, int | None]:
         assert self.room is not None
+        user_id = self.identity.user_id
+        read_up_to = None if user_id is None else selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
+        if last_id == 0 or (self.after is not None and self.after >= last_id):
+            return [], False, read_up_to
         if self.after is None:
-            return selectors.history_before(
+            messages, has_more = selectors.history_before(
                 room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
             )
-        page = selectors.history_after(
-            room_id=self.room.pk,
-            room=self.room.name,
-            after=self.after,
-            until=last_id,
-            limit=self.limits.history_page_max,
+            return messages, has_more, read_up_to
+        events, has_more = self._resume_page(self.after, last_id)
+        return events, has_more, read_up_to
+
+    def _resume_page(self, after: int, last_id: int) -> tuple[list[Any], bool]:
+        """The events after ``after`` up to ``last_id``, one page, as they were sent live."""
+        assert self.room is not None
+        page = selectors.events_after(
+            room_id=self.room.pk, after=after, until=last_id, limit=self.limits.history_page_max
         )
-        return page, bool(page) and page[-1]["id"] < last_id
+        return page, after + len(page) < last_id  # ids are consecutive: no gap between them
 
     async def on_joined(self, *, last_id: int, snapshot: Any) -> None:
-        """Send hello, then history: the newest messages, or every one after ``?after=``."""
+        """Send hello, then history: the newest messages as they are now, or every event after
+        ``?after=``, page by page."""
         assert self.room is not None
+        messages, has_more, read_up_to = snapshot
         await self.send_frame(
             protocol.hello_frame(
                 room=self.room.name,
                 name=self.identity.name,
                 guest=self.identity.guest,
                 last_id=last_id,
+                read_up_to=read_up_to,
                 limits=self.client_limits(),
             )
         )
-        messages, has_more = snapshot
         await self.send_frame(protocol.history_frame(messages, has_more=has_more))
+        after = self.after or 0
         while self.after is not None and has_more:  # the rest of a resume, page by page
-            messages = await reads.read(
-                selectors.history_after,
-                room_id=self.room.pk,
-                room=self.room.name,
-                after=messages[-1]["id"],
-                until=last_id,
-                limit=self.limits.history_page_max,
-            )
-            has_more = bool(messages) and messages[-1]["id"] < last_id
+            after += len(messages)
+            messages, has_more = await reads.read(self._resume_page, after, last_id)
             await self.send_frame(protocol.history_frame(messages, has_more=has_more))
 
     def on_live(self) -> None:

@@ -1,10 +1,10 @@
-"""Group commit: the messages that arrive while one transaction runs are stored by the next one.
+"""Group commit: the changes that arrive while one transaction runs are stored by the next one.
 
-Each process stores messages from one task. A sender hands its draft over and waits; the task takes
-everything waiting (up to MAX_BATCH), stores it in one transaction (``services.message_send_many``),
-publishes the new messages in one pipelined round trip, in id order, and only then wakes the
-senders. Alone, a message costs what it did before; under load, the per-transaction and
-per-round-trip costs are shared by the whole batch.
+Each process stores changes (messages, edits, deletes, reactions) from one task. A sender hands
+its change over and waits; the task takes everything waiting (up to MAX_BATCH), applies it in one
+transaction (``services.apply_changes``), publishes the new events (``events.publish``: one
+pipelined round trip, in id order), and only then wakes the senders. Alone, a change costs what it
+did before; under load, the per-transaction and per-round-trip costs are shared by the whole batch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 
 from channels.db import database_sync_to_async
 
-from . import broadcast, protocol, pubsub, selectors, services
+from . import events, services
 
 log = logging.getLogger("parley.groupcommit")
 
@@ -23,17 +23,20 @@ log = logging.getLogger("parley.groupcommit")
 MAX_BATCH = 256
 
 
+Waiting = tuple[services.Change, asyncio.Future[services.Outcome]]
+
+
 class GroupCommit:
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self._waiting: list[tuple[services.Draft, asyncio.Future[tuple[str, bool]]]] = []
+        self._waiting: list[Waiting] = []
         self._running = False
 
-    async def submit(self, draft: services.Draft) -> tuple[str, bool]:
-        """Store and publish ``draft``; return its encoded frame and whether it was new. Raises
-        ProtocolError (forbidden) for a guest draft under a registered user's name."""
-        future: asyncio.Future[tuple[str, bool]] = self.loop.create_future()
-        self._waiting.append((draft, future))
+    async def submit(self, change: services.Change) -> services.Outcome:
+        """Store and publish ``change``; return its outcome. Raises the ProtocolError that refused
+        it (not_found, forbidden, too_late), or whatever the store raised (it is down)."""
+        future: asyncio.Future[services.Outcome] = self.loop.create_future()
+        self._waiting.append((change, future))
         if not self._running:
             self._running = True
             self.loop.create_task(self._run())
@@ -47,43 +50,31 @@ class GroupCommit:
         finally:
             self._running = False
 
-    async def _commit(self, batch: list[tuple[services.Draft, asyncio.Future[tuple[str, bool]]]]) -> None:
-        drafts = [draft for draft, _ in batch]
+    async def _commit(self, batch: list[Waiting]) -> None:
+        changes = [change for change, _ in batch]
         try:
-            results = await database_sync_to_async(services.message_send_many)(drafts=drafts)
+            results = await database_sync_to_async(services.apply_changes)(changes)
         except Exception as exc:
             if len(batch) == 1:
                 _, future = batch[0]
                 if not future.done():
                     future.set_exception(exc)
                 return
-            # One bad draft must not fail the others: store them one by one.
-            log.exception("group commit of %d messages failed; storing them one by one", len(batch))
+            # One bad change must not fail the others: store them one by one.
+            log.warning("group commit of %d changes failed (%s); storing them one by one", len(batch), exc)
             for item in batch:
                 await self._commit([item])
             return
-        # A refused draft (a guest under a registered name) has a ProtocolError for a result: its
-        # sender gets the error, the rest of the batch goes on.
-        frames = [
-            protocol.encode(selectors.message_to_frame(stored.message, room=draft.room.name))
-            if isinstance(stored, services.Stored)
-            else ""
-            for draft, stored in zip(drafts, results, strict=True)
-        ]
-        events = [
-            (protocol.room_key(draft.room.name), pubsub.message_event(stored.message.seq, text))
-            for draft, stored, text in zip(drafts, results, frames, strict=True)
-            if isinstance(stored, services.Stored) and stored.created
-        ]
-        if events:
-            await broadcast.get_hub().publish_events(events)
-        for (_, future), stored, text in zip(batch, results, frames, strict=True):
+        await events.publish(
+            [(c.room, r) for c, r in zip(changes, results, strict=True) if isinstance(r, services.Outcome)]
+        )
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
-            if isinstance(stored, services.Stored):
-                future.set_result((text, stored.created))
+            if isinstance(result, services.Outcome):
+                future.set_result(result)
             else:
-                future.set_exception(stored)
+                future.set_exception(result)
 
 
 _writer: GroupCommit | None = None

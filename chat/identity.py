@@ -27,6 +27,10 @@ class Identity:
     name: str
     guest: bool
     user_id: int | None = None
+    # A guest's Django session (what lets them edit and delete their own messages); None for a
+    # guest without one, who cannot.
+    session_key: str | None = None
+    staff: bool = False  # may moderate every room (delete any message)
 
 
 def limits() -> protocol.Limits:
@@ -45,13 +49,14 @@ def identity_resolve(*, user: Any, session: Any, requested_name: str | None, add
     is the client's (``parley.clientaddr``): it limits how many taken names it may try.
     """
     if user is not None and user.is_authenticated:
-        return Identity(name=user.get_username(), guest=False, user_id=user.pk)
+        return Identity(name=user.get_username(), guest=False, user_id=user.pk, staff=user.is_staff)
     if not settings.PARLEY_ALLOW_GUESTS:
         raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
+    session_key = session.session_key if session is not None else None
     name = requested_name or (session.get(GUEST_NAME_SESSION_KEY) if session is not None else None)
     if not name:
-        return _unnamed_guest()
-    return Identity(name=guest_name_check(name, address=address), guest=True)
+        return _unnamed_guest(session_key)
+    return Identity(name=guest_name_check(name, address=address), guest=True, session_key=session_key)
 
 
 def anonymous_guest(*, user: Any, session: Any, requested_name: str | None) -> Identity | None:
@@ -66,8 +71,8 @@ def anonymous_guest(*, user: Any, session: Any, requested_name: str | None) -> I
     return _unnamed_guest()
 
 
-def _unnamed_guest() -> Identity:
-    return Identity(name=f"guest-{secrets.token_hex(2)}", guest=True)
+def _unnamed_guest(session_key: str | None = None) -> Identity:
+    return Identity(name=f"guest-{secrets.token_hex(2)}", guest=True, session_key=session_key)
 
 
 def guest_name_check(raw: Any, *, address: str | None = None) -> str:

@@ -19,6 +19,7 @@ import unicodedata
 from typing import Any, Literal, TypedDict
 
 import orjson
+import regex
 
 
 class ErrorCode(enum.StrEnum):
@@ -31,6 +32,8 @@ class ErrorCode(enum.StrEnum):
     INVALID_ROOM = "invalid_room"  # the room name in the URL is not a valid name
     INVALID_NAME = "invalid_name"  # a guest display name that is empty, too long or malformed
     FORBIDDEN = "forbidden"  # not allowed: guests off, or a registered user's name taken by a guest
+    NOT_FOUND = "not_found"  # no such message in this room (or it is deleted)
+    TOO_LATE = "too_late"  # an edit after PARLEY_EDIT_WINDOW seconds
     UNAVAILABLE = "unavailable"  # the store or Redis cannot be reached now: resend (same client_id) later
 
 
@@ -69,6 +72,35 @@ class SendMessage:
     message: str
     client_id: str | None = None
     sender: str | None = None  # a guest's display name; ignored for a logged-in user
+    reply_to: int | None = None  # a message of the same room
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Edit:
+    target: int
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delete:
+    target: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class React:
+    target: int
+    emoji: str
+    add: bool  # "op": "add" (True) or "remove" (False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Read:
+    up_to: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ThreadRequest:
+    target: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,7 +119,7 @@ class Ping:
     pass
 
 
-ClientFrame = SendMessage | HistoryRequest | Typing | Ping
+ClientFrame = SendMessage | HistoryRequest | Typing | Ping | Edit | Delete | React | Read | ThreadRequest
 
 MAX_CLIENT_ID_CHARS = 64  # room for a UUID or a ULID with a prefix; the column is 64 wide
 # Ids are 64-bit signed integers in the store: a larger number names no message (and SQLite
@@ -115,6 +147,7 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
             message=check_message(data.get("message"), limits),
             client_id=_check_client_id(data.get("client_id")),
             sender=_optional_str(data, "sender"),
+            reply_to=_optional_int(data, "reply_to", minimum=1),
         )
     if kind == "history":
         return HistoryRequest(
@@ -125,6 +158,22 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
         return Typing()
     if kind == "ping":
         return Ping()
+    if kind == "edit":
+        return Edit(target=_target(data), message=check_message(data.get("message"), limits))
+    if kind == "delete":
+        return Delete(target=_target(data))
+    if kind == "reaction":
+        op = data.get("op")
+        if op not in ("add", "remove"):
+            raise ProtocolError(ErrorCode.INVALID_FRAME, '\'op\' must be "add" or "remove"')
+        return React(target=_target(data), emoji=check_emoji(data.get("emoji")), add=op == "add")
+    if kind == "read":
+        up_to = _optional_int(data, "up_to", minimum=0)
+        if up_to is None:
+            raise ProtocolError(ErrorCode.INVALID_FRAME, f"'up_to' must be an integer from 0 to {MAX_ID}")
+        return Read(up_to=up_to)
+    if kind == "thread":
+        return ThreadRequest(target=_target(data))
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'type' must be a string")
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:40]!r}")
@@ -190,6 +239,33 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
+
+
+def _target(data: dict[str, Any]) -> int:
+    target = _optional_int(data, "target", minimum=1)
+    if target is None:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"'target' must be a message id (1 to {MAX_ID})")
+    return target
+
+
+# One grapheme cluster (what a reader sees as one character) that holds an emoji: a pictograph, a
+# flag (two regional indicators), a keycap, or a character shown as an emoji by default.
+_GRAPHEME = regex.compile(r"\X")
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20e3|\p{Emoji_Presentation}")
+MAX_EMOJI_CHARS = 32  # the longest emoji sequences (families, flags of regions) are under 15
+
+
+def check_emoji(value: Any) -> str:
+    """One emoji (a single grapheme cluster containing an emoji), else invalid_frame."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_EMOJI_CHARS
+        or has_control(value)
+        or len(_GRAPHEME.findall(value)) != 1
+        or _EMOJI.search(value) is None
+    ):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "'emoji' must be one emoji")
+    return value
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
@@ -284,6 +360,50 @@ class MessageFrame(TypedDict):
     message: str
     ts: str
     client_id: str | None
+    reply_to: int | None
+    mentions: list[str]
+
+
+class MessageState(MessageFrame):
+    """A message as it is now (history pages, threads): the message frame plus its state."""
+
+    edited: bool
+    deleted: bool
+    reactions: dict[str, list[str]]
+    replies: int
+
+
+class EditFrame(TypedDict):
+    type: Literal["edit"]
+    id: int
+    room: str
+    target: int
+    message: str
+    sender: str
+    ts: str
+
+
+class DeleteFrame(TypedDict):
+    type: Literal["delete"]
+    id: int
+    room: str
+    target: int
+    by: str
+    ts: str
+
+
+class ReactionFrame(TypedDict):
+    type: Literal["reaction"]
+    id: int
+    room: str
+    target: int
+    emoji: str
+    sender: str
+    op: Literal["add", "remove"]
+    ts: str
+
+
+EventFrame = MessageFrame | EditFrame | DeleteFrame | ReactionFrame
 
 
 class HelloFrame(TypedDict):
@@ -291,13 +411,36 @@ class HelloFrame(TypedDict):
     room: str
     you: Identity
     last_id: int
+    read_up_to: int | None
     limits: dict[str, float]
 
 
 class HistoryFrame(TypedDict):
     type: Literal["history"]
-    messages: list[MessageFrame]
+    # Messages as they are now (a join, a page of older messages), or the events of a resume,
+    # already encoded (orjson.Fragment: the stored text goes out as it is).
+    messages: list[MessageState] | list[orjson.Fragment]
     has_more: bool
+
+
+class ThreadFrame(TypedDict):
+    type: Literal["thread"]
+    target: int
+    messages: list[MessageState]
+
+
+class ReadFrame(TypedDict):
+    type: Literal["read"]
+    room: str
+    up_to: int
+
+
+class MentionFrame(TypedDict):
+    type: Literal["mention"]
+    room: str
+    id: int
+    sender: str
+    message: str
 
 
 class PresenceFrame(TypedDict):
@@ -323,7 +466,15 @@ def format_ts(when: dt.datetime) -> str:
 
 
 def message_frame(
-    *, seq: int, room: str, sender: str, message: str, created_at: dt.datetime, client_id: str | None
+    *,
+    seq: int,
+    room: str,
+    sender: str,
+    message: str,
+    created_at: dt.datetime,
+    client_id: str | None,
+    reply_to: int | None = None,
+    mentions: list[str] | None = None,
 ) -> MessageFrame:
     return {
         "type": "message",
@@ -333,15 +484,69 @@ def message_frame(
         "message": message,
         "ts": format_ts(created_at),
         "client_id": client_id,
+        "reply_to": reply_to,
+        "mentions": mentions or [],
     }
 
 
-def hello_frame(*, room: str, name: str, guest: bool, last_id: int, limits: dict[str, float]) -> HelloFrame:
-    return {"type": "hello", "room": room, "you": {"name": name, "guest": guest}, "last_id": last_id, "limits": limits}
+def edit_frame(*, seq: int, room: str, target: int, message: str, sender: str, when: dt.datetime) -> EditFrame:
+    return {
+        "type": "edit",
+        "id": seq,
+        "room": room,
+        "target": target,
+        "message": message,
+        "sender": sender,
+        "ts": format_ts(when),
+    }
 
 
-def history_frame(messages: list[MessageFrame], *, has_more: bool) -> HistoryFrame:
+def delete_frame(*, seq: int, room: str, target: int, by: str, when: dt.datetime) -> DeleteFrame:
+    return {"type": "delete", "id": seq, "room": room, "target": target, "by": by, "ts": format_ts(when)}
+
+
+def reaction_frame(
+    *, seq: int, room: str, target: int, emoji: str, sender: str, add: bool, when: dt.datetime
+) -> ReactionFrame:
+    return {
+        "type": "reaction",
+        "id": seq,
+        "room": room,
+        "target": target,
+        "emoji": emoji,
+        "sender": sender,
+        "op": "add" if add else "remove",
+        "ts": format_ts(when),
+    }
+
+
+def hello_frame(
+    *, room: str, name: str, guest: bool, last_id: int, read_up_to: int | None, limits: dict[str, float]
+) -> HelloFrame:
+    return {
+        "type": "hello",
+        "room": room,
+        "you": {"name": name, "guest": guest},
+        "last_id": last_id,
+        "read_up_to": read_up_to,
+        "limits": limits,
+    }
+
+
+def history_frame(messages: list[MessageState] | list[orjson.Fragment], *, has_more: bool) -> HistoryFrame:
     return {"type": "history", "messages": messages, "has_more": has_more}
+
+
+def thread_frame(target: int, messages: list[MessageState]) -> ThreadFrame:
+    return {"type": "thread", "target": target, "messages": messages}
+
+
+def read_frame(room: str, up_to: int) -> ReadFrame:
+    return {"type": "read", "room": room, "up_to": up_to}
+
+
+def mention_frame(*, room: str, seq: int, sender: str, message: str) -> MentionFrame:
+    return {"type": "mention", "room": room, "id": seq, "sender": sender, "message": message}
 
 
 def presence_frame(users: list[str]) -> PresenceFrame:
@@ -357,6 +562,23 @@ def error_frame(code: ErrorCode, detail: str, *, client_id: str | None = None) -
     if client_id is not None:
         frame["client_id"] = client_id
     return frame
+
+
+# --- Mentions -------------------------------------------------------------------------------------
+
+# "@name": a name runs to the next white space; trailing punctuation (",", ".", "!", ...) is not part of it.
+_MENTION = regex.compile(r"(?<![\w@])@([^\s@]{1,150})")
+_TRAILING = ",.;:!?)]}'\"\u201d\u2019\u2026"
+
+
+def mention_candidates(text: str) -> list[str]:
+    """The names written as ``@name`` in ``text``, in order, without repeats (not checked yet)."""
+    seen: dict[str, None] = {}
+    for raw in _MENTION.findall(text):
+        name = raw.rstrip(_TRAILING)
+        if name:
+            seen.setdefault(name)
+    return list(seen)
 
 
 PONG = '{"type":"pong"}'

@@ -5,9 +5,8 @@
 process, and a sorted set per room for presence. Both offer the same methods; ``broadcast.Hub``
 is the only caller.
 
-An event on the wire is one bytes payload, its first byte the kind:
-``m<id>\\n<frame>`` a stored message, ``t<origin>\\n<frame>`` a typing frame (not for ``origin``),
-``p`` presence changed. The frame is the JSON text every client receives, encoded once by the sender.
+What travels is one bytes payload per event, encoded and decoded by ``busevents``; a bus only
+moves the bytes (and keeps presence).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from typing import Protocol, cast
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chat import redisconn
+from chat import busevents, redisconn
 
 log = logging.getLogger("parley.pubsub")
 
@@ -54,17 +53,6 @@ class Sink(Protocol):
     def on_event(self, key: str, payload: bytes) -> None: ...
 
     def on_resync(self) -> None: ...
-
-
-def message_event(seq: int, text: str) -> bytes:
-    return b"m%d\n" % seq + text.encode("utf-8")
-
-
-def typing_event(origin: str, text: str) -> bytes:
-    return b"t" + origin.encode("ascii") + b"\n" + text.encode("utf-8")
-
-
-PRESENCE_EVENT = b"p"
 
 
 class LocalBus:
@@ -95,7 +83,7 @@ class LocalBus:
         names[name] += 1 if present else -1
         if names[name] <= 0:
             del names[name]
-        self._sink.on_event(key, PRESENCE_EVENT)
+        self._sink.on_event(key, busevents.PRESENCE)
 
     async def presence_names(self, key: str) -> list[str]:
         return sorted(self._names.get(key, ()))
@@ -266,7 +254,7 @@ class RedisBus:
                 pipe.zadd(self._presence_key(key), present)
             if gone:
                 pipe.zrem(self._presence_key(key), *gone)
-            pipe.publish(self._channel(key), PRESENCE_EVENT)
+            pipe.publish(self._channel(key), busevents.PRESENCE)
         await pipe.execute()
 
     async def presence_names(self, key: str) -> list[str]:

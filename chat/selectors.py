@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+
+import orjson
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
 
 from accounts.models import looks_registered
 
-from . import protocol
-from .models import Message, Room
+from . import busevents, protocol
+from .models import Event, Message, ReadState, Room
 
 
 def room_get(*, name: str) -> Room | None:
@@ -19,46 +23,128 @@ def room_list(*, limit: int = 200) -> list[Room]:
     return list(Room.objects.order_by("-last_activity")[:limit])
 
 
-def message_to_frame(message: Message, *, room: str) -> protocol.MessageFrame:
-    return protocol.message_frame(
-        seq=message.seq,
-        room=room,
-        sender=message.sender,
-        message=message.body,
-        created_at=message.created_at,
-        client_id=message.client_id,
+def message_state(message: Message, *, room: str) -> protocol.MessageState:
+    """A message as it is now: its frame plus edited, deleted, reactions and replies."""
+    return _state(
+        room,
+        message.seq,
+        message.sender,
+        message.body,
+        message.created_at,
+        message.client_id,
+        message.reply_to,
+        message.mentions,
+        message.edited,
+        message.deleted,
+        message.reactions,
+        message.replies,
     )
 
 
-_FRAME_FIELDS = ("seq", "sender", "body", "created_at", "client_id")
+_STATE_FIELDS = (
+    "seq",
+    "sender",
+    "body",
+    "created_at",
+    "client_id",
+    "reply_to",
+    "mentions",
+    "edited",
+    "deleted",
+    "reactions",
+    "replies",
+)
 
 
-def _frames(rows: QuerySet[Message], *, room: str) -> list[protocol.MessageFrame]:
-    """Rows as message frames, read as tuples: no model instance per message (history pages are
-    the largest reads clients can ask for; instances cost about twice as much as the tuples)."""
+def _state(
+    room: str,
+    seq: int,
+    sender: str,
+    body: str,
+    created_at: dt.datetime,
+    client_id: str | None,
+    reply_to: int | None,
+    mentions: list[str],
+    edited: bool,
+    deleted: bool,
+    reactions: dict[str, list[str]],
+    replies: int,
+) -> protocol.MessageState:
+    return {
+        "type": "message",
+        "id": seq,
+        "room": room,
+        "sender": sender,
+        "message": body,
+        "ts": protocol.format_ts(created_at),
+        "client_id": client_id,
+        "reply_to": reply_to,
+        "mentions": mentions,
+        "edited": edited,
+        "deleted": deleted,
+        "reactions": reactions,
+        "replies": replies,
+    }
+
+
+def _states(rows: QuerySet[Message], *, room: str) -> list[protocol.MessageState]:
+    """Rows as messages in their current state, read as tuples: no model instance per message
+    (history pages are the largest reads clients can ask for; instances cost about twice as much)."""
+    return [_state(room, *row) for row in rows.values_list(*_STATE_FIELDS)]
+
+
+def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageState], bool]:
+    """Up to ``limit`` messages with id < ``before`` as they are now, oldest first, and whether
+    older ones exist. Ids are event ids: a page counts messages, whatever events lie between."""
+    rows = Message.objects.filter(room_id=room_id, seq__lt=before).order_by("-seq")[: limit + 1]
+    messages = _states(rows, room=room)
+    has_more = len(messages) > limit
+    return messages[:limit][::-1], has_more
+
+
+def thread(*, room_id: int, room: str, target: int) -> list[protocol.MessageState] | None:
+    """The replies to message ``target`` as they are now, oldest first; None if there is no such
+    message (or it is deleted)."""
+    if not Message.objects.filter(room_id=room_id, seq=target, deleted=False).exists():
+        return None
+    return _states(Message.objects.filter(room_id=room_id, reply_to=target).order_by("seq"), room=room)
+
+
+def events_after(*, room_id: int, after: int, until: int, limit: int) -> list[orjson.Fragment]:
+    """Up to ``limit`` events with ``after`` < id <= ``until``, oldest first, as they were sent
+    live (already encoded): one page of a resume."""
+    rows = Event.objects.filter(room_id=room_id, seq__gt=after, seq__lte=until).order_by("seq")[:limit]
+    return [orjson.Fragment(frame) for frame in rows.values_list("frame", flat=True)]
+
+
+def events_between(*, room_id: int, after: int, before: int) -> list[busevents.RoomEvent]:
+    """Events with ``after`` < id < ``before``, oldest first: what fan-out uses to fill a gap."""
+    rows = Event.objects.filter(room_id=room_id, seq__gt=after, seq__lt=before).order_by("seq")
     return [
-        protocol.message_frame(seq=seq, room=room, sender=sender, message=body, created_at=created_at, client_id=cid)
-        for seq, sender, body, created_at, cid in rows.values_list(*_FRAME_FIELDS)
+        busevents.RoomEvent(seq=seq, text=frame, message=kind == Event.Kind.MESSAGE)
+        for seq, kind, frame in rows.values_list("seq", "kind", "frame")
     ]
 
 
-def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageFrame], bool]:
-    """Up to ``limit`` messages with id < ``before``, oldest first, and whether older ones exist."""
-    frames = _frames(Message.objects.filter(room_id=room_id, seq__lt=before).order_by("-seq")[: limit + 1], room=room)
-    has_more = len(frames) > limit
-    return frames[:limit][::-1], has_more
+def users_named(*, names: list[str]) -> dict[str, int]:
+    """Registered users among ``names`` (case-insensitively): casefolded name -> user id."""
+    query = Q()
+    for name in names:
+        query |= Q(username__iexact=name)
+    rows = get_user_model().objects.filter(query).values_list("username", "pk")
+    return {username.casefold(): pk for username, pk in rows}
 
 
-def history_after(*, room_id: int, room: str, after: int, until: int, limit: int) -> list[protocol.MessageFrame]:
-    """Up to ``limit`` messages with ``after`` < id <= ``until``, oldest first: one page of a resume."""
-    return _frames(
-        Message.objects.filter(room_id=room_id, seq__gt=after, seq__lte=until).order_by("seq")[:limit], room=room
-    )
+def read_up_to(*, user_id: int, room_id: int) -> int:
+    """How far a user has read a room (0 before their first read)."""
+    return ReadState.objects.filter(user_id=user_id, room_id=room_id).values_list("up_to", flat=True).first() or 0
 
 
-def messages_between(*, room_id: int, room: str, after: int, before: int) -> list[protocol.MessageFrame]:
-    """Messages with ``after`` < id < ``before``, oldest first: what fan-out uses to fill a gap."""
-    return _frames(Message.objects.filter(room_id=room_id, seq__gt=after, seq__lt=before).order_by("seq"), room=room)
+def unread_count(*, user_id: int, room_id: int, up_to: int | None = None) -> int:
+    """Messages not deleted and not the user's own with an id above their read cursor."""
+    if up_to is None:
+        up_to = read_up_to(user_id=user_id, room_id=room_id)
+    return Message.objects.filter(room_id=room_id, seq__gt=up_to, deleted=False).exclude(user_id=user_id).count()
 
 
 def username_taken(*, name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Writes. Every door (the three WebSockets, and HTTP) stores a message through ``message_send``.
+"""Writes. Every change to a room (a message, an edit, a delete, a reaction) is stored through
+``apply_changes``, whichever door it came through; ``actions`` calls it through the group commit.
 
 These are synchronous ORM functions; async callers go through ``actions``.
 """
@@ -7,21 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
 
-from .models import Message, Room
+from . import protocol
+from .models import Event, Mention, Message, ReadState, Room
 from .protocol import ErrorCode, ProtocolError
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Stored:
-    message: Message
-    created: bool  # False when the client_id was already stored: nothing new was written
+class Outcome:
+    """What a change did: the event it made (``created``), or the event a repeated ``client_id``
+    made before (``created`` False), or nothing at all (``text`` None: a reaction already there)."""
+
+    text: str | None  # the event's frame, encoded
+    seq: int = 0
+    created: bool = False
+    message: bool = False  # the event posts a message
+    notify: tuple[int, ...] = ()  # users to tell of a mention (a new message only)
 
 
 def room_get_or_create(*, name: str) -> Room:
@@ -31,7 +41,7 @@ def room_get_or_create(*, name: str) -> Room:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Draft:
+class Post:
     """A message to store: who said what where. The id is assigned when it is stored."""
 
     room: Room
@@ -39,71 +49,275 @@ class Draft:
     body: str
     user_id: int | None = None
     client_id: str | None = None
+    session_key: str | None = None  # a guest's session: what lets them edit and delete it later
+    reply_to: int | None = None
+    mentions: tuple[str, ...] = ()  # names mentioned (``@name``), as in the frame
+    notify: tuple[int, ...] = ()  # the registered users among them, told of the mention
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Edit:
+    room: Room
+    target: int
+    body: str
+    sender: str
+    user_id: int | None = None
+    session_key: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delete:
+    room: Room
+    target: int
+    by: str
+    user_id: int | None = None
+    session_key: str | None = None
+    moderator: bool = False  # may delete anyone's message
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class React:
+    room: Room
+    target: int
+    emoji: str
+    add: bool
+    sender: str
+
+
+Change = Post | Edit | Delete | React
 
 
 def message_send(
     *, room: Room, sender: str, body: str, user_id: int | None = None, client_id: str | None = None
-) -> Stored:
-    """Store one message in ``room`` with the next id (see ``message_send_many``); raises
+) -> Outcome:
+    """Store one message in ``room`` with the next id (see ``apply_changes``); raises
     ProtocolError (forbidden) for a guest whose name looks like a registered user's."""
-    draft = Draft(room=room, sender=sender, body=body, user_id=user_id, client_id=client_id)
-    result = message_send_many(drafts=[draft])[0]
+    result = apply_changes([Post(room=room, sender=sender, body=body, user_id=user_id, client_id=client_id)])[0]
     if isinstance(result, ProtocolError):
         raise result
     return result
 
 
-def message_send_many(*, drafts: list[Draft]) -> list[Stored | ProtocolError]:
-    """Store messages in one transaction (a group commit), each with its room's next id.
+def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
+    """Apply changes in one transaction (a group commit), each event with its room's next id.
 
-    A draft whose ``client_id`` is already stored in its room (or earlier in ``drafts``) stores
-    nothing and returns the stored message with ``created=False``.
+    Every change is checked against the messages as they are at that point of the batch (a change
+    may target a message posted earlier in the same batch), and either makes one event or is
+    refused with a ProtocolError (not_found, forbidden, too_late) that stores nothing and takes no
+    id; the rest of the batch goes on. A post whose ``client_id`` is already stored in its room
+    returns the event that stored it (``created`` False); a reaction already there (or a removal of
+    one that is not) changes nothing (``text`` None).
 
-    A guest's draft (no ``user_id``) whose sender looks like a registered user's name (the same
-    confusable skeleton, ``accounts.skeleton``) stores nothing either: its result is a
-    ProtocolError (forbidden), and the rest of the batch is stored. The name is checked here, at
-    store time, so a guest whose name was registered after they chose it (or after their connection
-    checked it) cannot go on sending under it; it costs one indexed query per batch with guests.
+    A guest's post (no ``user_id``) whose sender looks like a registered user's name (the same
+    confusable skeleton, ``accounts.skeleton``) is refused (forbidden): checked here, at store time,
+    so a guest whose name was registered after they chose it cannot go on sending under it; it
+    costs one indexed query per batch with guests.
 
     The rooms' rows are locked first, in id order so two batches never deadlock
     (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's IMMEDIATE transaction locks the database),
-    then the messages are inserted and every room's counter moves on, in one statement each. So
-    ids are consecutive per room, rooms never wait for each other, and message N commits only
-    after message N-1 has: fan-out can fill any gap from the store.
+    then the events and new messages are inserted, changed messages updated, and every room's
+    counter moves on. So ids are consecutive per room, rooms never wait for each other, and event
+    N commits only after event N-1 has: fan-out can fill any gap from the store.
     """
     with transaction.atomic():
-        taken = _registered_skeletons(drafts)
-        last_ids = _lock_rooms(sorted({d.room.pk for d in drafts}))
-        seen = _stored_client_ids(drafts)
-        now = timezone.now()
-        results: list[Stored | ProtocolError] = []
-        new: list[Message] = []
-        for draft in drafts:
-            key = (draft.room.pk, draft.client_id)
-            if draft.client_id is not None and key in seen:
-                results.append(Stored(seen[key], created=False))
-                continue
-            if taken and draft.user_id is None and not taken.isdisjoint(skeletons(draft.sender)):
-                results.append(_name_taken(draft.sender))
-                continue
-            last_ids[draft.room.pk] += 1
-            message = Message(
-                room_id=draft.room.pk,
-                seq=last_ids[draft.room.pk],
-                sender=draft.sender,
-                user_id=draft.user_id,
-                body=draft.body,
-                client_id=draft.client_id,
-                created_at=now,
-            )
-            new.append(message)
-            if draft.client_id is not None:
-                seen[key] = message
-            results.append(Stored(message, created=True))
-        if new:
-            Message.objects.bulk_create(new)
-            _move_counters({m.room_id: last_ids[m.room_id] for m in new}, now=now)
+        posts = [c for c in changes if isinstance(c, Post)]
+        taken = _registered_skeletons(posts)
+        batch = _Batch(last_ids=_lock_rooms(sorted({c.room.pk for c in changes})), messages=_targets(changes))
+        seen = _stored_posts(posts)
+        results: list[Outcome | ProtocolError] = []
+        for change in changes:
+            try:
+                if isinstance(change, Post):
+                    key = (change.room.pk, change.client_id)
+                    if change.client_id is not None and key in seen:
+                        results.append(Outcome(text=seen[key][1], seq=seen[key][0], message=True))
+                        continue
+                    if taken and change.user_id is None and not taken.isdisjoint(skeletons(change.sender)):
+                        raise _name_taken(change.sender)
+                    outcome = batch.post(change)
+                    if change.client_id is not None:
+                        seen[key] = (outcome.seq, outcome.text or "")
+                    results.append(outcome)
+                elif isinstance(change, Edit):
+                    results.append(batch.edit(change))
+                elif isinstance(change, Delete):
+                    results.append(batch.delete(change))
+                else:
+                    results.append(batch.react(change))
+            except ProtocolError as error:
+                results.append(error)
+        batch.write()
     return results
+
+
+class _Batch:
+    """The changes of one transaction, applied in memory in order, then written at once."""
+
+    def __init__(self, *, last_ids: dict[int, int], messages: dict[tuple[int, int], Message]) -> None:
+        self.last_ids = last_ids
+        self.messages = messages  # (room pk, seq) -> message, as it is at this point of the batch
+        self.now = timezone.now()
+        self.events: list[Event] = []
+        self.new: list[Message] = []
+        self.changed: dict[int, Message] = {}  # by pk: stored messages this batch changed
+        self.mentions: list[Mention] = []
+
+    def _event(self, room: Room, kind: str, frame: Any) -> tuple[int, str]:
+        seq = frame["id"]
+        text = protocol.encode(frame)
+        self.events.append(Event(room_id=room.pk, seq=seq, kind=kind, frame=text))
+        return seq, text
+
+    def _next(self, room: Room) -> int:
+        self.last_ids[room.pk] += 1
+        return self.last_ids[room.pk]
+
+    def _changed(self, message: Message) -> None:
+        if message.pk is not None:
+            self.changed[message.pk] = message
+
+    def _live(self, room: Room, target: int) -> Message:
+        message = self.messages.get((room.pk, target))
+        if message is None or message.deleted:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {target} in this room")
+        return message
+
+    def post(self, post: Post) -> Outcome:
+        if post.reply_to is not None:
+            parent = self._live(post.room, post.reply_to)
+            parent.replies += 1
+            self._changed(parent)
+        seq = self._next(post.room)
+        message = Message(
+            room_id=post.room.pk,
+            seq=seq,
+            sender=post.sender,
+            user_id=post.user_id,
+            session_key=post.session_key,
+            body=post.body,
+            client_id=post.client_id,
+            created_at=self.now,
+            reply_to=post.reply_to,
+            mentions=list(post.mentions),
+        )
+        self.new.append(message)
+        self.messages[(post.room.pk, seq)] = message
+        frame = protocol.message_frame(
+            seq=seq,
+            room=post.room.name,
+            sender=post.sender,
+            message=post.body,
+            created_at=self.now,
+            client_id=post.client_id,
+            reply_to=post.reply_to,
+            mentions=list(post.mentions),
+        )
+        _, text = self._event(post.room, Event.Kind.MESSAGE, frame)
+        self.mentions.extend(
+            Mention(user_id=u, room_id=post.room.pk, seq=seq, created_at=self.now) for u in post.notify
+        )
+        return Outcome(text=text, seq=seq, created=True, message=True, notify=post.notify)
+
+    def edit(self, edit: Edit) -> Outcome:
+        message = self._live(edit.room, edit.target)
+        if not _is_author(message, user_id=edit.user_id, session_key=edit.session_key):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only its author may edit a message")
+        window = settings.PARLEY_EDIT_WINDOW
+        if window and (self.now - message.created_at).total_seconds() > window:
+            raise ProtocolError(ErrorCode.TOO_LATE, f"messages can be edited for {window:g} seconds")
+        message.body = edit.body
+        message.edited = True
+        self._changed(message)
+        frame = protocol.edit_frame(
+            seq=self._next(edit.room),
+            room=edit.room.name,
+            target=edit.target,
+            message=edit.body,
+            sender=edit.sender,
+            when=self.now,
+        )
+        seq, text = self._event(edit.room, Event.Kind.EDIT, frame)
+        return Outcome(text=text, seq=seq, created=True)
+
+    def delete(self, delete: Delete) -> Outcome:
+        message = self._live(delete.room, delete.target)
+        if not delete.moderator and not _is_author(message, user_id=delete.user_id, session_key=delete.session_key):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only its author or a moderator may delete a message")
+        message.deleted = True
+        message.body = ""
+        message.reactions = {}
+        self._changed(message)
+        frame = protocol.delete_frame(
+            seq=self._next(delete.room), room=delete.room.name, target=delete.target, by=delete.by, when=self.now
+        )
+        seq, text = self._event(delete.room, Event.Kind.DELETE, frame)
+        return Outcome(text=text, seq=seq, created=True)
+
+    def react(self, react: React) -> Outcome:
+        message = self._live(react.room, react.target)
+        names = message.reactions.get(react.emoji, [])
+        if (react.sender in names) == react.add:
+            return Outcome(text=None)  # already there, or already gone: nothing changes
+        if react.add:
+            message.reactions = {**message.reactions, react.emoji: [*names, react.sender]}
+        else:
+            rest = [n for n in names if n != react.sender]
+            message.reactions = {k: v for k, v in message.reactions.items() if k != react.emoji}
+            if rest:
+                message.reactions[react.emoji] = rest
+        self._changed(message)
+        frame = protocol.reaction_frame(
+            seq=self._next(react.room),
+            room=react.room.name,
+            target=react.target,
+            emoji=react.emoji,
+            sender=react.sender,
+            add=react.add,
+            when=self.now,
+        )
+        seq, text = self._event(react.room, Event.Kind.REACTION, frame)
+        return Outcome(text=text, seq=seq, created=True)
+
+    def write(self) -> None:
+        """Insert the events and new messages, update the changed ones, move the counters."""
+        if not self.events:
+            return
+        Message.objects.bulk_create(self.new)
+        Event.objects.bulk_create(self.events)
+        if self.changed:
+            Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
+        if self.mentions:
+            Mention.objects.bulk_create(self.mentions)
+        _move_counters({e.room_id: self.last_ids[e.room_id] for e in self.events}, now=self.now)
+
+
+_STATE_FIELDS = ["body", "edited", "deleted", "reactions", "replies"]
+
+
+def _is_author(message: Message, *, user_id: int | None, session_key: str | None) -> bool:
+    """A logged-in user wrote it, or a guest in the same Django session (a guest without one cannot)."""
+    if user_id is not None:
+        return message.user_id == user_id
+    return session_key is not None and message.user_id is None and message.session_key == session_key
+
+
+def read_cursor_move(*, user_id: int, room_id: int, up_to: int) -> tuple[int, bool]:
+    """Move a user's read cursor in a room forward to ``up_to`` (at most the room's last event id);
+    returns the cursor and whether it moved. One statement each way: concurrent reads of one user
+    (two tabs) can only move it forward."""
+    with transaction.atomic():
+        last_id = Room.objects.filter(pk=room_id).values_list("last_id", flat=True).first() or 0
+        up_to = min(up_to, last_id)
+        state, created = ReadState.objects.select_for_update().get_or_create(
+            user_id=user_id, room_id=room_id, defaults={"up_to": up_to}
+        )
+        if created:
+            return up_to, up_to > 0
+        if up_to <= state.up_to:
+            return state.up_to, False
+        state.up_to = up_to
+        state.save(update_fields=["up_to"])
+        return up_to, True
 
 
 def _move_counters(last_ids: dict[int, int], *, now: datetime.datetime) -> None:
@@ -138,7 +352,7 @@ def _lock_rooms(room_pks: list[int]) -> dict[int, int]:
     return dict(rooms.values_list("pk", "last_id"))
 
 
-def _registered_skeletons(drafts: list[Draft]) -> set[str]:
+def _registered_skeletons(drafts: list[Post]) -> set[str]:
     """The skeletons of registered usernames among those of the guest drafts' senders: one indexed
     query. Raw SQL because the ORM's compilation of it cost about as much as the rest of a
     one-message batch (the common case when the server is not busy)."""
@@ -155,9 +369,31 @@ def _name_taken(sender: str) -> ProtocolError:
     return ProtocolError(ErrorCode.FORBIDDEN, f"{sender!r} is a registered user's name")
 
 
-def _stored_client_ids(drafts: list[Draft]) -> dict[tuple[int, str | None], Message]:
-    wanted = [d for d in drafts if d.client_id is not None]
+def _targets(changes: list[Change]) -> dict[tuple[int, int], Message]:
+    """The stored messages the changes name (targets, and messages replied to): one query."""
+    wanted = {
+        (c.room.pk, c.reply_to if isinstance(c, Post) else c.target)
+        for c in changes
+        if not isinstance(c, Post) or c.reply_to is not None
+    }
     if not wanted:
         return {}
-    rows = Message.objects.filter(room_id__in={d.room.pk for d in wanted}, client_id__in={d.client_id for d in wanted})
-    return {(m.room_id, m.client_id): m for m in rows}
+    rows = Message.objects.filter(room_id__in={r for r, _ in wanted}, seq__in={s for _, s in wanted})
+    return {(m.room_id, m.seq): m for m in rows if (m.room_id, m.seq) in wanted}
+
+
+def _stored_posts(posts: list[Post]) -> dict[tuple[int, str | None], tuple[int, str]]:
+    """Posts whose client_id is already stored in their room: (room pk, client_id) -> (id, frame)."""
+    wanted = [p for p in posts if p.client_id is not None]
+    if not wanted:
+        return {}
+    rows = Message.objects.filter(
+        room_id__in={p.room.pk for p in wanted}, client_id__in={p.client_id for p in wanted}
+    ).values_list("room_id", "client_id", "seq")
+    found = {(room_id, seq): client_id for room_id, client_id, seq in rows}
+    if not found:
+        return {}
+    frames = Event.objects.filter(room_id__in={r for r, _ in found}, seq__in={s for _, s in found}).values_list(
+        "room_id", "seq", "frame"
+    )
+    return {(r, found[(r, s)]): (s, text) for r, s, text in frames if (r, s) in found}

@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 
-from chat import broadcast, protocol, pubsub, selectors, services
+from chat import broadcast, busevents, protocol, pubsub, services
 from chat.models import Room
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,13 +85,14 @@ async def room() -> Room:
 
 async def store(room: Room, count: int) -> list[tuple[int, str]]:
     """Store ``count`` messages without publishing them: [(id, encoded frame)]."""
-    drafts = [services.Draft(room=room, sender="kim", body=f"body {i}") for i in range(count)]
-    results = await database_sync_to_async(services.message_send_many)(drafts=drafts)
-    return [(r.message.seq, protocol.encode(selectors.message_to_frame(r.message, room=room.name))) for r in results]
+    drafts = [services.Post(room=room, sender="kim", body=f"body {i}") for i in range(count)]
+    results = await database_sync_to_async(services.apply_changes)(drafts)
+    return [(r.seq, r.text) for r in results]
 
 
 def event(room: Room, stored: tuple[int, str]) -> tuple[str, bytes]:
-    return protocol.room_key(room.name), pubsub.message_event(*stored)
+    seq, text = stored
+    return protocol.room_key(room.name), busevents.encode(busevents.RoomEvent(seq, text, message=True))
 
 
 async def test_in_order_delivery_through_the_bus(hub, room):
@@ -335,7 +336,7 @@ async def test_a_join_storm_writes_presence_in_a_few_batches(room):
         assert await hub.bus.presence_names(key) == sorted(m.name for m in members[100:])
         published = 0
         while (msg := await listening.get_message(timeout=0.2)) is not None:
-            assert msg["data"] == pubsub.PRESENCE_EVENT
+            assert msg["data"] == busevents.PRESENCE
             published += 1
         assert 2 <= published <= 40  # one per batch: at least one for the joins and one for the leaves
     finally:

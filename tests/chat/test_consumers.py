@@ -33,7 +33,7 @@ async def stored_count(room: str) -> int:
 async def store(room: str, count: int) -> None:
     def run() -> None:
         r = services.room_get_or_create(name=room)
-        services.message_send_many(drafts=[services.Draft(room=r, sender="old", body=f"old {i}") for i in range(count)])
+        services.apply_changes([services.Post(room=r, sender="old", body=f"old {i}") for i in range(count)])
 
     await database_sync_to_async(run)()
 
@@ -738,19 +738,19 @@ async def test_message_limit_follows_the_setting(native, room, settings):
 async def test_resume_after_an_id_this_process_has_not_delivered_yet(native, connect, room):
     """A client saw message N through another process and resumes here with ?after=N while this
     process's hub has not delivered N yet: N must not reach it a second time."""
-    from chat import broadcast, protocol, pubsub, selectors
+    from chat import broadcast, busevents, protocol
 
     here = await native(room, "?name=here")  # this process now has the room, at id 0
 
     def store_elsewhere():  # stored and published by another process; its event is still on the way
-        stored = services.message_send(room=services.room_get_or_create(name=room), sender="far", body="N")
-        return protocol.encode(selectors.message_to_frame(stored.message, room=room))
+        return services.message_send(room=services.room_get_or_create(name=room), sender="far", body="N").text
 
     text = await database_sync_to_async(store_elsewhere)()
     resumed = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=1&name=resumed")
     _, history, _ = await read_history(resumed, paged=True)
     assert history == []  # nothing after 1
-    await broadcast.get_hub().publish_events([(protocol.room_key(room), pubsub.message_event(1, text))])
+    payload = busevents.encode(busevents.RoomEvent(1, text, message=True))
+    await broadcast.get_hub().publish_events([(protocol.room_key(room), payload)])
     assert ids(await messages(here, 1)) == [1]
     await no_more_messages(resumed)  # it already had 1
     await send(here, {"message": "next"})

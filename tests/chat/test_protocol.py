@@ -185,6 +185,8 @@ def test_message_frame_and_timestamp():
         "message": "hi",
         "ts": "2026-11-25T06:40:00.123Z",
         "client_id": None,
+        "reply_to": None,
+        "mentions": [],
     }
     parsed = dt.datetime.fromisoformat(frame["ts"])
     assert parsed.utcoffset() == dt.timedelta(0)
@@ -192,12 +194,13 @@ def test_message_frame_and_timestamp():
 
 
 def test_other_frames():
-    hello = protocol.hello_frame(room="r", name="kim", guest=True, last_id=4, limits={})
-    assert {k: hello[k] for k in ("type", "room", "you", "last_id")} == {
+    hello = protocol.hello_frame(room="r", name="kim", guest=True, last_id=4, read_up_to=None, limits={})
+    assert {k: hello[k] for k in ("type", "room", "you", "last_id", "read_up_to")} == {
         "type": "hello",
         "room": "r",
         "you": {"name": "kim", "guest": True},
         "last_id": 4,
+        "read_up_to": None,
     }
     assert protocol.history_frame([], has_more=False) == {"type": "history", "messages": [], "has_more": False}
     assert protocol.presence_frame(["a", "b"]) == {"type": "presence", "users": ["a", "b"]}

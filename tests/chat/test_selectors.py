@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def room() -> Room:
     room = services.room_get_or_create(name="방")
-    services.message_send_many(drafts=[services.Draft(room=room, sender="kim", body=f"m{i}") for i in range(1, 251)])
+    services.apply_changes([services.Post(room=room, sender="kim", body=f"m{i}") for i in range(1, 251)])
     return room
 
 
@@ -43,20 +44,24 @@ def test_history_frames_are_message_frames(room):
     assert dt.datetime.fromisoformat(frame["ts"]).utcoffset() == dt.timedelta(0)
 
 
-def test_history_after(room):
-    assert ids(selectors.history_after(room_id=room.pk, room=room.name, after=0, until=250, limit=100)) == list(
-        range(1, 101)
-    )
-    assert ids(selectors.history_after(room_id=room.pk, room=room.name, after=240, until=245, limit=100)) == list(
+def fragment_ids(fragments) -> list[int]:
+    return [orjson.loads(bytes(orjson.dumps(f)))["id"] for f in fragments]
+
+
+def test_events_after(room):
+    assert fragment_ids(selectors.events_after(room_id=room.pk, after=0, until=250, limit=100)) == list(range(1, 101))
+    assert fragment_ids(selectors.events_after(room_id=room.pk, after=240, until=245, limit=100)) == list(
         range(241, 246)
     )
-    assert selectors.history_after(room_id=room.pk, room=room.name, after=250, until=250, limit=100) == []
+    assert selectors.events_after(room_id=room.pk, after=250, until=250, limit=100) == []
 
 
-def test_messages_between(room):
-    assert ids(selectors.messages_between(room_id=room.pk, room=room.name, after=3, before=7)) == [4, 5, 6]
-    assert ids(selectors.messages_between(room_id=room.pk, room=room.name, after=248, before=2**62)) == [249, 250]
-    assert selectors.messages_between(room_id=room.pk, room=room.name, after=5, before=6) == []
+def test_events_between(room):
+    assert [e.seq for e in selectors.events_between(room_id=room.pk, after=3, before=7)] == [4, 5, 6]
+    assert [e.seq for e in selectors.events_between(room_id=room.pk, after=248, before=2**62)] == [249, 250]
+    assert selectors.events_between(room_id=room.pk, after=5, before=6) == []
+    (event,) = selectors.events_between(room_id=room.pk, after=0, before=2)
+    assert event.message and orjson.loads(event.text)["message"] == "m1"
 
 
 def test_rooms_do_not_mix(room):

@@ -1,0 +1,46 @@
+"""Events after their commit: the one place that turns stored changes into what the bus carries.
+
+``services.apply_changes`` stores each event with its frame (encoded once, as every client will
+get it); the group commit then hands what committed to ``publish``, which sends, in one round trip
+and in id order, each new room event to every process with members in the room, and each mention
+to the mentioned user's connections wherever they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import broadcast, busevents, protocol
+from .models import Room
+from .services import Outcome
+
+
+async def publish(committed: list[tuple[Room, Outcome]]) -> None:
+    """Publish the new events of a committed batch (repeats and no-ops are not events)."""
+    hub = broadcast.get_hub()
+    room_events = [
+        (protocol.room_key(room.name), busevents.encode(busevents.RoomEvent(o.seq, o.text, o.message)))
+        for room, o in committed
+        if o.created and o.text is not None
+    ]
+    if room_events:
+        await hub.publish_events(room_events)
+    mentions = [(room, o) for room, o in committed if o.created and o.notify]
+    if mentions:
+        await asyncio.gather(*(_mention(hub, room, o) for room, o in mentions))
+
+
+async def _mention(hub: broadcast.Hub, room: Room, outcome: Outcome) -> None:
+    frame = protocol.load_object(outcome.text or "{}")
+    text = protocol.encode(
+        protocol.mention_frame(room=room.name, seq=outcome.seq, sender=frame["sender"], message=frame["message"])
+    )
+    for user_id in outcome.notify:
+        await hub.publish_to_user(user_id, busevents.UserEvent(text=text))
+
+
+async def publish_read(*, user_id: int, room: str, up_to: int, origin: str) -> None:
+    """Tell a user's other connections to ``room`` that their read cursor moved."""
+    text = protocol.encode(protocol.read_frame(room, up_to))
+    event = busevents.UserEvent(text=text, room=protocol.room_key(room), origin=origin)
+    await broadcast.get_hub().publish_to_user(user_id, event)
