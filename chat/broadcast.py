@@ -308,7 +308,7 @@ class Hub:
                 self._deliver_pending(state)
                 if not state.pending and not state.resync:
                     return
-                assert state.last is not None
+                assert state.last is not None and state.room_id is not None
                 # Everything below the first held id; on resync, everything the store has.
                 first_held = min(state.pending) if state.pending else None
                 state.resync = False

@@ -16,11 +16,10 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -34,6 +33,10 @@ from .models import Room
 from .outbox import Outbox
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+    from channels.consumer import _ChannelScope
 
 log = logging.getLogger("parley.consumers")
 
@@ -128,7 +131,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # A resuming client may have seen ids this process has not delivered yet (through another
         # process): the floor is the larger of the two, so none of them reaches it twice.
         floor = max(last_id, self.after or 0)
-        self.outbox.start(floor=floor, server_send=self.scope.get("parley.server_send"))
+        server_send = cast("ASGISendCallable | None", self.scope.get("parley.server_send"))
+        self.outbox.start(floor=floor, server_send=server_send)
         self.on_live()
 
     async def _refuse(self, error: ProtocolError, code: int, *, accepted: bool = False) -> None:
@@ -156,13 +160,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         whatever ``on_joined`` needs from the store (the native door: the first history page)."""
         return None
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         """Called by the router for each connection: Channels' consumer loop without a channel
         layer (fan-out does not use one) and without a task and an ``asyncio.wait`` per event
         (there is one source of events, awaited directly): less CPU per frame and less memory per
         idle connection."""
         self.scope = scope
-        self.channel_layer = None
+        self.channel_layer = None  # type: ignore[assignment]  # none per connection: see channel_layer_alias
         self.base_send = send
         try:
             while True:
@@ -177,15 +181,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # (1011), and it must not stay a member of its room (a ghost in presence).
             log.exception("connection to %s failed", scope.get("path"))
             with contextlib.suppress(Exception):
-                await send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR})
+                await send({"type": "websocket.close", "code": CloseCode.INTERNAL_ERROR, "reason": None})
         finally:
             await self._leave()
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    async def dispatch(self, message: Mapping[str, Any]) -> None:
         """Called for each ASGI event. As Channels' own, without its thread hop per event to close
         stale database connections: every database call here goes through database_sync_to_async,
         which does that already."""
-        handler = getattr(self, get_handler_name(message), None)
+        kind = message["type"]  # "websocket.receive" -> websocket_receive, as Channels names handlers
+        handler = None if kind.startswith("_") else getattr(self, kind.replace(".", "_"), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']!r}")
         await handler(message)

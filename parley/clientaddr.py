@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 
@@ -53,7 +54,7 @@ def client_address(peer: str | None, forwarded_for: str | None) -> str:
     return address
 
 
-def scope_header(scope: dict, name: bytes) -> str | None:
+def scope_header(scope: Mapping[str, Any], name: bytes) -> str | None:
     """The last value of an ASGI scope's header ``name`` (lower-case bytes), decoded as latin-1."""
     value = None
     for key, raw in scope.get("headers", ()):
@@ -62,7 +63,7 @@ def scope_header(scope: dict, name: bytes) -> str | None:
     return value
 
 
-def scope_client_address(scope: dict) -> str:
+def scope_client_address(scope: Mapping[str, Any]) -> str:
     """``client_address`` for an ASGI scope (HTTP or WebSocket)."""
     client = scope.get("client")
     peer = client[0] if client else None
