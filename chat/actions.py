@@ -96,7 +96,7 @@ async def _mentions(room: Room, text: str, *, author: Identity) -> tuple[tuple[s
     candidates = protocol.mention_candidates(text) if "@" in text else []
     if not candidates:
         return (), ()
-    present = set(broadcast.get_hub().presence_of(room.name))
+    present = broadcast.get_hub().names_in(room.name)
     users = await database_sync_to_async(selectors.users_named)(names=candidates)
     names = tuple(n for n in candidates if n in present or n.casefold() in users)
     notify = tuple(uid for n in names if (uid := users.get(n.casefold())) is not None and uid != author.user_id)

@@ -197,6 +197,12 @@ class Hub:
         state = self.rooms.get(protocol.room_key(room))
         return list(state.presence) if state is not None else []
 
+    def names_in(self, room: str) -> set[str]:
+        """Everyone in ``room`` as far as this process knows now: the presence list last read (all
+        processes) and the members here (who may have joined since)."""
+        state = self.rooms.get(protocol.room_key(room))
+        return {*state.presence, *(m.name for m in state.members)} if state is not None else set()
+
     # --- Publishing -----------------------------------------------------------------------------
 
     async def publish_events(self, events: list[tuple[str, bytes]]) -> None:

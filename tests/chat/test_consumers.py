@@ -558,8 +558,8 @@ async def test_ping_pong(native, room):
 
 
 @database_sync_to_async
-def login(username: str) -> tuple[bytes, bytes]:
-    user = get_user_model().objects.create_user(username=username, password="a-Long-pass-123")
+def login(username: str, *, staff: bool = False) -> tuple[bytes, bytes]:
+    user = get_user_model().objects.create_user(username=username, password="a-Long-pass-123", is_staff=staff)
     client = Client()
     client.force_login(user)
     return b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()
