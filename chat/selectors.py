@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import orjson
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import looks_registered
 
 from . import busevents, protocol
-from .models import Event, Message, ReadState, Room
+from .models import Event, Mention, Message, ReadState, Room
 
 
 def room_get(*, name: str) -> Room | None:
@@ -151,3 +152,71 @@ def username_taken(*, name: str) -> bool:
     """Whether ``name`` looks like a registered user's name (same confusable skeleton: case, width,
     accents and look-alike letters ignored), so a guest may not use it. One indexed query."""
     return looks_registered(name)
+
+
+def unread_counts(*, user_id: int, room_ids: list[int]) -> dict[int, int]:
+    """``unread_count`` for many rooms at once (the room list): room id -> unread messages, rooms
+    with none left out. Two queries whatever the number of rooms: the user's read cursors, then one
+    count grouped by room over each room's id range above its cursor (the (room, seq) index)."""
+    if not room_ids:
+        return {}
+    cursors = dict(ReadState.objects.filter(user_id=user_id, room_id__in=room_ids).values_list("room_id", "up_to"))
+    after = Q()
+    for room_id in room_ids:
+        after |= Q(room_id=room_id, seq__gt=cursors.get(room_id, 0))
+    rows = (
+        Message.objects.filter(after, deleted=False)
+        .exclude(user_id=user_id)
+        .values("room_id")
+        .annotate(unread=Count("id"))
+        .values_list("room_id", "unread")
+    )
+    return dict(rows)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MentionItem:
+    """One mention as the Mentions page shows it: where, by whom, and the message as it is now."""
+
+    room: str
+    id: int  # the message's id in its room
+    sender: str
+    message: str  # "" once deleted
+    edited: bool
+    deleted: bool
+    created_at: dt.datetime
+
+
+def mentions_recent(*, user_id: int, limit: int) -> list[MentionItem]:
+    """A user's ``limit`` most recent mentions, newest first, each with its message's current state
+    (a mention whose message row is gone is left out). Two queries: the mentions, then their messages."""
+    mentions = list(
+        Mention.objects.filter(user_id=user_id)
+        .order_by("-created_at", "-id")
+        .values_list("room_id", "room__name", "seq", "created_at")[:limit]
+    )
+    if not mentions:
+        return []
+    which = Q()
+    for room_id, _, seq, _ in mentions:
+        which |= Q(room_id=room_id, seq=seq)
+    rows = Message.objects.filter(which).values_list("room_id", "seq", "sender", "body", "edited", "deleted")
+    messages = {(room_id, seq): (sender, body, edited, deleted) for room_id, seq, sender, body, edited, deleted in rows}
+    items = []
+    for room_id, room, seq, created_at in mentions:
+        found = messages.get((room_id, seq))
+        if found is None:
+            continue
+        sender, body, edited, deleted = found
+        items.append(
+            MentionItem(
+                room=room,
+                id=seq,
+                sender=sender,
+                message="" if deleted else body,
+                edited=edited,
+                deleted=deleted,
+                created_at=created_at,
+            )
+        )
+    return items

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from parley.clientaddr import client_address
 
@@ -19,10 +21,13 @@ from .protocol import ErrorCode, ProtocolError
 
 # Messages asked for per scroll-up; the server caps it at PARLEY_HISTORY_PAGE_MAX.
 OLDER_PAGE = 50
+# Mentions listed on the Mentions page (the newest).
+MENTIONS_SHOWN = 100
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    """The room list (newest activity first) and a form to join or create a room."""
+    """The room list (newest activity first) and a form to join or create a room; for a logged-in
+    user, each room's unread count. rooms.js refreshes the figures from ``rooms_json``."""
     error = None
     typed = ""
     if request.method == "POST":
@@ -33,11 +38,56 @@ def index(request: HttpRequest) -> HttpResponse:
             error = room_name_error(typed, exc)
         else:
             return redirect(reverse("room", args=[name]))
+    context = {
+        "rooms": room_listing(request),
+        "error": error,
+        "typed": typed,
+        "refresh": settings.PARLEY_ROOM_LIST_REFRESH,
+    }
+    return render(request, "chat/index.html", context, status=400 if error else 200)
+
+
+@require_GET
+def rooms_json(request: HttpRequest) -> HttpResponse:
+    """``/rooms.json``: the room list's figures, what the page shows and no more, for rooms.js to
+    refresh them: ``{"rooms": [{"name", "unread", "online", "last_id"}]}``, newest activity first;
+    ``unread`` is null for an anonymous visitor. The session says who is asking (no CSRF: a read)."""
+    rooms = [
+        {"name": item["room"].name, "unread": item["unread"], "online": item["online"], "last_id": item["room"].last_id}
+        for item in room_listing(request)
+    ]
+    response = JsonResponse({"rooms": rooms})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def room_listing(request: HttpRequest) -> list[dict[str, Any]]:
+    """The listed rooms with how many are online in each and, for a logged-in user, how many
+    messages they have not read (None for anyone else): a fixed number of queries for all rooms."""
     rooms = selectors.room_list()
     online = pubsub.online_counts(keys=[protocol.room_key(r.name) for r in rooms])
-    listing = [{"room": r, "online": online.get(protocol.room_key(r.name), 0)} for r in rooms]
-    context = {"rooms": listing, "error": error, "typed": typed}
-    return render(request, "chat/index.html", context, status=400 if error else 200)
+    unread: dict[int, int] | None = None
+    if request.user.is_authenticated:
+        unread = selectors.unread_counts(user_id=request.user.pk, room_ids=[r.pk for r in rooms])
+    return [
+        {
+            "room": r,
+            "online": online.get(protocol.room_key(r.name), 0),
+            "unread": None if unread is None else unread.get(r.pk, 0),
+        }
+        for r in rooms
+    ]
+
+
+@login_required
+def mentions(request: HttpRequest) -> HttpResponse:
+    """``/mentions/``: the logged-in user's recent mentions, newest first, each linking to its message."""
+    assert request.user.is_authenticated  # login_required
+    items = [
+        {"mention": m, "url": reverse("room", args=[m.room]) + f"#m{m.id}"}
+        for m in selectors.mentions_recent(user_id=request.user.pk, limit=MENTIONS_SHOWN)
+    ]
+    return render(request, "chat/mentions.html", {"mentions": items, "shown": MENTIONS_SHOWN})
 
 
 def room_name_error(typed: str, exc: ProtocolError) -> str:

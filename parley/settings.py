@@ -253,6 +253,9 @@ PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)
 PARLEY_TYPING_TIMEOUT = env_float("PARLEY_TYPING_TIMEOUT", 5.0)
 # Per-message deflate costs ~30 KiB per idle connection; off unless asked for.
 PARLEY_WS_COMPRESSION = env_bool("PARLEY_WS_COMPRESSION", False)
+# Seconds between the room list's refreshes of its unread and online figures (chat/static/chat/rooms.js
+# polls /rooms.json while the page is visible); 0: no refresh, the figures are those of the page load.
+PARLEY_ROOM_LIST_REFRESH = env_float("PARLEY_ROOM_LIST_REFRESH", 5.0)
 
 # --- Edge limits (parley/edge.py; README: settings; docs/deployment.md, "Limits at the edge") -----
 # Counted per server process: with WORKERS=N each process counts its own. The client address is

@@ -4,6 +4,8 @@ from chat import views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("rooms.json", views.rooms_json, name="rooms_json"),
+    path("mentions/", views.mentions, name="mentions"),
     path("rooms/<str:name>/", views.room, name="room"),
     path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
     path("accounts/", include("accounts.urls")),
