@@ -85,7 +85,7 @@ def frame_kind(raw: str | bytes) -> str:
 
 
 # What each door may send (docs/protocol.md); anything else is an undocumented response.
-NATIVE_KINDS = {"hello", "history", "message", "presence", "typing", "pong"}
+NATIVE_KINDS = {"hello", "history", "message", "presence", "typing", "pong", "edit", "delete", "reaction", "thread"}
 ERROR_CODES = {
     "invalid_json",
     "invalid_frame",
@@ -96,6 +96,8 @@ ERROR_CODES = {
     "invalid_room",
     "invalid_name",
     "forbidden",
+    "not_found",
+    "too_late",
     "unavailable",
 }
 

@@ -134,6 +134,23 @@ def hostile_frame(rng: random.Random) -> Frame:
         (2, lambda: Frame("valid ping/typing/history", _j({"type": rng.choice(["ping", "typing", "history"])}))),
         (2, lambda: Frame("duplicate keys", '{"message":"a","message":{"x":1},"type":"message","type":7}')),
         (2, lambda: Frame("lone surrogate escape", '{"message":"\\ud800","client_id":"\\udfff"}')),
+        (
+            4,
+            lambda: Frame(
+                "change of a message (edit, delete, reaction, reply, read, thread) with any values",
+                _j(
+                    {
+                        "type": rng.choice(["edit", "delete", "reaction", "read", "thread", "message"]),
+                        "target": rng.choice([1, 2, 10**30, _weird_value(rng)]),
+                        "message": rng.choice(["fixed", "", _weird_value(rng)]),
+                        "emoji": rng.choice(["👍", "🇰🇷", "ab", "", _weird_value(rng)]),
+                        "op": rng.choice(["add", "remove", _weird_value(rng)]),
+                        "up_to": rng.choice([0, 5, -1, _weird_value(rng)]),
+                        "reply_to": rng.choice([None, 1, 10**30, _weird_value(rng)]),
+                    }
+                ),
+            ),
+        ),
     ]
     weights = [w for w, _ in makers]
     return rng.choices([m for _, m in makers], weights=weights)[0]()
