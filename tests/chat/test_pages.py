@@ -116,7 +116,7 @@ def test_mentions_page_shows_messages_as_they_are_now(client, ada, bob):
     html = client.get("/mentions/").content.decode()
     assert "secret" not in html
     assert re.search(
-        rf'class="mention deleted" data-room="{room.name}" data-id="{gone}">.*?message deleted', html, re.S
+        rf'class="mention deleted" data-room="{room.name}" data-id="{gone}">.*?Message deleted', html, re.S
     )
     assert "typo fixed" in html and "tpyo" not in html
     assert "(edited)" in html
@@ -267,3 +267,17 @@ def test_rooms_json_is_read_only(client):
 
 def make_superuser():
     return get_user_model().objects.create_user(f"mod_{uuid.uuid4().hex[:6]}", password=PASSWORD, is_staff=True)
+
+
+def test_the_new_words_are_in_korean(client, ada, bob):
+    room = new_room()
+    post(room, bob, f"@{ada.get_username()} 안녕", mention=ada)
+    client.force_login(ada)
+    index = client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert ">읽지 않음</th>" in index
+    assert ">멘션</a>" in index
+    page = client.get("/mentions/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert f"누군가 @{ada.get_username()} 님을 언급한 메시지입니다. 최신순으로 최근 100개까지" in page
+    client.force_login(bob)
+    empty = client.get("/mentions/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "아직 회원님을 언급한 사람이 없습니다." in empty
