@@ -4,7 +4,8 @@
 // - state.js: the room as data; every server frame goes through RoomState.apply();
 // - view.js (and format.js): the DOM;
 // - storage.js, ratelimit.js, strings.js: what survives a reload, send pacing, the translated words.
-// What is here: what each frame means for the page, the outbox's sending, history paging, typing.
+// What is here: what each frame means for the page, the outbox's sending, history paging, typing,
+// the reader's moves on messages (react, reply, edit, delete, threads), the read cursor, mentions.
 
 import { Connection } from "./connection.js";
 import { TokenBucket } from "./ratelimit.js";
@@ -17,12 +18,14 @@ const TYPING_EVERY_MS = 2000; // while typing, tell the room this often
 const TYPING_SERVER_GAP_MS = 1050; // the server drops typing frames less than 1 s apart
 const RETRY_RATE_LIMITED_MS = 1000;
 const LOAD_OLDER_WITHIN_PX = 120; // scrolling this close to the top loads the page before
+const READ_EVERY_MS = 1000; // the read cursor goes to the server at most this often
+const REFUSED_ACTIONS = new Set(["not_found", "forbidden", "too_late", "invalid_frame", "empty_message", "too_large"]);
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const t = translator(config.strings);
 const ui = findElements();
-const view = new View(ui, t);
 const room = new RoomState(storage.loadMine());
+const view = new View(ui, t, room, { react, reply: startReply, edit, remove, thread: openThread });
 const bucket = new TokenBucket(room.limits);
 const connection = new Connection(config.room, () => room.lastId, {
   onFrame,
@@ -41,6 +44,11 @@ const page = {
   typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
   flushTimer: 0,
   unread: 0,
+  entered: false, // the first join is complete: the "New messages" line is placed, the cursor follows
+  replyTo: null, // the id of the message the next one answers
+  readSent: 0, // the read cursor as the server (or, for a guest, localStorage) last got it
+  readSentAt: Number.NEGATIVE_INFINITY,
+  readTimer: 0,
 };
 
 // --- Server frames ---------------------------------------------------------------------------------
@@ -55,6 +63,13 @@ function onFrame(frame) {
       return onHistory(frame, update);
     case "message":
       return onMessage(frame, update);
+    case "edit":
+    case "delete":
+    case "reaction":
+    case "thread":
+      return show(update);
+    case "mention":
+      return view.showMentions(room.mentions);
     case "presence":
       return view.renderPresence(room.users, room.you);
     case "typing":
@@ -69,6 +84,11 @@ function onFrame(frame) {
 /** Called first on every connection: who we are and the limits in force. */
 function onHello() {
   view.setYou(room.you, room.limits);
+  if (!page.entered) {
+    // The read cursor: a logged-in user's came in hello; a guest's is kept in this browser.
+    if (room.you.guest) room.readUpTo = Math.max(room.readUpTo, storage.loadRead(config.room));
+    page.readSent = room.readUpTo;
+  }
   page.wasAtBottom = view.nearBottom();
   bucket.refill();
 }
@@ -80,11 +100,17 @@ function startOver() {
   connection.restart();
 }
 
-/** Draw an update's new messages, and take the confirmed ones out of the outbox. */
+/** Draw an update: new messages, changed ones, the thread panel; confirmed ones leave the outbox. */
 function show(update) {
-  view.showMessages(update.added, (message) => room.isMine(message));
+  view.showMessages(update.added);
+  view.showChanges(update.changed);
+  const thread = room.thread;
+  if (thread && (update.thread || [...update.changed].some((id) => id === thread.target || thread.ids.includes(id)))) {
+    view.renderThread(room.threadMessages());
+  }
   for (const clientId of update.confirmed) view.removePending(clientId);
   if (update.confirmed.length) saveOutbox();
+  if (page.replyTo !== null && room.find(page.replyTo)?.deleted !== false) cancelReply(); // it is gone
 }
 
 /**
@@ -110,8 +136,29 @@ function onLive(first) {
   view.hideBanner();
   renderOlder();
   flushOutbox();
-  if (first || page.wasAtBottom) view.scrollToBottom();
+  if (first) enter();
+  else if (page.wasAtBottom) view.scrollToBottom();
   fillScreen();
+  noteRead();
+}
+
+/**
+ * Called when the page's first join is complete: "New messages" before the first message after the
+ * read cursor (none on a first visit), and the view there; or at a linked message (#m<id>); or at
+ * the bottom.
+ */
+function enter() {
+  const first = room.readUpTo > 0 ? room.firstUnread(room.readUpTo) : null;
+  const divider = first === null ? null : view.showDivider(first);
+  view.scrollToBottom();
+  if (!revealLinked() && divider) divider.scrollIntoView({ block: "start" });
+  page.entered = true;
+}
+
+/** A link to a message (#m<id>, from the mentions badge) brings it into view if the page holds it. */
+function revealLinked() {
+  const match = /^#m(\d+)$/.exec(location.hash);
+  return Boolean(match && view.reveal(Number(match[1])));
 }
 
 function onMessage(frame, update) {
@@ -119,6 +166,7 @@ function onMessage(frame, update) {
   show(update);
   renderTyping();
   if (!update.added.length) return;
+  if (atBottom) queueMicrotask(noteRead);
   const mine = room.isMine(frame);
   if (atBottom || mine) view.scrollToBottom();
   else view.showJump();
@@ -136,6 +184,8 @@ function onError(frame, update) {
     else saveOutbox();
   } else if (page.olderLoading && frame.code === "rate_limited") {
     page.olderLoading = false;
+  } else if (REFUSED_ACTIONS.has(frame.code)) {
+    view.showNotice(t("refused_action", { detail: frame.detail })); // an edit, a delete, a reaction...
   }
 }
 
@@ -186,7 +236,8 @@ function submit() {
   }
   const clientId = newClientId();
   storage.saveMine(room.rememberMine(clientId));
-  addToOutbox(room.queue(clientId, text));
+  addToOutbox(room.queue(clientId, text, page.replyTo));
+  cancelReply();
   saveOutbox();
   ui.input.value = "";
   view.autosize();
@@ -212,7 +263,9 @@ function flushOutbox() {
       scheduleFlush(1000 / Math.max(room.limits.rate_per_sec, 1));
       return;
     }
-    if (!connection.send({ type: "message", message: item.text, client_id: item.clientId })) return;
+    const frame = { type: "message", message: item.text, client_id: item.clientId };
+    if (item.replyTo !== null) frame.reply_to = item.replyTo;
+    if (!connection.send(frame)) return;
     room.mark(item, "sent");
     view.markPending(item, dismiss);
   }
@@ -235,7 +288,9 @@ function saveOutbox() {
 
 /** Called at start: messages typed before a reload that the server never confirmed are queued again. */
 function restoreOutbox() {
-  for (const saved of storage.loadOutbox(config.room)) addToOutbox(room.queue(saved.clientId, saved.text));
+  for (const saved of storage.loadOutbox(config.room)) {
+    addToOutbox(room.queue(saved.clientId, saved.text, Number.isSafeInteger(saved.replyTo) ? saved.replyTo : null));
+  }
 }
 
 function newClientId() {
@@ -266,6 +321,82 @@ function renderTyping() {
   if (names.length) page.typingTimer = setTimeout(renderTyping, next - now + 20);
 }
 
+// --- The reader's moves on messages ----------------------------------------------------------------
+// Each is a frame to the server; what it changes is drawn when the server's event comes back.
+
+/** A click on a reaction (ours: take it away) or on the picker. */
+function react(id, emoji, add) {
+  sendAction({ type: "reaction", target: id, emoji, op: add ? "add" : "remove" });
+}
+
+function edit(id, text) {
+  if ([...text].length > room.limits.max_message_chars) {
+    view.showNotice(t("too_long", { count: [...text].length, limit: room.limits.max_message_chars }));
+    return;
+  }
+  sendAction({ type: "edit", target: id, message: text });
+}
+
+function remove(id) {
+  sendAction({ type: "delete", target: id });
+}
+
+/** Send a frame now, or say why not (these are not queued: they make sense only on what is seen). */
+function sendAction(frame) {
+  if (!connection.live || !bucket.take() || !connection.send(frame)) view.showNotice(t("not_now"));
+}
+
+/** "Reply": the next message answers this one; the composer says so until sent or cancelled (Esc). */
+function startReply(id) {
+  const message = room.find(id);
+  if (!message || message.deleted) return;
+  page.replyTo = id;
+  view.showReplying(message);
+  ui.input.focus();
+}
+
+function cancelReply() {
+  page.replyTo = null;
+  view.showReplying(null);
+}
+
+/** "N replies" or a reply's quote: the thread panel, filled by the server's thread frame. */
+function openThread(id) {
+  room.openThread(id);
+  view.renderThread(room.threadMessages());
+  if (!connection.send({ type: "thread", target: id })) view.showNotice(t("not_now"));
+}
+
+function closeThread() {
+  room.closeThread();
+  view.renderThread(null);
+}
+
+// --- The read cursor ----------------------------------------------------------------------------
+// It follows what has been on screen: the newest message whose bottom edge has been in view, only
+// forward, sent at most once a second (a guest's is kept in localStorage instead).
+
+/** Called after scrolling, new messages, the tab coming back, a (re)join. */
+function noteRead() {
+  if (!page.entered || document.hidden) return;
+  const seen = view.lastSeenId();
+  if (seen > room.readUpTo) room.readUpTo = seen;
+  if (room.readUpTo > page.readSent && !page.readTimer) {
+    const wait = Math.max(0, page.readSentAt + READ_EVERY_MS - performance.now());
+    page.readTimer = setTimeout(sendRead, wait);
+  }
+}
+
+function sendRead() {
+  page.readTimer = 0;
+  const upTo = room.readUpTo;
+  if (upTo <= page.readSent) return;
+  if (!room.you || room.you.guest) storage.saveRead(config.room, upTo);
+  else if (!connection.live || !connection.send({ type: "read", up_to: upTo })) return; // again on the next join
+  page.readSent = upTo;
+  page.readSentAt = performance.now();
+}
+
 // --- Wiring ----------------------------------------------------------------------------------------
 
 ui.composer.addEventListener("submit", (event) => {
@@ -278,12 +409,28 @@ ui.input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
     submit();
+  } else if (event.key === "Escape" && page.replyTo !== null) {
+    event.preventDefault();
+    cancelReply();
   }
 });
+ui.replyingCancel.addEventListener("click", () => {
+  cancelReply();
+  ui.input.focus();
+});
+ui.threadClose.addEventListener("click", closeThread);
+ui.threadReply.addEventListener("click", () => room.thread && startReply(room.thread.target));
+ui.mentions.addEventListener("click", () => {
+  room.mentions.count = 0; // seen: the link takes the reader there
+  view.showMentions(room.mentions);
+  setTimeout(revealLinked); // a link into this room that is already the page's URL fires no hashchange
+});
+window.addEventListener("hashchange", revealLinked);
 ui.input.addEventListener("input", onInput);
 ui.scroller.addEventListener("scroll", () => {
   if (ui.scroller.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();
   if (view.nearBottom()) view.hideJump();
+  noteRead();
 });
 ui.olderButton.addEventListener("click", loadOlder);
 ui.jump.addEventListener("click", () => view.scrollToBottom());
@@ -291,6 +438,7 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden) {
     page.unread = 0;
     view.setUnread(0);
+    noteRead();
   }
 });
 

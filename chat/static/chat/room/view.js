@@ -1,4 +1,5 @@
-// The room page's DOM: messages, the outbox, status, typing, presence, the "older" strip. The ids
+// The room page's DOM: messages (with their edits, tombstones, reactions, replies and tools), the
+// thread panel, the outbox, status, typing, presence, the "older" strip, the mentions badge. The ids
 // it uses are the page's test hooks (docs/ui.md). Everything from a user or the server is drawn as
 // text (format.js); nothing goes through innerHTML.
 
@@ -23,56 +24,424 @@ export function findElements() {
     presence: $("presence"),
     onlineCount: $("online-count"),
     youName: $("you-name"),
+    roomBody: $("room-body"),
+    notice: $("notice"),
+    replying: $("replying"),
+    replyingText: $("replying-text"),
+    replyingCancel: $("replying-cancel"),
+    thread: $("thread"),
+    threadClose: $("thread-close"),
+    threadParent: $("thread-parent"),
+    threadLog: $("thread-log"),
+    threadEmpty: $("thread-empty"),
+    threadReply: $("thread-reply"),
+    mentions: $("mentions"),
+    mentionCount: $("mention-count"),
+    mentionText: $("mention-text"),
   };
 }
 
+const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"]; // the reaction picker's choice
+const LONG_PRESS_MS = 500; // a touch held this long on a reaction shows who reacted
+const WHO_SHOWN_MS = 4000; // and for this long
+const QUOTE_CHARS = 80; // a reply shows this much of the message it answers
+
 export class View {
-  /** `ui`: findElements(); `t`: the translator (strings.js). */
-  constructor(ui, t) {
+  /**
+   * `ui`: findElements(); `t`: the translator (strings.js); `room`: the RoomState, read only (who
+   * is mine, who is mentioned, the message a reply answers); `act`: the reader's moves, each
+   * called with a message id: react(id, emoji, add), reply(id), edit(id, text), remove(id), thread(id).
+   */
+  constructor(ui, t, room, act) {
     this.ui = ui;
     this.t = t;
+    this.room = room;
+    this.act = act;
     this.shown = new Map(); // message id -> <li> in #log
     this.pending = new Map(); // client_id -> <li> in #outbox
+    this.editing = null; // {id, box}: the message being edited inline, and its text box
     this.baseTitle = document.title;
+    this.pressTimer = 0;
+    this.pressed = false; // a long press just showed who reacted: the click that follows does nothing
+    for (const list of [ui.log, ui.threadParent, ui.threadLog]) this.listen(list);
   }
 
   // --- Messages ----------------------------------------------------------------------------------
 
   /** Draw the messages an update added, each in its place (see RoomState's Update). */
-  showMessages(added, isMine) {
+  showMessages(added) {
     for (const { message, before } of added) {
-      const li = this.renderMessage(message, isMine(message));
+      const li = this.renderMessage(message);
       this.ui.log.insertBefore(li, before === null ? null : this.shown.get(before));
       this.shown.set(message.id, li);
     }
   }
 
+  /** Draw again the messages whose state changed (an edit, a delete, a reaction, a reply). */
+  showChanges(changed) {
+    for (const id of changed) {
+      const old = this.shown.get(id);
+      const message = this.room.messages.get(id);
+      if (!old || !message) continue;
+      const li = this.renderMessage(message);
+      if (this.editing?.id === id) {
+        if (message.deleted) this.editing = null;
+        else li.querySelector(".body").replaceWith(this.editing.box); // keep what is being typed
+      }
+      old.replaceWith(li);
+      this.shown.set(id, li);
+    }
+  }
+
   clearMessages() {
     this.shown.clear();
+    this.editing = null;
     this.ui.log.replaceChildren();
   }
 
-  renderMessage(message, mine) {
+  /**
+   * A message as an <li>: a quote of the message it replies to, sender, time, "(edited)", the body
+   * (or "Message deleted"), reactions, "N replies", and the tools (react, reply; edit and delete on
+   * our own). `where`: log (the message gets the id m<id> that links to it), thread or pending.
+   */
+  renderMessage(message, where = "log") {
+    const inLog = where === "log";
     const li = document.createElement("li");
     li.className = "msg";
     li.dataset.id = String(message.id);
     li.dataset.sender = message.sender;
-    if (mine) li.classList.add("mine");
+    if (inLog) li.id = `m${message.id}`;
+    const mine = this.room.isMine(message);
+    li.classList.toggle("mine", mine);
+    li.classList.toggle("deleted", message.deleted);
+    li.classList.toggle("mentioned", this.room.mentionsMe(message));
+    if (message.reply_to !== null && inLog) li.append(this.renderQuote(message.reply_to));
     const meta = document.createElement("div");
     meta.className = "meta";
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = message.sender;
     meta.append(sender, renderTime(message.ts));
-    li.append(meta, renderBody(message.message));
+    if (message.edited && !message.deleted) meta.append(this.span("edited", this.t("edited")));
+    let body;
+    if (message.deleted) {
+      body = document.createElement("div");
+      body.className = "body tombstone";
+      body.textContent = this.t("deleted");
+    } else {
+      body = renderBody(message.message);
+    }
+    li.append(meta, body);
+    const reactions = Object.entries(message.reactions);
+    if (reactions.length) li.append(this.renderReactions(reactions));
+    if (message.replies) {
+      const replies = this.button(
+        "replies link",
+        message.replies === 1 ? this.t("reply_one") : this.t("replies", { count: message.replies }),
+      );
+      replies.dataset.action = "thread";
+      li.append(replies);
+    }
+    if (!message.deleted && where !== "pending") li.append(this.renderTools(inLog, mine));
     return li;
+  }
+
+  /** "↪ alice: the first words…" above a reply; a click opens the thread. */
+  renderQuote(parentId) {
+    const parent = this.room.find(parentId);
+    const quote = this.button("quote");
+    quote.dataset.action = "thread";
+    quote.dataset.target = String(parentId);
+    if (!parent) quote.textContent = this.t("reply_to_unknown");
+    else if (parent.deleted) quote.textContent = this.t("reply_to_deleted", { name: parent.sender });
+    else quote.textContent = this.t("reply_to", { name: parent.sender, text: shorten(parent.message) });
+    return quote;
+  }
+
+  renderReactions(reactions) {
+    const row = document.createElement("div");
+    row.className = "reactions";
+    const me = this.room.you?.name;
+    for (const [emoji, names] of reactions) {
+      const chip = this.button("reaction", `${emoji} ${names.length}`);
+      chip.dataset.action = "toggle";
+      chip.dataset.emoji = emoji;
+      chip.dataset.count = String(names.length);
+      const mine = names.includes(me);
+      chip.setAttribute("aria-pressed", String(mine));
+      chip.title = this.t("reacted", { names: names.join(", "), emoji });
+      row.append(chip);
+    }
+    return row;
+  }
+
+  /** The message's buttons: react, and in the log reply, and on our own edit and delete. */
+  renderTools(inLog, mine) {
+    const tools = document.createElement("div");
+    tools.className = "tools";
+    const tool = (action, label) => {
+      const b = this.button(`tool ${action}`, label);
+      b.dataset.action = action;
+      return b;
+    };
+    tools.append(tool("pick", this.t("react")));
+    if (inLog) tools.append(tool("reply", this.t("reply")));
+    if (inLog && mine) tools.append(tool("edit", this.t("edit")), tool("delete", this.t("delete")));
+    return tools;
+  }
+
+  button(className, text = "") {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = text;
+    return b;
+  }
+
+  span(className, text) {
+    const s = document.createElement("span");
+    s.className = className;
+    s.textContent = text;
+    return s;
+  }
+
+  // --- The reader's moves on messages ------------------------------------------------------------
+
+  /** One set of listeners per list (the log, the thread panel): clicks on a message's buttons. */
+  listen(list) {
+    list.addEventListener("click", (event) => this.onClick(event));
+    list.addEventListener("pointerdown", (event) => this.onPress(event));
+    for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
+      list.addEventListener(type, () => clearTimeout(this.pressTimer));
+    }
+    list.addEventListener("contextmenu", (event) => {
+      if (event.target.closest(".reaction")) event.preventDefault(); // a long press is ours
+    });
+  }
+
+  onClick(event) {
+    const button = event.target.closest("button[data-action]");
+    const li = event.target.closest("li.msg[data-id]");
+    if (!button || !li) return;
+    const id = Number(li.dataset.id);
+    switch (button.dataset.action) {
+      case "toggle":
+        if (this.pressed) this.pressed = false;
+        else this.act.react(id, button.dataset.emoji, button.getAttribute("aria-pressed") !== "true");
+        break;
+      case "pick":
+        this.togglePicker(li);
+        break;
+      case "emoji": {
+        const names = this.room.find(id)?.reactions[button.dataset.emoji] || [];
+        this.act.react(id, button.dataset.emoji, !names.includes(this.room.you?.name));
+        li.querySelector(".picker")?.remove();
+        break;
+      }
+      case "reply":
+        this.act.reply(id);
+        break;
+      case "edit":
+        this.startEdit(id);
+        break;
+      case "delete":
+        this.askDelete(li);
+        break;
+      case "confirm-delete":
+        this.act.remove(id);
+        li.querySelector(".confirm")?.remove();
+        break;
+      case "cancel-delete":
+        li.querySelector(".confirm")?.remove();
+        break;
+      case "thread":
+        this.act.thread(button.dataset.target ? Number(button.dataset.target) : id);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A touch held on a reaction shows who reacted (what a mouse gets from the title on hover). */
+  onPress(event) {
+    const chip = event.target.closest(".reaction");
+    clearTimeout(this.pressTimer);
+    this.pressed = false;
+    if (!chip || event.pointerType === "mouse") return;
+    this.pressTimer = setTimeout(() => {
+      this.pressed = true;
+      this.showWho(chip);
+    }, LONG_PRESS_MS);
+  }
+
+  /** A small popup under the reactions with the chip's title: who reacted with that emoji. */
+  showWho(chip) {
+    const row = chip.closest(".reactions");
+    row.querySelector(".who")?.remove();
+    const who = this.span("who", chip.title);
+    who.setAttribute("role", "tooltip");
+    row.append(who);
+    setTimeout(() => who.remove(), WHO_SHOWN_MS);
+  }
+
+  togglePicker(li) {
+    const open = li.querySelector(".picker");
+    if (open) {
+      open.remove();
+      return;
+    }
+    const picker = document.createElement("div");
+    picker.className = "picker";
+    for (const emoji of COMMON_EMOJI) {
+      const b = this.button("emoji", emoji);
+      b.dataset.action = "emoji";
+      b.dataset.emoji = emoji;
+      picker.append(b);
+    }
+    li.append(picker);
+    picker.querySelector("button").focus();
+  }
+
+  /** "Delete this message? [Delete] [Cancel]" under the message. */
+  askDelete(li) {
+    if (li.querySelector(".confirm")) return;
+    const confirm = document.createElement("div");
+    confirm.className = "confirm";
+    const yes = this.button("danger", this.t("delete"));
+    yes.dataset.action = "confirm-delete";
+    const no = this.button("link", this.t("cancel"));
+    no.dataset.action = "cancel-delete";
+    confirm.append(this.span("question", this.t("delete_confirm")), " ", yes, " ", no);
+    li.append(confirm);
+    yes.focus();
+  }
+
+  /** The body becomes a text box: Enter saves, Shift+Enter is a new line, Esc cancels. */
+  startEdit(id) {
+    const message = this.room.messages.get(id);
+    if (!message || message.deleted) return;
+    if (this.editing) this.endEdit();
+    const li = this.shown.get(id);
+    const box = document.createElement("textarea");
+    box.className = "edit-box";
+    box.value = message.message;
+    box.rows = Math.min(8, message.message.split("\n").length);
+    box.maxLength = this.room.limits.max_message_chars;
+    box.setAttribute("aria-label", this.t("edit"));
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.endEdit();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        const text = box.value;
+        this.endEdit();
+        if (text.trim() && text !== message.message) this.act.edit(id, text);
+      }
+    });
+    this.editing = { id, box };
+    li.classList.add("editing");
+    li.querySelector(".body").replaceWith(box);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  /** Put the message back as it is (an edit that was sent shows when the server's edit event comes). */
+  endEdit() {
+    if (!this.editing) return;
+    const { id } = this.editing;
+    this.editing = null;
+    this.showChanges([id]);
+  }
+
+  // --- Thread, reply, notices, mentions, the "New messages" line ---------------------------------
+
+  /** The thread panel: the parent message and its replies (null: closed). */
+  renderThread(thread) {
+    this.ui.thread.hidden = !thread;
+    this.ui.roomBody.classList.toggle("threaded", Boolean(thread));
+    if (!thread) {
+      this.ui.threadParent.replaceChildren();
+      this.ui.threadLog.replaceChildren();
+      return;
+    }
+    this.ui.threadParent.replaceChildren(...(thread.parent ? [this.renderMessage(thread.parent, "thread")] : []));
+    this.ui.threadLog.replaceChildren(...thread.replies.map((m) => this.renderMessage(m, "thread")));
+    this.ui.threadEmpty.hidden = thread.replies.length > 0;
+  }
+
+  /** Above the composer: "Replying to alice: …" and a cancel button (null: not replying). */
+  showReplying(message) {
+    this.ui.replying.hidden = !message;
+    if (message) {
+      this.ui.replyingText.textContent = this.t("replying_to", {
+        name: message.sender,
+        text: shorten(message.message),
+      });
+    }
+  }
+
+  /** A short note that goes away by itself: what the server refused (an edit too late...). */
+  showNotice(text) {
+    this.ui.notice.textContent = text;
+    this.ui.notice.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      this.ui.notice.hidden = true;
+    }, 6000);
+  }
+
+  /** The header's badge: how many mentions arrived, and a link to the newest one's message. */
+  showMentions({ count, latest }) {
+    this.ui.mentions.hidden = !count;
+    if (!count) return;
+    this.ui.mentionCount.textContent = String(count);
+    this.ui.mentions.href = `/rooms/${encodeURIComponent(latest.room)}/#m${latest.id}`;
+    this.ui.mentionText.textContent = this.t("mentioned_by", { name: latest.sender, room: latest.room });
+    this.ui.mentions.title = latest.message;
+  }
+
+  /** "New messages" before the message with this id (the first unread on entering), once. */
+  showDivider(id) {
+    const li = this.shown.get(id);
+    if (!li) return null;
+    const divider = document.createElement("li");
+    divider.className = "divider";
+    divider.id = "new-divider";
+    divider.setAttribute("role", "separator");
+    divider.append(this.span("", this.t("unread_line")));
+    li.before(divider);
+    return divider;
+  }
+
+  /** The newest message whose bottom edge has been inside the scroller's view (0: none). */
+  lastSeenId() {
+    const bottom = this.ui.scroller.getBoundingClientRect().bottom + 2;
+    const items = this.ui.log.children;
+    for (let i = items.length - 1; i >= 0; i--) {
+      const li = items[i];
+      if (li.dataset.id && li.getBoundingClientRect().bottom <= bottom) return Number(li.dataset.id);
+    }
+    return 0;
+  }
+
+  /** Bring a message into view (a link to #m<id>): false if it is not on the page. */
+  reveal(id) {
+    const li = this.shown.get(id);
+    if (!li) return false;
+    li.scrollIntoView({ block: "center" });
+    return true;
   }
 
   // --- The outbox --------------------------------------------------------------------------------
 
   /** A typed message at the bottom of the list, pending until the server confirms it. */
   addPending(item, sender) {
-    const li = this.renderMessage({ sender, message: item.text, ts: new Date().toISOString() }, true);
+    const message = { sender, message: item.text, ts: new Date().toISOString(), client_id: item.clientId };
+    const li = this.renderMessage(
+      { ...message, reply_to: null, mentions: [], edited: false, deleted: false, reactions: {}, replies: 0 },
+      "pending",
+    );
     li.classList.add("pending");
     delete li.dataset.id;
     li.dataset.clientId = item.clientId;
@@ -208,4 +577,10 @@ export class View {
     this.ui.input.style.height = "auto";
     this.ui.input.style.height = `${this.ui.input.scrollHeight + 2}px`;
   }
+}
+
+/** The first words of a message, for a quote. */
+function shorten(text) {
+  const chars = [...text.replace(/\s+/g, " ").trim()];
+  return chars.length > QUOTE_CHARS ? `${chars.slice(0, QUOTE_CHARS).join("")}…` : chars.join("");
 }
