@@ -12,6 +12,11 @@ Scenarios (each on a freshly started server):
   D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
      PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
+  M  a mixed workload, Parley only: 50 rooms x 10 clients, 2 closed-loop senders per room (guests
+     with sessions) sending 70 % messages, 15 % reactions, 10 % edits and 5 % deletes (``--mix``)
+
+``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
+database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
 
 Writes bench/results/latest.json and bench/results/bench.png; prints a table with the ratios.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -35,12 +41,12 @@ from typing import Any
 import psutil
 import uvloop
 
-from . import loadgen, report, servers
+from . import loadgen, mixed, mixplan, report, revisions, servers
 from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "L", "C", "D")
+SCENARIOS = ("A", "B", "L", "C", "D", "M")
 TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
@@ -83,6 +89,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="run the bench and its servers at this niceness (e.g. -10, as root) on a machine shared with other work",
     )
+    p.add_argument(
+        "--compare",
+        metavar="REV[,REV]",
+        help="also run Parley from these git revisions (e.g. 975e6c0,0681188), each from a worktree in "
+        "/tmp/parley-<rev> with its own database, beside the working tree's: columns parley@<rev>",
+    )
+    p.add_argument(
+        "--mix",
+        default=mixplan.DEFAULT_MIX,
+        help=f"M's weights of messages, reactions, edits, deletes (default {mixplan.DEFAULT_MIX})",
+    )
     p.add_argument("--replot", type=Path, help="only redraw the table and plot from this latest.json")
     p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
     args = p.parse_args(argv)
@@ -98,6 +115,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.targets = [t.strip() for t in targets.split(",") if t.strip()]
     if unknown := set(args.targets) - set(TARGETS):
         p.error(f"unknown targets {','.join(sorted(unknown))} (any of {','.join(TARGETS)})")
+    args.compare = revisions.parse_revs(args.compare)
+    try:
+        mixplan.parse_mix(args.mix)
+    except ValueError as exc:
+        p.error(f"--mix: {exc}")
     return args
 
 
@@ -112,12 +134,15 @@ def raise_fd_limit() -> int:
 def summarize(metrics: dict[str, Any]) -> str:
     parts = []
     for key, fmt in (
+        ("events_per_s", "{:,.0f} events stored/s"),
         ("deliveries_per_s", "{:,.0f} deliveries/s"),
         ("messages_per_s", "{:,.1f} msg/s"),
         ("server_cpu_per_delivery_us", "{:.1f} us CPU/delivery"),
         ("p50_ms", "p50 {:.1f} ms"),
         ("p99_ms", "p99 {:.1f} ms"),
         ("lost", "lost {:,}"),
+        ("errors", "refused {:,}"),
+        ("unanswered", "unanswered {:,}"),
         ("first_delivery_p99_ms", "first delivery p99 {:.1f} ms"),
         ("fanout_spread_p99_ms", "fan-out spread p99 {:.1f} ms"),
         ("pg_commits_per_s", "{:,.0f} PG commits/s"),
@@ -164,18 +189,20 @@ async def on_fresh_server(
 
 
 async def run_target(
-    target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any]
+    target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any], only: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
+    """The scenarios of ``only`` (default: ``--only``'s) that ``target`` can run, each on a fresh server."""
     out: dict[str, dict[str, Any]] = {}
     d, w = args.duration, args.warmup
+    only = args.only if only is None else only
     plans: list[tuple[str, dict[str, Any]]] = []
-    if "A" in args.only and target.name != "parley-sqlite":
+    if "A" in only and target.name != "parley-sqlite":
         plans.append(("A", dict(rooms=1, members=args.members, senders_per_room=2, window=args.window)))
-    if "B" in args.only and target.name != "parley-sqlite":
+    if "B" in only and target.name != "parley-sqlite":
         plans.append(("B", dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)))
-    if "L" in args.only and target.name != "parley-sqlite":
+    if "L" in only and target.name != "parley-sqlite":
         plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
-    if "D" in args.only and target.name != "floor":
+    if "D" in only and target.name != "floor":
         plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
@@ -199,7 +226,30 @@ async def run_target(
         log(f"{target.name} {scenario}: {summarize(m)}")
         if scenario in ("A", "D") and args.profile and target.name == "parley":
             profile_out.update(await profile_rooms(target, args, scenario, params))
-    if "C" in args.only and target.name != "parley-sqlite":
+    if "M" in only and target.mixed:
+        params = dict(rooms=20 if args.quick else 50, members=10, senders_per_room=2)
+        log(f"{target.name}: scenario M {params}, mix {mixplan.mix_label(mixplan.parse_mix(args.mix))}")
+        m = await on_fresh_server(
+            target,
+            args,
+            lambda server: mixed.run_mixed(
+                server,
+                target,
+                duration=d,
+                warmup=w,
+                mix=args.mix,
+                drain=2.0 if args.quick else 10.0,
+                settle=0.75 if args.quick else 1.5,
+                log=log,
+                **params,
+            ),
+        )
+        m["params"] = params
+        out["M"] = m
+        log(f"{target.name} M: {summarize(m)}; refused by code {m['errors_by_code']}")
+    elif "M" in only and target.compared:
+        log(f"{target.name}: no scenario M (this revision has no edits, deletes or reactions)")
+    if "C" in only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
         m = await on_fresh_server(
             target,
@@ -420,6 +470,42 @@ def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return results
 
 
+async def run_family(
+    family: list[str],
+    trees: dict[str, Path],
+    args: argparse.Namespace,
+    tmp: Path,
+    logs: Path,
+    results: dict[str, dict[str, dict[str, Any]]],
+    profile: dict[str, Any],
+) -> None:
+    """Parley (the working tree) and the ``--compare`` revisions, scenario by scenario: each scenario
+    runs on every revision one after the other, so they are compared minutes apart, not a run apart.
+    A revision that cannot run a scenario (its server fails) leaves that cell empty."""
+    targets = [
+        servers.Target(name=name, tmp=tmp, workers=args.workers, logs=logs, root=trees.get(name, servers.ROOT))
+        for name in family
+    ]
+    try:
+        for scenario in [s for s in RUN_ORDER if s in args.only]:
+            for target in targets:
+                try:
+                    got = await run_target(target, args, profile, only=[scenario])
+                except RuntimeError as exc:
+                    if not target.compared:
+                        raise
+                    log(f"{target.name}: scenario {scenario} failed, skipped: {exc}")
+                    continue
+                results.setdefault(target.name, {}).update(got)
+    finally:
+        for target in targets:
+            target.close()
+
+
+# The order scenarios run in (run_target's).
+RUN_ORDER = ("A", "B", "L", "D", "M", "C")
+
+
 async def main_async(args: argparse.Namespace) -> int:
     fds = raise_fd_limit()
     if args.renice:
@@ -437,19 +523,34 @@ async def main_async(args: argparse.Namespace) -> int:
     profile: dict[str, Any] = {}
     store: dict[str, Any] = {}
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmpdir:
+    try:
+        trees = revisions.checkout(args.compare)
+    except RuntimeError as exc:
+        log(f"--compare: {exc}")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmpdir, contextlib.ExitStack() as cleanup:
+        cleanup.callback(revisions.remove_all, trees)
         tmp = Path(tmpdir)
-        names = list(args.targets)
-        if "D" in args.only and "parley" in names:
-            names.append("parley-sqlite")
         logs = args.out / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        names = [n for n in args.targets if n != "parley"]
         for name in names:
             target = servers.Target(name=name, tmp=tmp, workers=args.workers, logs=logs)
             try:
                 results[name] = await run_target(target, args, profile)
             finally:
                 target.close()
+        family = (["parley"] if "parley" in args.targets else []) + list(trees)
+        if family:
+            await run_family(family, trees, args, tmp, logs, results, profile)
+        if "D" in args.only and "parley" in args.targets:
+            names.append("parley-sqlite")
+            target = servers.Target(name="parley-sqlite", tmp=tmp, workers=args.workers, logs=logs)
+            try:
+                results["parley-sqlite"] = await run_target(target, args, profile)
+            finally:
+                target.close()
+        names = [*names, *family]
         if args.memtrace and "parley" in names:
             profile["C memory"] = await memtrace_c(args, tmp)
         if "D" in args.only and not args.no_store:
@@ -469,6 +570,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "seconds": round(time.time() - started, 1),
         "machine": info,
         "revision": servers.git_revision(),
+        "compare": list(trees),
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": results,
         "store": store,

@@ -115,10 +115,12 @@ async def open_clients(
     *,
     concurrency: int = CONNECT_CONCURRENCY,
     open_timeout: float = 120.0,
+    sender_request: Callable[[int], tuple[str, dict[str, str]]] | None = None,
 ) -> tuple[list[Client], int, float]:
     """Open a client for each (room, sender id or None) of ``plan``, in order of plan as far as
     ``concurrency`` allows; return the clients that joined, the number that failed and the seconds taken.
-    A client has joined when its handshake is done and, on Parley, its hello frame has arrived."""
+    A client has joined when its handshake is done and, on Parley, its hello frame has arrived.
+    ``sender_request(sender id)`` gives a sender's query string and extra headers (M: a name, a session)."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
     clients: list[Client | None] = [None] * len(plan)
@@ -127,9 +129,14 @@ async def open_clients(
     async def one(i: int, room: int, sender: int | None) -> None:
         nonlocal failures
         async with gate:
+            url, headers = server.url(path_for_room(room)), None
+            if sender is not None and sender_request is not None:
+                query, headers = sender_request(sender)
+                url += query
             try:
                 ws = await connect(
-                    server.url(path_for_room(room)),
+                    url,
+                    additional_headers=headers,
                     compression=None,
                     origin=f"http://127.0.0.1:{server.port}",  # the page's own origin, port included
                     ping_interval=None,

@@ -102,6 +102,16 @@ ROWS: list[tuple[str, str, str, str, str, Any]] = [
     ("L", "fanout_spread_p99_ms", "L p99 of first-to-last delivery (ms)", "{:.1f}", "", None),
     ("L", "lost", "L lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("D", "messages_per_s", "D messages/s via WebSocket (stored on PG)", "{:,.0f}", "", None),
+    ("M", "events_per_s", "M events stored/s (messages, reactions, edits, deletes)", "{:,.0f}", "", None),
+    ("M", "deliveries_per_s", "M deliveries/s", "{:,.0f}", "", None),
+    ("M", "server_cpu_per_event_us", "M server CPU/event stored (us)", "{:,.0f}", "", None),
+    ("M", "server_cpu_per_delivery_us", "M server CPU/delivery (us)", "{:.1f}", "", None),
+    ("M", "backend_cpu_per_delivery_us", "M Redis+PG CPU/delivery (us)", "{:.1f}", "", None),
+    ("M", "p50_ms", "M p50 latency (ms)", "{:.1f}", "", None),
+    ("M", "p99_ms", "M p99 latency (ms)", "{:.1f}", "", None),
+    ("M", "errors", "M changes refused (not_found: raced a delete)", "{:,.0f}", "", None),
+    ("M", "unanswered", "M changes unanswered within 5 s", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("M", "lost", "M lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
 ]
 
 
@@ -117,22 +127,38 @@ def _fmt(fmt: str, value: Any) -> str:
 HEADER = ["metric", "baseline", "floor", "Parley", "Parley/baseline", "Parley/floor", "target", "met"]
 
 
+def compared(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """The ``--compare`` revisions' targets (``parley@<rev>``) in the results, in the order they ran."""
+    return [name for name in results if name.startswith("parley@")]
+
+
+def vs(name: str) -> str:
+    """The ratio column of the working tree's Parley to a compared revision: ``Parley/@975e6c0``."""
+    return f"Parley/{name.removeprefix('parley')}"
+
+
 def columns(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     """The table's header: HEADER, with a ``layer`` column after baseline only when the layer was run
-    (an optional target: tables of runs without it read as before, and old results still replot)."""
-    return [*HEADER[:2], "layer", *HEADER[2:]] if "layer" in results else HEADER
+    (an optional target: tables of runs without it read as before, and old results still replot), and
+    for each compared revision a column after Parley and a ratio column after Parley/floor."""
+    revs = compared(results)
+    head = ["metric", "baseline", *(["layer"] if "layer" in results else []), "floor", "Parley", *revs]
+    return [*head, "Parley/baseline", "Parley/floor", *[vs(r) for r in revs], "target", "met"]
 
 
 def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
     """Rows under ``columns(results)``: baseline = Channels tutorial, layer = the tutorial on
-    RedisPubSubChannelLayer, floor = bare websockets, and Parley's ratios to baseline and floor."""
+    RedisPubSubChannelLayer, floor = bare websockets, parley@<rev> = Parley from another revision,
+    and Parley's ratios to baseline, floor and each revision."""
+    header = columns(results)
     base = results.get("baseline", {})
     layer = results.get("layer")
     floor = results.get("floor", {})
     ours = results.get("parley", {})
+    revs = compared(results)
     rows = []
     for scenario, key, label, fmt, target, check in ROWS:
-        if all(scenario not in r for r in (base, layer or {}, ours, floor)):
+        if all(scenario not in r for r in (base, layer or {}, ours, floor, *(results[n] for n in revs))):
             continue
         b = base.get(scenario, {}).get(key)
         f = floor.get(scenario, {}).get(key)
@@ -141,22 +167,37 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
         rf = ratio(p, f)
         met = ""
         shown_r, shown_rf = r, rf
-        if "CPU (%" in label or "Redis+PG" in label:  # context, not a comparison
+        context = "CPU (%" in label  # context, not a comparison
+        if context or "Redis+PG" in label:
             shown_r = shown_rf = None
         relative = "baseline" in target
         if check is not None and p is not None and (r is not None or not relative):
             met = "yes" if check(p, r, rf) else "NO"
         # The tutorial's consumer relays D's messages on either layer, it stores nothing.
         relayed = " (relayed, not stored)" if label.startswith("D ") else ""
-        shown = [_fmt(fmt, b) + (relayed if b is not None else "")]
+        cells = {
+            "metric": label,
+            "baseline": _fmt(fmt, b) + (relayed if b is not None else ""),
+            "floor": _fmt(fmt, f),
+            "Parley": _fmt(fmt, p),
+            "Parley/baseline": _ratio(shown_r),
+            "Parley/floor": _ratio(shown_rf),
+            "target": target,
+            "met": met,
+        }
         if layer is not None:
             lv = layer.get(scenario, {}).get(key)
-            shown.append(_fmt(fmt, lv) + (relayed if lv is not None else ""))
-        rows.append([label, *shown, _fmt(fmt, f), _fmt(fmt, p), _ratio(shown_r), _ratio(shown_rf), target, met])
+            cells["layer"] = _fmt(fmt, lv) + (relayed if lv is not None else "")
+        for name in revs:
+            value = results[name].get(scenario, {}).get(key)
+            cells[name] = _fmt(fmt, value)
+            cells[vs(name)] = "-" if context else _ratio(ratio(p, value))
+        rows.append([cells.get(h, "-") for h in header])
     sqlite = results.get("parley-sqlite", {}).get("D", {}).get("messages_per_s")
     if sqlite is not None:
-        others = ["-"] * (3 if layer is not None else 2)
-        rows.append(["D messages/s via WebSocket (SQLite, embedded)", *others, f"{sqlite:,.0f}", "-", "-", "", ""])
+        cells = {"metric": "D messages/s via WebSocket (SQLite, embedded)", "Parley": f"{sqlite:,.0f}"}
+        cells.update(target="", met="")
+        rows.append([cells.get(h, "-") for h in header])
     return rows
 
 
@@ -179,6 +220,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+REVISION_COLORS = ("#8fbfe0", "#5aa0cf", "#bcd8ec", "#3f8fc4")
+
+
 def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], path: Path, title: str) -> None:
     import matplotlib
 
@@ -193,10 +237,14 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ("C", "connections_per_s", "C: connections opened per second", 1500),
         ("L", "p99_ms", "L: p99 latency, big room, 10 msg/s (ms, log)", 100),
     ]
-    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
+    mixed = [("M", "events_per_s", "M: mixed workload: events stored/s", None)]
+    fig, axes = plt.subplots(2, 5, figsize=(21, 7.5))
     colors = {"baseline": "#b0b0b0", "layer": "#9a78c0", "floor": "#e0a040", "parley": "#2a7ab9"}
+    for i, name in enumerate(compared(results)):  # older revisions of Parley: lighter blues
+        colors[name] = REVISION_COLORS[i % len(REVISION_COLORS)]
     flat = list(axes.flat)
-    for ax, (scenario, key, label, target) in zip(flat, panels, strict=False):
+    placed = list(zip(flat[:6], panels, strict=True)) + list(zip(flat[8:9], mixed, strict=True))
+    for ax, (scenario, key, label, target) in placed:
         names, values = [], []
         for name in colors:
             value = results.get(name, {}).get(scenario, {}).get(key)
@@ -247,10 +295,12 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     # Store path.
     ax = flat[7]
     rows = [(k, v["per_s"]) for k, v in store.items() if isinstance(v, dict) and "per_s" in v]
-    for name in ("parley", "parley-sqlite", "baseline", "layer"):
+    for name in ("parley", *compared(results), "parley-sqlite", "baseline", "layer"):
         value = results.get(name, {}).get("D", {}).get("messages_per_s")
         if value is not None:
             label = {"parley": "WebSocket: Parley, PG", "parley-sqlite": "WebSocket: Parley, SQLite"}.get(name)
+            if name.startswith("parley@"):
+                label = f"WebSocket: {name}, PG"
             rows.append((label or f"WebSocket: {name} (not stored)", value))
     if rows:
         ax.barh([r[0] for r in rows], [r[1] for r in rows], color="#6a9f58")
@@ -258,6 +308,18 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
             ax.annotate(f"{value:,.0f}", (value, i), va="center", fontsize=8)
     ax.set_title("D: messages stored per second", fontsize=10)
     ax.tick_params(axis="y", labelsize=7)
+    # M's latency by kind of change (the working tree's Parley).
+    ax = flat[9]
+    m = results.get("parley", {}).get("M", {})
+    kinds = [k for k in ("message", "reaction", "edit", "delete") if m.get(f"{k}_p99_ms") is not None]
+    for offset, q, color in ((-0.2, "p50", "#7fb3d9"), (0.2, "p99", "#2a7ab9")):
+        ax.bar([i + offset for i in range(len(kinds))], [m[f"{k}_{q}_ms"] for k in kinds], 0.4, color=color, label=q)
+    ax.set_xticks(list(range(len(kinds))), kinds, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title("M: Parley's latency by kind of change (ms, log)", fontsize=10)
+    if kinds:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -149,8 +149,9 @@ class Server:
 class Target:
     """One system under test: how to start its server and which WebSocket path it serves rooms on."""
 
-    name: str  # "parley", "parley-sqlite", "baseline", "layer" or "floor"
+    name: str  # "parley", "parley-sqlite", "baseline", "layer", "floor", or "parley@<rev>" (``root``: its tree)
     tmp: Path
+    root: Path = ROOT  # the source tree the server runs from (another revision's: ``bench.revisions``)
     workers: int = 1
     logs: Path | None = None  # where server logs go (default: tmp)
     env: dict[str, str] = field(default_factory=dict)
@@ -184,13 +185,14 @@ class Target:
                 {
                     "PARLEY_REDIS_PREFIX": self._prefix,
                     "PARLEY_RATE_PER_SEC": "0",  # the bench sends faster than a person
+                    "PARLEY_FRAME_RATE_PER_SEC": "0",  # ...edits, deletes and reactions too (M)
                     # ...and every client comes from one address (C opens 5,000 at ~1,750/s).
                     "PARLEY_ADDRESS_MAX_CONNECTIONS": "0",
                     "PARLEY_ADDRESS_HANDSHAKE_RATE": "0",
                     "PARLEY_LOG_LEVEL": "WARNING",
                 }
             )
-            if self.name == "parley":
+            if self.name == "parley" or self.compared:
                 self._db_name = f"parley_bench_{tag}"
                 with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                     conn.execute(f'CREATE DATABASE "{self._db_name}"')
@@ -204,6 +206,22 @@ class Target:
     @property
     def parley(self) -> bool:
         return self.name.startswith("parley")
+
+    @property
+    def compared(self) -> bool:
+        """Parley from another revision's tree (``--compare``), on PostgreSQL + Redis like ``parley``."""
+        return self.name.startswith("parley@")
+
+    @property
+    def mixed(self) -> bool:
+        """Whether this server takes edits, deletes and reactions (scenario M): Parley on PostgreSQL
+        from a tree whose protocol has them (revisions before issue 9 do not)."""
+        if not (self.name == "parley" or self.compared):
+            return False
+        try:
+            return "class Edit" in (self.root / "chat" / "protocol.py").read_text()
+        except OSError:
+            return False
 
     @property
     def room_path(self) -> str:
@@ -221,7 +239,7 @@ class Target:
         if self.parley and not self._migrated:
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=ROOT,
+                cwd=self.root,
                 env={**self.env, "DJANGO_SETTINGS_MODULE": "parley.settings"},
                 check=True,
                 capture_output=True,
@@ -242,7 +260,7 @@ class Target:
         log_path = (self.logs or self.tmp) / f"{self.name}-{port}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                self.command(), cwd=ROOT, env={**self.env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=self.root, env={**self.env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT
             )
         server = Server(name=self.name, port=port, process=process, log_path=log_path)
         deadline = time.monotonic() + 30

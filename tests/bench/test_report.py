@@ -57,3 +57,51 @@ def test_plot_with_and_without_the_layer(tmp_path):
         path = tmp_path / f"bench-{layer}.png"
         plot(results(layer), {}, path, "test")
         assert path.stat().st_size > 0
+
+
+def test_compared_revisions_get_a_column_and_a_ratio_each_and_m_rows_appear():
+    res = results(layer=False)
+    res["parley"]["M"] = {"events_per_s": 800.0, "lost": 0, "unanswered": 0, "p99_ms": 40.0}
+    res["parley@975e6c0"] = {"A": {"deliveries_per_s": 4000.0, "lost": 0, "p50_ms": 2.5}}
+    res["parley@0681188"] = {"A": {"deliveries_per_s": 5000.0, "lost": 0}, "M": {}}
+    header, rows = columns(res), table_rows(res)
+    assert header == [
+        "metric",
+        "baseline",
+        "floor",
+        "Parley",
+        "parley@975e6c0",
+        "parley@0681188",
+        "Parley/baseline",
+        "Parley/floor",
+        "Parley/@975e6c0",
+        "Parley/@0681188",
+        "target",
+        "met",
+    ]
+    assert all(len(r) == len(header) for r in rows)
+    a = dict(zip(header, row(rows, "A deliveries/s"), strict=True))
+    assert (a["Parley"], a["parley@975e6c0"], a["Parley/@975e6c0"], a["Parley/@0681188"]) == (
+        "5,000",
+        "4,000",
+        "1.25x",
+        "1.00x",
+    )
+    assert dict(zip(header, row(rows, "A p50 latency (ms)"), strict=True))["parley@0681188"] == "-"
+    m = dict(zip(header, row(rows, "M events stored/s (messages, reactions, edits, deletes)"), strict=True))
+    assert (m["baseline"], m["Parley"], m["parley@975e6c0"], m["Parley/@975e6c0"]) == ("-", "800", "-", "-")
+    assert dict(zip(header, row(rows, "M lost deliveries"), strict=True))["met"] == "yes"
+    sqlite = dict(zip(header, row(rows, "D messages/s via WebSocket (SQLite, embedded)"), strict=True))
+    assert (sqlite["Parley"], sqlite["parley@975e6c0"], sqlite["target"]) == ("400", "-", "")
+
+
+def test_plot_with_compared_revisions_and_m(tmp_path):
+    res = results(layer=True)
+    res["parley"]["M"] = {
+        "events_per_s": 800.0,
+        **{f"{k}_{q}_ms": 10.0 for k in ("message", "reaction", "edit", "delete") for q in ("p50", "p99")},
+    }
+    res["parley@975e6c0"] = {"A": {"deliveries_per_s": 4000.0}, "D": {"messages_per_s": 700.0}}
+    path = tmp_path / "bench.png"
+    plot(res, {}, path, "test")
+    assert path.stat().st_size > 0
