@@ -115,6 +115,7 @@ export class View {
     li.classList.toggle("mine", mine);
     li.classList.toggle("deleted", message.deleted);
     li.classList.toggle("mentioned", this.room.mentionsMe(message));
+    if (inLog) li.classList.toggle("linked", location.hash === `#m${message.id}`);
     if (message.reply_to !== null && inLog) li.append(this.renderQuote(message.reply_to));
     const meta = document.createElement("div");
     meta.className = "meta";
@@ -429,6 +430,8 @@ export class View {
   reveal(id) {
     const li = this.shown.get(id);
     if (!li) return false;
+    for (const old of this.ui.log.querySelectorAll(".linked")) old.classList.remove("linked");
+    li.classList.add("linked"); // like :target, which misses elements drawn after the page loaded
     li.scrollIntoView({ block: "center" });
     return true;
   }
