@@ -589,6 +589,8 @@ def plot_title(doc: dict[str, Any]) -> str:
     info = doc["machine"]
     quick = doc["options"].get("quick")
     layer = ", the tutorial on RedisPubSubChannelLayer (layer)" if "layer" in doc["results"] else ""
+    revs = report.compared(doc["results"])
+    layer += f", {', '.join(revs)}" if revs else ""
     return (
         f"Parley vs the Channels tutorial (baseline){layer} and bare websockets (floor) - {info['cpu']}, "
         f"{info['cores']} cores - {'quick' if quick else 'full'} run {doc['started']}, {doc.get('revision', '')}"

@@ -197,7 +197,8 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
     if sqlite is not None:
         cells = {"metric": "D messages/s via WebSocket (SQLite, embedded)", "Parley": f"{sqlite:,.0f}"}
         cells.update(target="", met="")
-        rows.append([cells.get(h, "-") for h in header])
+        after = next((i + 1 for i, r in enumerate(rows) if r[0].startswith("D messages/s")), len(rows))
+        rows.insert(after, [cells.get(h, "-") for h in header])
     return rows
 
 
@@ -251,7 +252,9 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
             if value is not None:
                 names.append(name)
                 values.append(value)
-        bars = ax.bar(names, values, color=[colors[n] for n in names])
+        shown = [n.removeprefix("parley") if n.startswith("parley@") else n for n in names]  # "@975e6c0"
+        bars = ax.bar(shown, values, color=[colors[n] for n in names])
+        ax.tick_params(axis="x", labelsize=8)
         for bar, value in zip(bars, values, strict=True):
             ax.annotate(
                 f"{value:,.1f}" if value < 100 else f"{value:,.0f}",
@@ -316,7 +319,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ax.bar([i + offset for i in range(len(kinds))], [m[f"{k}_{q}_ms"] for k in kinds], 0.4, color=color, label=q)
     ax.set_xticks(list(range(len(kinds))), kinds, fontsize=8)
     ax.set_yscale("log")
-    ax.set_title("M: Parley's latency by kind of change (ms, log)", fontsize=10)
+    ax.set_title("M: Parley's latency by kind (ms, log)", fontsize=10)
     if kinds:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

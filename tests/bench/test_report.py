@@ -93,6 +93,11 @@ def test_compared_revisions_get_a_column_and_a_ratio_each_and_m_rows_appear():
     assert dict(zip(header, row(rows, "M lost deliveries"), strict=True))["met"] == "yes"
     sqlite = dict(zip(header, row(rows, "D messages/s via WebSocket (SQLite, embedded)"), strict=True))
     assert (sqlite["Parley"], sqlite["parley@975e6c0"], sqlite["target"]) == ("400", "-", "")
+    labels = [r[0] for r in rows]  # SQLite's D right after PostgreSQL's, before M
+    assert (
+        labels.index("D messages/s via WebSocket (SQLite, embedded)")
+        == labels.index("D messages/s via WebSocket (stored on PG)") + 1
+    )
 
 
 def test_plot_with_compared_revisions_and_m(tmp_path):
