@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Locator, expect
 
-from tests.browser.conftest import Chat, post, room_path, unique, ws_url
+from tests.browser.conftest import ARTIFACTS, Chat, post, room_path, unique, ws_url
 
 pytestmark = pytest.mark.browser
 
@@ -396,3 +396,37 @@ def test_a_page_that_missed_edits_deletes_and_reactions_shows_what_a_fresh_page_
         [14, "carol", "a reply to third", False, False, [], ""],
         [16, "bob", "while alice was away", False, False, [], ""],
     ]
+
+
+def test_screenshot_of_edits_reactions_and_a_thread(people, web):
+    """tests/artifacts/events.png, for a person to look at (docs/screenshot.png is taken from it): an
+    edit, a tombstone, reactions, a reply and the thread panel."""
+    room = "homework"
+    post(web, room, ["Welcome! The slides are at https://example.com/slides (page 12 onwards)."], sender="teacher")
+    alice, minjun = people(width=1280, height=720), people(locale="ko-KR")
+    alice.join(room, "alice")
+    minjun.join(room, "민준")
+    minjun.send("안녕하세요! 오늘 숙제는 3번까지인가요?")  # 2
+    alice.send("Yes, up to 3. I think it's du tomorrow")  # 3
+    alice.send("sorry, wrong room")  # 4
+    alice.wait_for_count(4)
+    tool(alice, 3, "edit").click()
+    message(alice, 3).locator("textarea.edit-box").fill("Yes, up to 3. It's due tomorrow.")
+    message(alice, 3).locator("textarea.edit-box").press("Enter")
+    tool(alice, 4, "delete").click()
+    message(alice, 4).locator(".confirm button.danger").click()
+    react(minjun, 3, "👍")
+    react(alice, 1, "🎉")
+    react(minjun, 1, "🎉")
+    react(minjun, 1, "❤️")
+    tool(minjun, 2, "reply").click()
+    minjun.send("3번은 그래프도 그려야 하나요?")
+    tool(alice, 2, "reply").click()
+    alice.send("Only for 3b, I think.")
+    expect(message(alice, 2).locator(".replies")).to_have_text("2 replies")
+    message(alice, 2).locator(".replies").click()
+    expect(alice.page.locator("#thread-log li.msg")).to_have_count(2)
+    alice.page.mouse.move(0, 0)
+    alice.page.focus("#message")
+    ARTIFACTS.mkdir(exist_ok=True)
+    alice.page.screenshot(path=ARTIFACTS / "events.png")

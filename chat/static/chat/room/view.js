@@ -143,7 +143,7 @@ export class View {
       replies.dataset.action = "thread";
       li.append(replies);
     }
-    if (!message.deleted && where !== "pending") li.append(this.renderTools(inLog, mine));
+    if (!message.deleted && where !== "pending") meta.append(this.renderTools(inLog, mine)); // shown on hover
     return li;
   }
 
