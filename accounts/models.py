@@ -29,3 +29,26 @@ def looks_registered(name: str) -> bool:
     """Whether ``name`` looks like a registered user's username: a skeleton in common (case, width,
     accents and look-alike letters ignored). One indexed query."""
     return UsernameSkeleton.objects.filter(skeleton__in=skeletons(name)).exists()
+
+
+class ApiToken(models.Model):
+    """A personal API token: a program speaks as ``user`` with ``Authorization: Bearer <secret>``.
+
+    Only the SHA-256 of the secret is stored (``key_hash``): the secret is shown once, when the token
+    is made (``accounts.tokens.token_create``), and a stolen database does not give working tokens.
+    Revoking keeps the row (``revoked`` is when), so a revoked token is refused like an unknown one.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)  # unique: an index, one query per request
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True)  # None: never
+    last_used = models.DateTimeField(null=True, blank=True)  # kept to the minute (tokens.user_for_token)
+    revoked = models.DateTimeField(null=True, blank=True)  # None: in force
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
