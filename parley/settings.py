@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "chat",
     "accounts",
     "axes",  # django-axes: failed logins throttled per username and per address (see below)
+    "ninja",  # django-ninja: the REST API's framework (its Swagger UI's templates and static files)
+    "api",  # the REST API v1 at /api/v1 (docs/api.md)
 ]
 
 MIDDLEWARE = [

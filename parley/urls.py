@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from api.app import urls as api_urls
 from chat import views
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("rooms/<str:name>/", views.room, name="room"),
     path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", api_urls()),  # the REST API (docs/api.md): no trailing slash on its paths
     path("i18n/", include("django.conf.urls.i18n")),  # set_language, for the header's language switch
     path("chat/", views.legacy_index),
     path("chat/<str:name>/", views.legacy_room),
