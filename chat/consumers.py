@@ -518,4 +518,5 @@ class NativeConsumer(RoomConsumer):
             "rate_burst": settings.PARLEY_RATE_BURST,
             "history_page_max": settings.PARLEY_HISTORY_PAGE_MAX,
             "typing_timeout": settings.PARLEY_TYPING_TIMEOUT,
+            "edit_window": settings.PARLEY_EDIT_WINDOW,
         }
