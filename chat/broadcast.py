@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+
+from parley import logs, metrics
 
 from . import busevents, protocol, pubsub, selectors, services
 from .models import Room
@@ -34,6 +37,9 @@ PRESENCE_INTERVAL = 0.5
 # A gap that the store cannot fill (it should never happen: see module docstring) is retried this
 # many times, then skipped with an error in the log rather than stalling the room for good.
 FILL_ATTEMPTS = 5
+
+
+_out_messages = metrics.outbound["message"].inc
 
 
 class Member(Protocol):
@@ -191,6 +197,7 @@ class Hub:
         names = sorted({*state.presence, member.name})
         state.greeted[member] = names
         member.push(protocol.encode(protocol.presence_frame(names)))
+        metrics.out("presence")
 
     def presence_of(self, room: str) -> list[str]:
         """The presence list last read for ``room`` (empty when it has no members here)."""
@@ -216,6 +223,7 @@ class Hub:
         try:
             await self.bus.publish_many(events)
         except Exception as exc:
+            metrics.redis_errors.inc()
             if not self.bus_failing:
                 self.bus_failing = True
                 log.warning(
@@ -249,6 +257,7 @@ class Hub:
         try:
             await self.bus.publish(key, payload)
         except Exception:
+            metrics.redis_errors.inc()
             self.on_event(key, payload)
 
     async def publish_typing(self, *, room: str, origin: str, text: str) -> None:
@@ -262,9 +271,12 @@ class Hub:
         """Called by the bus for each event of a room (or a user) with members here."""
         event = busevents.decode(payload)
         if isinstance(event, busevents.UserEvent):
+            sent = 0
             for member, room_key in self.users.get(key, {}).items():
                 if (not event.room or event.room == room_key) and member.origin != event.origin:
                     member.push(event.text)
+                    sent += 1
+            metrics.out(metrics.frame_kind(event.text), sent)
             return
         state = self.rooms.get(key)
         if state is None or state.last is None:
@@ -274,16 +286,19 @@ class Hub:
         if isinstance(event, busevents.RoomEvent):
             self._on_room_event(state, event)
         elif isinstance(event, busevents.Typing):
+            sent = 0
             for member in state.members:
                 if member.ephemeral and member.origin != event.origin:
                     member.push(event.text)
+                    sent += 1
+            metrics.out("typing", sent)
         else:
             self._presence_changed(state)
 
     def on_resync(self) -> None:
         """The bus may have missed events: check every room against the store."""
         if self.unpublished:
-            self.loop.create_task(self._republish())
+            self.loop.create_task(self._republish(), context=logs.detached())
         for state in self.rooms.values():
             if state.last is not None:
                 state.resync = True
@@ -304,7 +319,7 @@ class Hub:
     def _start_fill(self, state: _Room) -> None:
         if not state.filling and self.rooms.get(state.key) is state:
             state.filling = True
-            self.loop.create_task(self._fill(state))
+            self.loop.create_task(self._fill(state), context=logs.detached())
 
     async def _fill(self, state: _Room) -> None:
         """Deliver held messages in order, reading the ids missing before them from the store."""
@@ -338,7 +353,8 @@ class Hub:
                         await asyncio.sleep(0.02 * 2**attempts)
                 else:
                     attempts = 0
-        except Exception:
+        except Exception as exc:
+            metrics.backend_error(exc)
             log.exception("room %s: filling a gap failed; retrying", state.name)
             self.loop.call_later(0.5, self._start_fill, state)
         finally:
@@ -352,23 +368,30 @@ class Hub:
             self._deliver(state, state.pending.pop(state.last + 1))
 
     def _deliver(self, state: _Room, event: busevents.RoomEvent) -> None:
-        """Event ``last + 1``: to every member (a seed or tutorial door: messages only)."""
+        """Event ``last + 1``: to every member (a seed or tutorial door: messages only). Counted
+        once per event (the hot path: nothing is added per member)."""
         state.last = seq = event.seq
         text = event.text
+        members = state.members
         if event.message:
-            for member in state.members:
+            for member in members:
                 member.push(text, seq)
+            _out_messages(len(members))
         else:
-            for member in state.members:
+            sent = 0
+            for member in members:
                 if member.ephemeral:
                     member.push(text, seq)
+                    sent += 1
+            metrics.out(metrics.frame_kind(text), sent)
+        metrics.delivered(text, time.time())
 
     # --- Presence -------------------------------------------------------------------------------
 
     def _presence_changed(self, state: _Room) -> None:
         state.presence_dirty = True
         if state.presence_task is None:
-            state.presence_task = self.loop.create_task(self._send_presence(state))
+            state.presence_task = self.loop.create_task(self._send_presence(state), context=logs.detached())
 
     async def _send_presence(self, state: _Room) -> None:
         """Send the room's presence list when it changes, at most every PRESENCE_INTERVAL."""
@@ -378,11 +401,14 @@ class Hub:
                 names = await self.bus.presence_names(state.key)
                 state.presence = names
                 text = None
+                pushed = 0
                 for member, sent in state.greeted.items():
                     if sent != names:
                         text = text or protocol.encode(protocol.presence_frame(names))
                         state.greeted[member] = names
                         member.push(text)
+                        pushed += 1
+                metrics.out("presence", pushed)
                 await asyncio.sleep(PRESENCE_INTERVAL)
         except Exception:
             log.exception("room %s: presence update failed", state.name)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
+
+from parley import logs, metrics
 
 from . import events, services
 
@@ -39,7 +42,7 @@ class GroupCommit:
         self._waiting.append((change, future))
         if not self._running:
             self._running = True
-            self.loop.create_task(self._run())
+            self.loop.create_task(self._run(), context=logs.detached())  # serves everyone: no one's log id
         return await future
 
     async def _run(self) -> None:
@@ -56,6 +59,7 @@ class GroupCommit:
             results = await database_sync_to_async(services.apply_changes)(changes)
         except Exception as exc:
             if len(batch) == 1:
+                metrics.backend_error(exc)
                 _, future = batch[0]
                 if not future.done():
                     future.set_exception(exc)
@@ -65,9 +69,15 @@ class GroupCommit:
             for item in batch:
                 await self._commit([item])
             return
-        await events.publish(
-            [(c.room, r) for c, r in zip(changes, results, strict=True) if isinstance(r, services.Outcome)]
-        )
+        metrics.observe_batch(len(batch))
+        # The commit time travels with the publish: the in-process bus delivers inside it (metrics.delivered).
+        committed = metrics.COMMITTED_AT.set(time.time())
+        try:
+            await events.publish(
+                [(c.room, r) for c, r in zip(changes, results, strict=True) if isinstance(r, services.Outcome)]
+            )
+        finally:
+            metrics.COMMITTED_AT.reset(committed)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

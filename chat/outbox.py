@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, TypeGuard, cast
 
 from asgiref.typing import ASGISendCallable, WebSocketSendEvent
 
+from parley import metrics
+
 from . import pubsub
 
 if TYPE_CHECKING:
@@ -42,6 +44,11 @@ _ids = itertools.count(1)
 # itself is over at once (the application is told, the member leaves its room); only the socket
 # waits. PARLEY_SLOW_CLIENT_GRACE sets it (the consumer passes it in).
 CLOSE_GRACE = 10.0
+
+
+def new_origin() -> str:
+    """A connection id unique across processes (typing is not echoed to it; its log lines carry it)."""
+    return f"{pubsub.PROCESS_ID}:{next(_ids)}"
 
 
 class Outbox:
@@ -69,9 +76,10 @@ class Outbox:
         ephemeral: bool,
         limit: int,
         on_overflow: Callable[[], None],
+        origin: str | None = None,
     ) -> None:
         self.name = name
-        self.origin = f"{pubsub.PROCESS_ID}:{next(_ids)}"
+        self.origin = origin or new_origin()
         self.ephemeral = ephemeral
         self.floor = 0  # message ids up to this one were already sent (as history)
         self._send = send
@@ -93,6 +101,7 @@ class Outbox:
             if len(queue) >= self._limit:
                 self.closed = True
                 queue.clear()
+                metrics.OUTBOX_OVERFLOW.inc()
                 self._on_overflow()
                 return
         else:

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat import busevents, redisconn
+from parley import logs, metrics
 
 log = logging.getLogger("parley.pubsub")
 
@@ -218,7 +219,9 @@ class RedisBus:
         done = asyncio.get_running_loop().create_future()
         self._presence_waiters.append(done)
         if self._presence_writer is None:
-            self._presence_writer = asyncio.get_running_loop().create_task(self._write_presence())
+            self._presence_writer = asyncio.get_running_loop().create_task(
+                self._write_presence(), context=logs.detached()
+            )
         await done
 
     async def _write_presence(self) -> None:
@@ -271,8 +274,8 @@ class RedisBus:
     def _ensure_tasks(self) -> None:
         if self._reader is None and not self._closed:
             loop = asyncio.get_running_loop()
-            self._reader = loop.create_task(self._read())
-            self._heartbeat = loop.create_task(self._refresh_presence())
+            self._reader = loop.create_task(self._read(), context=logs.detached())
+            self._heartbeat = loop.create_task(self._refresh_presence(), context=logs.detached())
 
     def _lost(self, exc: BaseException) -> None:
         """Called when a command fails: Redis is down. Have the reader reconnect (it then subscribes
@@ -280,10 +283,13 @@ class RedisBus:
         self._down(exc)
         if self._reader is not None and not self._reconnecting and not self._closed:
             self._reader.cancel()
-            self._reader = asyncio.get_running_loop().create_task(self._read(reconnect_first=True))
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read(reconnect_first=True), context=logs.detached()
+            )
 
     def _down(self, exc: BaseException) -> None:
         """Mark Redis unreachable, with one warning per outage."""
+        metrics.redis_errors.inc()
         if self.healthy:
             log.warning(
                 "Redis unreachable (%s: %s); going on in this process until it is back", type(exc).__name__, exc
@@ -362,6 +368,7 @@ class RedisBus:
                 if not subscribed:
                     await self._pubsub.ping()  # no room yet: still check that Redis answers
             except (RedisError, OSError) as exc:
+                metrics.redis_errors.inc()
                 log.debug("resubscribe failed: %s", exc)
                 return False
         # The command pool's connections are from before the outage: drop them, so the first
@@ -374,7 +381,9 @@ class RedisBus:
         # while we were away, up to that moment, is in the store: fetch it.
         self._sink.on_resync()
         if self._presence_dirty and self._presence_writer is None:
-            self._presence_writer = asyncio.get_running_loop().create_task(self._write_presence())
+            self._presence_writer = asyncio.get_running_loop().create_task(
+                self._write_presence(), context=logs.detached()
+            )
         try:
             await self._republish_presence()
         except (RedisError, OSError) as exc:

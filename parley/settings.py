@@ -95,7 +95,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: X-Forwarded-For / X-Forwarded-Proto believed from PARLEY_TRUSTED_PROXIES only.
+    # Before all: an id for the request's log lines, answered in X-Request-ID (parley/logs.py).
+    "parley.logs.request_id_middleware",
+    # Then: X-Forwarded-For / X-Forwarded-Proto believed from PARLEY_TRUSTED_PROXIES only.
     "parley.middleware.trusted_proxy_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -339,10 +341,43 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"parley": {"handlers": ["console"], "level": env_str("PARLEY_LOG_LEVEL", "INFO")}},
-}
+# --- Operations (docs/deployment.md, "Operations") ------------------------------------------------
+# The bearer token Prometheus must send to read /metrics; unset (the default), /metrics is a 404.
+PARLEY_METRICS_TOKEN = os.environ.get("PARLEY_METRICS_TOKEN", "").strip()
+# Seconds /healthz waits for each backend (a SELECT 1 on a new database connection, a Redis PING)
+# before calling it down: short, so a load balancer's probe gets its answer while it still waits.
+PARLEY_HEALTH_TIMEOUT = env_float("PARLEY_HEALTH_TIMEOUT", 2.0)
+# A load balancer probes health over plain HTTP: no redirect to https for these two (no secrets).
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$"]
+
+# "plain" (the default): one line of text per record. "json": one JSON object per line, with the
+# WebSocket connection's or the HTTP request's id (parley/logs.py), for a log collector.
+PARLEY_LOG_FORMAT = env_str("PARLEY_LOG_FORMAT", "plain").lower()
+if PARLEY_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"PARLEY_LOG_FORMAT must be plain or json, got {PARLEY_LOG_FORMAT!r}")
+PARLEY_LOG_LEVEL = env_str("PARLEY_LOG_LEVEL", "INFO")
+
+LOGGING: dict[str, object]
+if PARLEY_LOG_FORMAT == "json":
+    # Every logger's records (Parley's, Django's, uvicorn's: parley/serve.py leaves uvicorn's own
+    # handlers out) reach one handler on the root logger, which writes JSON.
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "parley.logs.ContextFilter"}},
+        "formatters": {"json": {"()": "parley.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+        "root": {"handlers": ["console"], "level": "WARNING"},
+        "loggers": {
+            "parley": {"level": PARLEY_LOG_LEVEL},
+            "django": {"handlers": [], "level": "INFO"},  # no plain-text handler of Django's own
+        },
+    }
+else:
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "loggers": {"parley": {"handlers": ["console"], "level": PARLEY_LOG_LEVEL}},
+    }

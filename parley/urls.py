@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from api.app import urls as api_urls
 from chat import views
+from parley import health
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -15,4 +16,8 @@ urlpatterns = [
     path("chat/", views.legacy_index),
     path("chat/<str:name>/", views.legacy_room),
     path("chat/<str:name>", views.legacy_room),
+    # For operators (docs/deployment.md, "Operations"): liveness, backends' health, Prometheus metrics.
+    path("livez", health.livez, name="livez"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
 ]
