@@ -1,4 +1,4 @@
-"""Sign up, and the page of a throttled login. Log in and log out are Django's own views
+"""Sign up, the page of a throttled login, and the personal API tokens page. Log in and log out are Django's own views
 (accounts/urls.py) with Parley's templates."""
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from .models import looks_registered
+from .tokens import token_create, token_revoke, user_tokens
 
 
 class SignupForm(UserCreationForm):
@@ -68,3 +71,43 @@ def safe_next(request: HttpRequest) -> str:
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return candidate if allowed else resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+# --- Personal API tokens ---------------------------------------------------------------------------
+
+# The expiry choices of the tokens page, in days (0: never).
+TOKEN_EXPIRY_DAYS = (0, 7, 30, 90, 365)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, strip=True)
+    expires_days = forms.TypedChoiceField(coerce=int, choices=[(d, str(d)) for d in TOKEN_EXPIRY_DAYS], initial=0)
+
+
+@login_required
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """``/accounts/tokens/``: the user's personal API tokens (for ``Authorization: Bearer``); make
+    one (its secret is shown on the answer page, once) or revoke one."""
+    assert request.user.is_authenticated  # login_required
+    form = TokenForm(request.POST or None)
+    secret = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            days = form.cleaned_data["expires_days"]
+            _token, secret = token_create(request.user, form.cleaned_data["name"], days * 86400 if days else None)
+            form = TokenForm()
+        else:
+            status = 400
+    context = {"form": form, "tokens": user_tokens(request.user), "secret": secret, "expiry_days": TOKEN_EXPIRY_DAYS}
+    return render(request, "accounts/tokens.html", context, status=status)
+
+
+@require_POST
+@login_required
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of the user's tokens (the form on the tokens page), then back to the page."""
+    assert request.user.is_authenticated
+    if token_revoke(request.user, token_id):
+        messages.success(request, _("The token was revoked."))
+    return redirect("tokens")
