@@ -25,12 +25,13 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from parley import logs, metrics
 from parley.clientaddr import scope_client_address
 
 from . import actions, broadcast, identity, protocol, reads, selectors, services
 from .identity import Identity
 from .models import Room
-from .outbox import Outbox
+from .outbox import Outbox, new_origin
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .ratelimit import TokenBucket
 
@@ -44,7 +45,26 @@ log = logging.getLogger("parley.consumers")
 # extra ones are dropped without an error.
 TYPING_MIN_INTERVAL = 1.0
 
-_CLOSE_FOR = {ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN, ErrorCode.RATE_LIMITED: CloseCode.TRY_AGAIN_LATER}
+_CLOSE_FOR = {
+    ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN,
+    ErrorCode.RATE_LIMITED: CloseCode.TRY_AGAIN_LATER,
+    ErrorCode.UNAUTHENTICATED: CloseCode.UNAUTHENTICATED,
+    ErrorCode.UNAVAILABLE: CloseCode.TRY_AGAIN_LATER,
+}
+
+# Client frames by kind, for parley_events_in_total.
+_IN_KIND = {
+    protocol.SendMessage: "message",
+    protocol.Edit: "edit",
+    protocol.Delete: "delete",
+    protocol.React: "reaction",
+    protocol.Read: "read",
+    protocol.HistoryRequest: "history",
+    protocol.ThreadRequest: "thread",
+    protocol.Typing: "typing",
+    protocol.Ping: "ping",
+}
+_IN_INVALID = metrics.inbound["invalid"]
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -53,6 +73,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "parley.no-channel-layer"
     # Whether this door receives presence, typing and error frames.
     ephemeral = False
+    door = "seed"  # its label in parley_connections
+    connection_id = ""  # for its log lines and its outbox's origin (set in __call__)
 
     room: Room | None = None
     outbox: Outbox | None = None
@@ -90,6 +112,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
         self.last_typing = 0.0
         try:
+            refused = cast("tuple[ErrorCode, str] | None", self.scope.get("parley.auth_refused"))
+            if refused is not None:  # a Bearer token that names no user, or could not be checked (parley.asgi)
+                raise ProtocolError(*refused)
             name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
             self.check_params()
             self.identity = await self._admit()
@@ -99,11 +124,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 ephemeral=self.ephemeral,
                 limit=settings.PARLEY_SEND_QUEUE_MAX,
                 on_overflow=self._on_overflow,
+                origin=self.connection_id or None,
             )
             # Every message up to last_id is in the store; every later one reaches the outbox
             # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
             user_id = self.identity.user_id if self.ephemeral else None  # mentions, read cursors
             self.room = await broadcast.get_hub().join(room=name, member=self.outbox, user_id=user_id)
+            metrics.connections[self.door].inc()  # down in _leave
             last_id = self.room.last_id
             snapshot = await self.read_on_join(last_id=last_id)
         except ProtocolError as error:
@@ -114,6 +141,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # The store cannot be reached (a Redis outage does not get here: the hub goes on
             # locally). The client retries; nothing was half done.
             log.warning("refused a handshake to %s: %s: %s", self.scope["path"], type(exc).__name__, exc)
+            metrics.backend_error(exc)
             await self._leave()
             await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER)
             return
@@ -124,6 +152,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.on_joined(last_id=last_id, snapshot=snapshot)
         except Exception as exc:  # the rest of a resume could not be read: the client resumes later
             log.warning("closing %s during its history: %s: %s", self.scope["path"], type(exc).__name__, exc)
+            metrics.backend_error(exc)
             await self._leave()
             await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER, accepted=True)
             return
@@ -140,6 +169,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not accepted:
             await self.accept()
         await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
+        metrics.out("error")
         await self.close(code=code)
 
     async def _admit(self) -> Identity:
@@ -168,6 +198,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None  # type: ignore[assignment]  # none per connection: see channel_layer_alias
         self.base_send = send
+        self.connection_id = new_origin()
+        logs.set_connection(self.connection_id)  # this connection's task: its log lines carry its id
         try:
             while True:
                 await self.dispatch(await receive())
@@ -212,6 +244,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.history_task is not None:
             self.history_task.cancel()
         if self.room is not None:
+            metrics.connections[self.door].dec()
             try:
                 await broadcast.get_hub().leave(room=self.room.name, member=outbox)
             except Exception as exc:
@@ -235,16 +268,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.outbox is None or self.outbox.closed:
             return
         if text_data is None:
+            _IN_INVALID.inc()
             await self.refuse(ProtocolError(ErrorCode.INVALID_FRAME, "binary frames are not accepted"))
             return
         if _too_big(text_data, settings.PARLEY_MAX_FRAME_BYTES):
+            _IN_INVALID.inc()
             await self.close(code=CloseCode.MESSAGE_TOO_BIG)
             return
         try:
             frame = self.parse(text_data)
         except ProtocolError as error:
+            _IN_INVALID.inc()
             await self.refuse(error)
             return
+        metrics.inbound[_IN_KIND.get(type(frame), "invalid")].inc()
         if isinstance(frame, protocol.SendMessage):
             await self.handle_message(frame)
         elif await self.spend():
@@ -332,6 +369,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self.refuse(error)
         except Exception as exc:
+            metrics.backend_error(exc)
             log.warning("a read cursor in %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
             await self.on_bad_input(_unavailable())
 
@@ -340,6 +378,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             replies = await reads.read(selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target)
         except Exception as exc:
+            metrics.backend_error(exc)
             log.warning("a thread of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
             await self.on_bad_input(_unavailable())
             return
@@ -376,6 +415,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                         limit=frame.limit,
                     )
                 except Exception as exc:
+                    metrics.backend_error(exc)
                     log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
                     await self.on_bad_input(_unavailable())
                     continue
@@ -399,6 +439,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Queue a frame for this client only, in order with the room's frames."""
         if self.outbox is not None:
             self.outbox.push(text)
+            metrics.out(metrics.frame_kind(text))
 
     def _param(self, key: str) -> str | None:
         values = self.query.get(key)
@@ -431,6 +472,8 @@ class SeedConsumer(RoomConsumer):
 class TutorialConsumer(RoomConsumer):
     """``/ws/chat/<room>/``: the Channels tutorial's ``{"message"}`` page."""
 
+    door = "tutorial"
+
     def parse(self, text: str) -> protocol.ClientFrame:
         return protocol.parse_tutorial(text, self.limits)
 
@@ -439,6 +482,7 @@ class NativeConsumer(RoomConsumer):
     """``/ws/rooms/<room>/``: hello, history, live messages, presence, typing, errors."""
 
     ephemeral = True
+    door = "native"
 
     def parse(self, text: str) -> protocol.ClientFrame:
         return protocol.parse_native(text, self.limits)
@@ -508,6 +552,7 @@ class NativeConsumer(RoomConsumer):
 
     async def send_frame(self, frame: Any) -> None:
         await self.send(text_data=protocol.encode(frame))
+        metrics.out(frame["type"])
 
     def client_limits(self) -> dict[str, float]:
         """The limits a client should know, sent in hello so a UI can honour them up front."""

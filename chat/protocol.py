@@ -35,6 +35,7 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = "not_found"  # no such message in this room (or it is deleted)
     TOO_LATE = "too_late"  # an edit after PARLEY_EDIT_WINDOW seconds
     UNAVAILABLE = "unavailable"  # the store or Redis cannot be reached now: resend (same client_id) later
+    UNAUTHENTICATED = "unauthenticated"  # a handshake's Authorization: Bearer token is unknown, revoked or expired
 
 
 class CloseCode(enum.IntEnum):
@@ -46,6 +47,7 @@ class CloseCode(enum.IntEnum):
     TRY_AGAIN_LATER = 1013
     FORBIDDEN = 4403  # guests are not allowed and the client is not logged in
     INVALID_ROOM = 4400  # the room name in the URL is invalid
+    UNAUTHENTICATED = 4401  # the handshake's Bearer token is unknown, revoked or expired
 
 
 class ProtocolError(Exception):

@@ -1,5 +1,6 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
+import logging
 import os
 from typing import Any
 
@@ -11,13 +12,19 @@ django_asgi_app = get_asgi_application()
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.db import database_sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 import chat.routing  # noqa: E402
+from accounts.tokens import user_for_token  # noqa: E402
+from chat.protocol import ErrorCode  # noqa: E402
+from parley import metrics  # noqa: E402
 from parley.edge import AddressLimits, OriginCheck  # noqa: E402
+
+log = logging.getLogger("parley.asgi")
 
 
 class SessionAuth:
@@ -25,6 +32,13 @@ class SessionAuth:
     cookie. One without is an anonymous visitor with no session: it gets ``AnonymousUser`` and no
     session directly, without the three middlewares, whose scope copies, session store and send
     wrapper would stay with every idle connection (about 3 KiB each) for nothing.
+
+    ``Authorization: Bearer <token>`` (a personal API token, ``accounts.tokens``) wins over a
+    cookie: the connection is the token's user, with no session. A token that names no active user
+    (unknown, revoked, expired) leaves ``parley.auth_refused`` in the scope, and the door answers
+    ``unauthenticated`` and closes with 4401 before anything else (``chat.consumers``); a database
+    that cannot be asked makes it ``unavailable`` and 1013. Other schemes (a proxy's Basic auth,
+    say) are not Parley's and are ignored.
     """
 
     def __init__(self, application: Any) -> None:
@@ -34,12 +48,36 @@ class SessionAuth:
         self.cookie = settings.SESSION_COOKIE_NAME.encode("latin-1") + b"="
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        with_cookie = False
         for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                scheme, _, token = value.strip().partition(b" ")
+                if scheme.lower() == b"bearer":
+                    return await self.application(await _bearer(scope, token), receive, send)
             if name == b"cookie" and self.cookie in value:
-                return await self.with_session(scope, receive, send)
+                with_cookie = True
+        if with_cookie:
+            return await self.with_session(scope, receive, send)
         scope["user"] = AnonymousUser()
         scope["session"] = None
         return await self.application(scope, receive, send)
+
+
+async def _bearer(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    """The scope of a handshake with a Bearer token: its user, or the reason it is refused."""
+    user = None
+    try:
+        user = await database_sync_to_async(user_for_token)(raw.decode("latin-1").strip())
+    except Exception as exc:  # the database cannot be reached: the client tries again later
+        log.warning("a handshake's token could not be checked: %s: %s", type(exc).__name__, exc)
+        metrics.backend_error(exc)
+        scope["parley.auth_refused"] = (ErrorCode.UNAVAILABLE, "the server cannot check the token right now")
+    else:
+        if user is None:
+            scope["parley.auth_refused"] = (ErrorCode.UNAUTHENTICATED, "unknown, revoked or expired token")
+    scope["user"] = user or AnonymousUser()
+    scope["session"] = None
+    return scope
 
 
 class ServerSend:
