@@ -17,7 +17,7 @@ from accounts import tokens
 from accounts.models import ApiToken
 from chat import actions, identity, protocol, pubsub, selectors, services
 from chat.identity import Identity
-from chat.models import Message, Room
+from chat.models import Room
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 
 from . import schemas
@@ -79,14 +79,6 @@ def token_out(token: ApiToken) -> dict[str, Any]:
         "expires": protocol.format_ts(token.expires) if token.expires else None,
         "last_used": protocol.format_ts(token.last_used) if token.last_used else None,
     }
-
-
-def message_now(*, room: Room, seq: int) -> protocol.MessageState:
-    """Message ``seq`` of ``room`` as it is now (sync)."""
-    message = Message.objects.filter(room_id=room.pk, seq=seq).first()
-    if message is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {seq} in this room")
-    return selectors.message_state(message, room=room.name)
 
 
 # --- Tokens --------------------------------------------------------------------------------------
@@ -218,7 +210,7 @@ async def post_message(
     )
     if outcome.created and outcome.text is not None:
         return HttpResponse(outcome.text, status=201, content_type="application/json")
-    return json(await database_sync_to_async(message_now)(room=found, seq=outcome.seq))
+    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=outcome.seq))
 
 
 @router.patch("/rooms/{room}/messages/{message_id}", response=answers(schema=schemas.MessageState), tags=["messages"])
@@ -232,7 +224,7 @@ async def edit_message(
     text = protocol.check_message(body.message, identity.limits())
     spend(user)
     await actions.do_edit(room=found, who=who(user), target=message_id, text=text)
-    return json(await database_sync_to_async(message_now)(room=found, seq=message_id))
+    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=message_id))
 
 
 @router.delete("/rooms/{room}/messages/{message_id}", response=answers(status=204, schema=None), tags=["messages"])
@@ -258,7 +250,7 @@ async def react(
     emoji = protocol.check_emoji(body.emoji)
     spend(user)
     await actions.do_react(room=found, who=who(user), target=message_id, emoji=emoji, add=body.op == "add")
-    return json(await database_sync_to_async(message_now)(room=found, seq=message_id))
+    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=message_id))
 
 
 @router.get("/rooms/{room}/messages/{message_id}/thread", response=answers(schema=schemas.Thread), tags=["messages"])

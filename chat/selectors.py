@@ -220,3 +220,11 @@ def mentions_recent(*, user_id: int, limit: int) -> list[MentionItem]:
             )
         )
     return items
+
+
+def message_now(*, room: Room, seq: int) -> protocol.MessageState:
+    """Message ``seq`` of ``room`` as it is now; not_found if there is none."""
+    message = Message.objects.filter(room_id=room.pk, seq=seq).first()
+    if message is None:
+        raise protocol.ProtocolError(protocol.ErrorCode.NOT_FOUND, f"no message {seq} in this room")
+    return message_state(message, room=room.name)
