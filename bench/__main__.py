@@ -14,6 +14,9 @@ Scenarios (each on a freshly started server):
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
   M  a mixed workload, Parley only: 50 rooms x 10 clients, 2 closed-loop senders per room (guests
      with sessions) sending 70 % messages, 15 % reactions, 10 % edits and 5 % deletes (``--mix``)
+  H  the HTTP send path, Parley only: 32 HTTP clients (``--http-clients``), a user and token each,
+     posting with POST /api/v1/rooms/<room>/messages (one in flight each, keep-alive) into 4 rooms of
+     10 WebSocket members: messages posted/s, the POST's p50/p99, delivery to the members, losses
 
 ``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
 database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
@@ -41,12 +44,12 @@ from typing import Any
 import psutil
 import uvloop
 
-from . import loadgen, mixed, mixplan, report, revisions, servers
+from . import httpsend, loadgen, mixed, mixplan, report, revisions, servers
 from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "L", "C", "D", "M")
+SCENARIOS = ("A", "B", "L", "C", "D", "M", "H")
 TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
@@ -100,6 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=mixplan.DEFAULT_MIX,
         help=f"M's weights of messages, reactions, edits, deletes (default {mixplan.DEFAULT_MIX})",
     )
+    p.add_argument(
+        "--http-clients", type=int, default=32, help="H's HTTP clients, each a user with a token (default 32)"
+    )
     p.add_argument("--replot", type=Path, help="only redraw the table and plot from this latest.json")
     p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
     args = p.parse_args(argv)
@@ -137,6 +143,8 @@ def summarize(metrics: dict[str, Any]) -> str:
         ("events_per_s", "{:,.0f} events stored/s"),
         ("deliveries_per_s", "{:,.0f} deliveries/s"),
         ("messages_per_s", "{:,.1f} msg/s"),
+        ("post_p50_ms", "POST p50 {:.1f} ms"),
+        ("post_p99_ms", "POST p99 {:.1f} ms"),
         ("server_cpu_per_delivery_us", "{:.1f} us CPU/delivery"),
         ("p50_ms", "p50 {:.1f} ms"),
         ("p99_ms", "p99 {:.1f} ms"),
@@ -249,6 +257,28 @@ async def run_target(
         log(f"{target.name} M: {summarize(m)}; refused by code {m['errors_by_code']}")
     elif "M" in only and target.compared:
         log(f"{target.name}: no scenario M (this revision has no edits, deletes or reactions)")
+    if "H" in only and target.api:
+        params = dict(rooms=4, members=10, clients=args.http_clients)
+        log(f"{target.name}: scenario H {params}")
+        m = await on_fresh_server(
+            target,
+            args,
+            lambda server: httpsend.run_http(
+                server,
+                target,
+                duration=d,
+                warmup=w,
+                drain=2.0 if args.quick else 10.0,
+                settle=0.75 if args.quick else 1.5,
+                log=log,
+                **params,
+            ),
+        )
+        m["params"] = params
+        out["H"] = m
+        log(f"{target.name} H: {summarize(m)}; refused by code {m['errors_by_code']}")
+    elif "H" in only and target.compared:
+        log(f"{target.name}: no scenario H (this revision has no REST API)")
     if "C" in only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
         m = await on_fresh_server(
@@ -503,7 +533,7 @@ async def run_family(
 
 
 # The order scenarios run in (run_target's).
-RUN_ORDER = ("A", "B", "L", "D", "M", "C")
+RUN_ORDER = ("A", "B", "L", "D", "M", "H", "C")
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -112,6 +112,14 @@ ROWS: list[tuple[str, str, str, str, str, Any]] = [
     ("M", "errors", "M changes refused (not_found: raced a delete)", "{:,.0f}", "", None),
     ("M", "unanswered", "M changes unanswered within 5 s", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("M", "lost", "M lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("H", "messages_per_s", "H messages/s posted over HTTP", "{:,.0f}", "", None),
+    ("H", "post_p50_ms", "H POST p50 latency (ms)", "{:.1f}", "", None),
+    ("H", "post_p99_ms", "H POST p99 latency (ms)", "{:.1f}", "", None),
+    ("H", "p99_ms", "H p99 latency, POST to WebSocket member (ms)", "{:.1f}", "", None),
+    ("H", "server_cpu_per_post_us", "H server CPU/message posted (us)", "{:,.0f}", "", None),
+    ("H", "pg_sessions_per_s", "H PostgreSQL sessions opened/s", "{:,.0f}", "", None),
+    ("H", "errors", "H posts refused (any status but 201)", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("H", "lost", "H lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
 ]
 
 
@@ -239,12 +247,14 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ("L", "p99_ms", "L: p99 latency, big room, 10 msg/s (ms, log)", 100),
     ]
     mixed = [("M", "events_per_s", "M: mixed workload: events stored/s", None)]
-    fig, axes = plt.subplots(2, 5, figsize=(21, 7.5))
+    http = [("H", "messages_per_s", "H: messages posted/s over HTTP", None)]
+    fig, axes = plt.subplots(2, 6, figsize=(25, 7.5))
     colors = {"baseline": "#b0b0b0", "layer": "#9a78c0", "floor": "#e0a040", "parley": "#2a7ab9"}
     for i, name in enumerate(compared(results)):  # older revisions of Parley: lighter blues
         colors[name] = REVISION_COLORS[i % len(REVISION_COLORS)]
     flat = list(axes.flat)
     placed = list(zip(flat[:6], panels, strict=True)) + list(zip(flat[8:9], mixed, strict=True))
+    placed += list(zip(flat[10:11], http, strict=True))
     for ax, (scenario, key, label, target) in placed:
         names, values = [], []
         for name in colors:
@@ -323,8 +333,36 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     if kinds:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    http_latency(flat[11], results, colors)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+H_LATENCIES = (
+    ("post_p50_ms", "POST p50"),
+    ("post_p99_ms", "POST p99"),
+    ("p50_ms", "member p50"),
+    ("p99_ms", "member p99"),
+)
+
+
+def http_latency(ax: Any, results: dict[str, dict[str, dict[str, Any]]], colors: dict[str, str]) -> None:
+    """H's latencies, grouped: the POST (sent to answered) and the delivery to a WebSocket member
+    (sent to received), p50 and p99, for each target that ran H (revisions before the API did not)."""
+    ran = [name for name in colors if "H" in results.get(name, {})]
+    width = 0.8 / max(len(ran), 1)
+    for i, name in enumerate(ran):
+        h = results[name]["H"]
+        offset = (i - (len(ran) - 1) / 2) * width
+        ys = [h.get(key) or 0 for key, _ in H_LATENCIES]
+        label = name.removeprefix("parley") if name.startswith("parley@") else name
+        ax.bar([x + offset for x in range(len(H_LATENCIES))], ys, width=width, color=colors[name], label=label)
+    ax.set_xticks(list(range(len(H_LATENCIES))), [label for _, label in H_LATENCIES], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title("H: latency of a post over HTTP (ms, log)", fontsize=10)
+    if ran:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)

@@ -224,6 +224,17 @@ class Target:
             return False
 
     @property
+    def api(self) -> bool:
+        """Whether this server has the REST API's ``POST /api/v1/rooms/<room>/messages`` (scenario H):
+        Parley on PostgreSQL from a tree that has it (revisions before issue 10 do not)."""
+        if not (self.name == "parley" or self.compared):
+            return False
+        try:
+            return "async def post_message" in (self.root / "api" / "routes.py").read_text()
+        except OSError:
+            return False
+
+    @property
     def room_path(self) -> str:
         return "/ws/rooms/{room}/" if self.parley else "/ws/chat/{room}/"
 

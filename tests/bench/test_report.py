@@ -110,3 +110,46 @@ def test_plot_with_compared_revisions_and_m(tmp_path):
     path = tmp_path / "bench.png"
     plot(res, {}, path, "test")
     assert path.stat().st_size > 0
+
+
+def h_result(per_s: float, refused: int = 0) -> dict:
+    return {
+        "messages_per_s": per_s,
+        "post_p50_ms": 8.0,
+        "post_p99_ms": 30.0,
+        "p50_ms": 9.0,
+        "p99_ms": 35.0,
+        "server_cpu_per_post_us": 900.0,
+        "pg_sessions_per_s": 0.0,
+        "errors": refused,
+        "lost": 0,
+    }
+
+
+def test_h_rows_have_no_cell_for_revisions_without_the_api():
+    res = results(layer=False)
+    res["parley"]["H"] = h_result(600.0, refused=3)
+    res["parley@0681188"] = {"A": {"deliveries_per_s": 5000.0, "lost": 0}}  # before issue 10: no H
+    res["parley@d62fa07"] = {"H": h_result(500.0)}
+    header, rows = columns(res), table_rows(res)
+    assert all(len(r) == len(header) for r in rows)
+    h = dict(zip(header, row(rows, "H messages/s posted over HTTP"), strict=True))
+    assert (h["baseline"], h["Parley"], h["parley@0681188"], h["parley@d62fa07"]) == ("-", "600", "-", "500")
+    assert (h["Parley/baseline"], h["Parley/@0681188"], h["Parley/@d62fa07"]) == ("-", "-", "1.20x")
+    assert dict(zip(header, row(rows, "H POST p99 latency (ms)"), strict=True))["Parley"] == "30.0"
+    assert dict(zip(header, row(rows, "H posts refused (any status but 201)"), strict=True))["met"] == "NO"
+    assert dict(zip(header, row(rows, "H lost deliveries"), strict=True))["met"] == "yes"
+    assert [r[0] for r in rows][-1] == "H lost deliveries"  # H's rows come last
+
+
+def test_without_h_there_are_no_h_rows():
+    assert not [r for r in table_rows(results(layer=False)) if r[0].startswith("H ")]
+
+
+def test_plot_with_h(tmp_path):
+    res = results(layer=False)
+    res["parley"]["H"] = h_result(600.0)
+    res["parley@d62fa07"] = {"H": h_result(500.0)}
+    path = tmp_path / "bench.png"
+    plot(res, {}, path, "test")
+    assert path.stat().st_size > 0
