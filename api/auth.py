@@ -20,6 +20,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security.base import AuthBase
 
 from accounts.tokens import user_for_token
+from chat import db
 from chat.protocol import ErrorCode, ProtocolError
 
 from .errors import UNAUTHENTICATED, ApiError
@@ -56,7 +57,7 @@ class Credentials(AuthBase):
             scheme, _, raw = header.strip().partition(" ")
             if scheme.lower() != "bearer":
                 raise ApiError(UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'")
-            user = await sync_to_async(user_for_token)(raw.strip())
+            user = await db.call(user_for_token, raw.strip())
             if user is None:
                 raise ApiError(UNAUTHENTICATED, "unknown, revoked or expired token")
             return user

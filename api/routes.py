@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +13,7 @@ from ninja import Header, Path, Query, Router
 
 from accounts import tokens
 from accounts.models import ApiToken
-from chat import actions, identity, protocol, pubsub, selectors, services
+from chat import actions, db, identity, protocol, pubsub, reads, selectors, services
 from chat.identity import Identity
 from chat.models import Room
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
@@ -60,7 +58,7 @@ def room_name(raw: str) -> str:
 
 async def room_or_404(raw: str) -> Room:
     name = room_name(raw)
-    room = await database_sync_to_async(selectors.room_get)(name=name)
+    room = await reads.read(selectors.room_get, name=name)
     if room is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no room called {name!r}")
     return room
@@ -88,22 +86,22 @@ def token_out(token: ApiToken) -> dict[str, Any]:
 async def token_request(request: HttpRequest, body: schemas.TokenRequest) -> HttpResponse:
     """Make a personal token from a username and password. Failed attempts count like failed
     logins (per username and per address); past the limit: 429. The secret is in `token`, once."""
-    user = await sync_to_async(password_login)(request, body.username, body.password)
-    token, secret = await database_sync_to_async(tokens.token_create)(user, body.name, body.expires_in)
+    user = await db.call(password_login, request, body.username, body.password)
+    token, secret = await db.call(tokens.token_create, user, body.name, body.expires_in)
     return json({**token_out(token), "token": secret}, status=201)
 
 
 @router.get("/tokens", response=answers(schema=schemas.TokensOut), tags=["tokens"])
 async def token_list(request: HttpRequest) -> HttpResponse:
     """The caller's tokens (not revoked), newest first, without their secrets."""
-    rows = await database_sync_to_async(tokens.user_tokens)(user_of(request))
+    rows = await reads.read(tokens.user_tokens, user_of(request))
     return json({"tokens": [token_out(t) for t in rows]})
 
 
 @router.delete("/tokens/{token_id}", response=answers(status=204, schema=None), tags=["tokens"])
 async def token_delete(request: HttpRequest, token_id: int = Path(..., ge=1, le=MAX_ID)) -> HttpResponse:
     """Revoke one of the caller's tokens (another user's, or an unknown id: 404)."""
-    if not await database_sync_to_async(tokens.token_revoke)(user_of(request), token_id):
+    if not await db.call(tokens.token_revoke, user_of(request), token_id):
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no token {token_id} of yours")
     return HttpResponse(status=204)
 
@@ -136,7 +134,7 @@ def _rooms(user_id: int) -> list[dict[str, Any]]:
 @router.get("/rooms", response=answers(schema=schemas.RoomsOut), tags=["rooms"])
 async def rooms(request: HttpRequest) -> HttpResponse:
     """Rooms, most recently active first, with how many people are online and the caller's unread."""
-    return json({"rooms": await database_sync_to_async(_rooms)(user_of(request).pk)})
+    return json({"rooms": await reads.read(_rooms, user_of(request).pk)})
 
 
 def _history(room: Room, before: int | None, limit: int) -> dict[str, Any]:
@@ -175,8 +173,8 @@ async def messages(
     page_max = settings.PARLEY_HISTORY_PAGE_MAX
     size = min(limit or page_max, page_max)
     if after is not None:
-        return json(await database_sync_to_async(_events)(found, after, size))
-    return json(await database_sync_to_async(_history)(found, before, size))
+        return json(await reads.read(_events, found, after, size))
+    return json(await reads.read(_history, found, before, size))
 
 
 @router.post(
@@ -204,13 +202,13 @@ async def post_message(
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' must not hold control characters")
     text = protocol.check_message(body.message, identity.limits())
     spend(user)
-    found = await database_sync_to_async(services.room_get_or_create)(name=name)
+    found = await db.call(services.room_get_or_create, name=name)
     outcome = await actions.do_send_message(
         room=found, who=who(user), text=text, client_id=client_id, reply_to=body.reply_to
     )
     if outcome.created and outcome.text is not None:
         return HttpResponse(outcome.text, status=201, content_type="application/json")
-    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=outcome.seq))
+    return json(await reads.read(selectors.message_now, room=found, seq=outcome.seq))
 
 
 @router.patch("/rooms/{room}/messages/{message_id}", response=answers(schema=schemas.MessageState), tags=["messages"])
@@ -224,7 +222,7 @@ async def edit_message(
     text = protocol.check_message(body.message, identity.limits())
     spend(user)
     await actions.do_edit(room=found, who=who(user), target=message_id, text=text)
-    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=message_id))
+    return json(await reads.read(selectors.message_now, room=found, seq=message_id))
 
 
 @router.delete("/rooms/{room}/messages/{message_id}", response=answers(status=204, schema=None), tags=["messages"])
@@ -250,7 +248,7 @@ async def react(
     emoji = protocol.check_emoji(body.emoji)
     spend(user)
     await actions.do_react(room=found, who=who(user), target=message_id, emoji=emoji, add=body.op == "add")
-    return json(await database_sync_to_async(selectors.message_now)(room=found, seq=message_id))
+    return json(await reads.read(selectors.message_now, room=found, seq=message_id))
 
 
 @router.get("/rooms/{room}/messages/{message_id}/thread", response=answers(schema=schemas.Thread), tags=["messages"])
@@ -258,7 +256,7 @@ async def thread(request: HttpRequest, room: str, message_id: int = Path(..., ge
     """The replies to a message as they are now, oldest first (a deleted or missing message: 404)."""
     user_of(request)
     found = await room_or_404(room)
-    replies = await database_sync_to_async(selectors.thread)(room_id=found.pk, room=found.name, target=message_id)
+    replies = await reads.read(selectors.thread, room_id=found.pk, room=found.name, target=message_id)
     if replies is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {message_id} in this room")
     return json({"target": message_id, "messages": replies})

@@ -8,9 +8,7 @@ consumers call these; so will the HTTP API. They raise ProtocolError for a chang
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
-
-from . import broadcast, events, groupcommit, identity, protocol, selectors, services
+from . import broadcast, db, events, groupcommit, identity, protocol, selectors, services
 from .identity import Identity
 from .models import Room
 
@@ -82,9 +80,7 @@ async def do_read(*, room: Room, who: Identity, up_to: int, origin: str = "") ->
     the room's last event); tell their other connections to the room. Returns the cursor."""
     if who.user_id is None:
         raise protocol.ProtocolError(protocol.ErrorCode.FORBIDDEN, "only a logged-in user has a read cursor")
-    cursor, moved = await database_sync_to_async(services.read_cursor_move)(
-        user_id=who.user_id, room_id=room.pk, up_to=up_to
-    )
+    cursor, moved = await db.call(services.read_cursor_move, user_id=who.user_id, room_id=room.pk, up_to=up_to)
     if moved:
         await events.publish_read(user_id=who.user_id, room=room.name, up_to=cursor, origin=origin)
     return cursor
@@ -97,7 +93,7 @@ async def _mentions(room: Room, text: str, *, author: Identity) -> tuple[tuple[s
     if not candidates:
         return (), ()
     present = broadcast.get_hub().names_in(room.name)
-    users = await database_sync_to_async(selectors.users_named)(names=candidates)
+    users = await db.call(selectors.users_named, names=candidates)
     names = tuple(n for n in candidates if n in present or n.casefold() in users)
     notify = tuple(uid for n in names if (uid := users.get(n.casefold())) is not None and uid != author.user_id)
     return names, tuple(dict.fromkeys(notify))

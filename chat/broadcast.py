@@ -21,12 +21,11 @@ import logging
 import time
 from typing import Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from parley import logs, metrics
 
-from . import busevents, protocol, pubsub, selectors, services
+from . import busevents, db, protocol, pubsub, selectors, services
 from .models import Room
 
 log = logging.getLogger("parley.broadcast")
@@ -118,7 +117,7 @@ class Hub:
             try:
                 await self.bus.subscribe(key)
                 stored, state.presence = await asyncio.gather(
-                    database_sync_to_async(services.room_get_or_create)(name=room),
+                    db.call(services.room_get_or_create, name=room),
                     self.bus.presence_names(key),
                 )
                 state.room_id, state.last = stored.pk, stored.last_id
@@ -333,8 +332,8 @@ class Hub:
                 # Everything below the first held id; on resync, everything the store has.
                 first_held = min(state.pending) if state.pending else None
                 state.resync = False
-                events = await database_sync_to_async(selectors.events_between)(
-                    room_id=state.room_id, after=state.last, before=first_held or 2**62
+                events = await db.call(
+                    selectors.events_between, room_id=state.room_id, after=state.last, before=first_held or 2**62
                 )
                 for event in events:
                     if event.seq == state.last + 1:

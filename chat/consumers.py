@@ -20,7 +20,6 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -28,7 +27,7 @@ from django.conf import settings
 from parley import logs, metrics
 from parley.clientaddr import scope_client_address
 
-from . import actions, broadcast, identity, protocol, reads, selectors, services
+from . import actions, broadcast, db, identity, protocol, reads, selectors, services
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox, new_origin
@@ -177,8 +176,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         user, session, requested = self.scope.get("user"), self.scope.get("session"), self._param("name")
         who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
         if who is None:
-            who = await database_sync_to_async(identity.identity_resolve)(
-                user=user, session=session, requested_name=requested, address=scope_client_address(self.scope)
+            who = await db.call(
+                identity.identity_resolve,
+                user=user,
+                session=session,
+                requested_name=requested,
+                address=scope_client_address(self.scope),
             )
         return who
 

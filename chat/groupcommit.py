@@ -13,11 +13,9 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
-
 from parley import logs, metrics
 
-from . import events, services
+from . import db, events, services
 
 log = logging.getLogger("parley.groupcommit")
 
@@ -56,7 +54,7 @@ class GroupCommit:
     async def _commit(self, batch: list[Waiting]) -> None:
         changes = [change for change, _ in batch]
         try:
-            results = await database_sync_to_async(services.apply_changes)(changes)
+            results = await db.call(services.apply_changes, changes)
         except Exception as exc:
             if len(batch) == 1:
                 metrics.backend_error(exc)

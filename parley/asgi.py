@@ -12,7 +12,6 @@ django_asgi_app = get_asgi_application()
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.db import database_sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
@@ -20,6 +19,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 import chat.routing  # noqa: E402
 from accounts.tokens import user_for_token  # noqa: E402
+from chat import db  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from parley import metrics  # noqa: E402
 from parley.edge import AddressLimits, OriginCheck  # noqa: E402
@@ -67,7 +67,7 @@ async def _bearer(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
     """The scope of a handshake with a Bearer token: its user, or the reason it is refused."""
     user = None
     try:
-        user = await database_sync_to_async(user_for_token)(raw.decode("latin-1").strip())
+        user = await db.call(user_for_token, raw.decode("latin-1").strip())
     except Exception as exc:  # the database cannot be reached: the client tries again later
         log.warning("a handshake's token could not be checked: %s: %s", type(exc).__name__, exc)
         metrics.backend_error(exc)

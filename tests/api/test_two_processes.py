@@ -17,6 +17,8 @@ def two(tmp_path_factory):
 
     farm = ServerFarm(tmp=tmp_path_factory.mktemp("two"), scaled=True)
     servers = (farm.start(PARLEY_RATE_PER_SEC="0"), farm.start(PARLEY_RATE_PER_SEC="0"))
+    for server in servers:
+        server.db_name = farm._db_name  # type: ignore[attr-defined]
     yield servers
     farm.close()
 
@@ -64,3 +66,39 @@ async def test_http_posts_and_websocket_sends_make_one_stream(two, room):
     assert sorted(posted) == sorted(i for i, t in by_id.items() if t.startswith("http-"))
     for ws in [*readers, sender]:
         await ws.close()
+
+
+@pytest.mark.embedded_only
+async def test_http_requests_share_the_processes_database_connections(two, room):
+    """An HTTP request's database calls run on the process's database thread (or a read thread),
+    not on a thread of their own: a hundred posts and reads open no connection each, and the
+    group commit a request started goes on after the request ends (WebSocket sends meanwhile)."""
+    import psycopg
+
+    from tests.servers import PG_ADMIN_URL
+
+    a = two[0]
+    user = await asyncio.to_thread(new_user, a.http)
+    sender, _, _ = await join(a.ws, room, "?name=ws")
+    path = f"/api/v1/rooms/{room_path(room)}/messages"
+
+    def sessions() -> int:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
+            row = conn.execute(query, [a.db_name]).fetchone()
+        return int(row[0]) if row else 0
+
+    def post_and_read(worker: int, count: int) -> int:
+        for n in range(count):
+            assert request(a.http, "POST", path, {"message": f"h{worker}-{n}"}, token=user.token).status == 201
+            assert request(a.http, "GET", path, token=user.token).status == 200
+        return sessions()
+
+    before = await asyncio.to_thread(sessions)
+    sends = [send(sender, {"message": f"w{n}", "client_id": f"w{n}"}) for n in range(50)]
+    during = await asyncio.gather(*(asyncio.to_thread(post_and_read, w, 5) for w in range(10)), *sends)
+    got = await next_messages(sender, 100, within=60)
+    assert max(n for n in during if n is not None) - before <= 4  # ten requests at a time, no connection each
+    await sender.close()
+    assert sorted(ids(got)) == list(range(1, 101))  # nothing refused, nothing lost
+    assert await asyncio.to_thread(sessions) - before <= 4
