@@ -518,7 +518,7 @@ class Client:
 # What the clients do: the program (sends, replies, edits, deletes, reactions, disconnects,
 # resumes with ?after=), and that of a client that also joins afresh (a reloaded page: its state is
 # the join's history) and reads older pages while the others go on.
-RESUMING = ("send",) * 4 + ("reply", "reply", "edit", "edit", "delete") + ("react",) * 3 + ("drop", "resume", "settle")
+RESUMING = ("send",) * 3 + ("reply", "reply", "edit", "edit", "delete") + ("react",) * 4 + ("drop", "resume", "settle")
 REJOINING = (*RESUMING, "rejoin", "rejoin", "page")
 TEXTS = ("hi", "hey @g1", "@boss look", "ok @ann!", "@bare?")
 
@@ -531,7 +531,7 @@ def programs(kinds: tuple[str, ...]) -> st.SearchStrategy:
         st.integers(0, 1000),  # which message (client.pick)
         st.sampled_from(TEXTS),
         st.sampled_from(EMOJI),
-        st.sampled_from(("add", "remove")),
+        st.sampled_from(("add", "add", "remove")),
         st.integers(0, 1),  # the process to join or resume on
     )
     placement = st.lists(st.integers(0, 1), min_size=len(CLIENTS), max_size=len(CLIENTS))
