@@ -145,7 +145,7 @@ def _history(room: Room, before: int | None, limit: int) -> dict[str, Any]:
 
 
 def _events(room: Room, after: int, limit: int) -> dict[str, Any]:
-    last_id = Room.objects.filter(pk=room.pk).values_list("last_id", flat=True).first() or 0
+    last_id = selectors.room_last_id(room_id=room.pk)
     events = selectors.events_after(room_id=room.pk, after=after, until=last_id, limit=limit + 1)
     return {"events": events[:limit], "has_more": len(events) > limit}
 
@@ -256,7 +256,7 @@ async def thread(request: HttpRequest, room: str, message_id: int = Path(..., ge
     """The replies to a message as they are now, oldest first (a deleted or missing message: 404)."""
     user_of(request)
     found = await room_or_404(room)
-    replies = await reads.read(selectors.thread, room_id=found.pk, room=found.name, target=message_id)
+    replies, _ = await reads.read(selectors.thread, room_id=found.pk, room=found.name, target=message_id)
     if replies is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {message_id} in this room")
     return json({"target": message_id, "messages": replies})

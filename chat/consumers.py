@@ -130,8 +130,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             user_id = self.identity.user_id if self.ephemeral else None  # mentions, read cursors
             self.room = await broadcast.get_hub().join(room=name, member=self.outbox, user_id=user_id)
             metrics.connections[self.door].inc()  # down in _leave
-            last_id = self.room.last_id
-            snapshot = await self.read_on_join(last_id=last_id)
+            # The history may be read at a later moment than the hub's last id: it then holds every
+            # event up to its own last id, and the outbox drops those (they are in the history).
+            snapshot, last_id = await self.read_on_join(last_id=self.room.last_id)
         except ProtocolError as error:
             await self._leave()
             await self._refuse(error, _CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
@@ -188,10 +189,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def on_live(self) -> None:
         """Called once live frames flow to the client (its outbox has started)."""
 
-    async def read_on_join(self, *, last_id: int) -> Any:
-        """Called once the connection has joined its room, before the handshake is accepted:
-        whatever ``on_joined`` needs from the store (the native door: the first history page)."""
-        return None
+    async def read_on_join(self, *, last_id: int) -> tuple[Any, int]:
+        """Called once the connection has joined its room (every event after ``last_id`` reaches
+        it through the hub), before the handshake is accepted: whatever ``on_joined`` needs from
+        the store (the native door: the first history page), and the id of the last event it
+        holds (at least ``last_id``)."""
+        return None, last_id
 
     async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         """Called by the router for each connection: Channels' consumer loop without a channel
@@ -379,7 +382,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_thread(self, frame: protocol.ThreadRequest) -> None:
         assert self.room is not None
         try:
-            replies = await reads.read(selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target)
+            replies, as_of = await reads.read(
+                selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target
+            )
         except Exception as exc:
             metrics.backend_error(exc)
             log.warning("a thread of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
@@ -388,7 +393,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if replies is None:
             await self.refuse(ProtocolError(ErrorCode.NOT_FOUND, f"no message {frame.target} in this room"))
             return
-        self.push(protocol.encode(protocol.thread_frame(frame.target, replies)))
+        self.push_after(as_of, protocol.encode(protocol.thread_frame(frame.target, replies)))
 
     async def handle_history(self, frame: protocol.HistoryRequest) -> None:
         """Called for a history request: answered in order by this connection's history task, so the
@@ -410,8 +415,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 frame = self.history_wanted.popleft()
                 before = frame.before if frame.before is not None else 2**62
                 try:
-                    messages, has_more = await reads.read(
-                        selectors.history_before,
+                    messages, has_more, as_of = await reads.read(
+                        selectors.history_page,
                         room_id=self.room.pk,
                         room=self.room.name,
                         before=before,
@@ -422,7 +427,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
                     await self.on_bad_input(_unavailable())
                     continue
-                self.push(protocol.encode(protocol.history_frame(messages, has_more=has_more)))
+                self.push_after(as_of, protocol.encode(protocol.history_frame(messages, has_more=has_more)))
         finally:
             self.history_task = None
 
@@ -442,6 +447,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Queue a frame for this client only, in order with the room's frames."""
         if self.outbox is not None:
             self.outbox.push(text)
+
+    def push_after(self, as_of: int, text: str) -> None:
+        """Queue a snapshot of messages as of event ``as_of`` (a history page, a thread) for this
+        client, after every event up to ``as_of``: it replaces what the client had of them, and
+        no event is applied to it twice."""
+        if self.outbox is not None:
+            self.outbox.push_after(as_of, text)
             metrics.out(metrics.frame_kind(text))
 
     def _param(self, key: str) -> str | None:
@@ -494,26 +506,29 @@ class NativeConsumer(RoomConsumer):
         raw = self._param("after")
         self.after: int | None = None if raw is None else protocol.parse_after(raw)
 
-    async def read_on_join(self, *, last_id: int) -> Any:
+    async def read_on_join(self, *, last_id: int) -> tuple[Any, int]:
         """The first history page (the newest messages as they are now, or the first events after
-        ``?after=``) and a logged-in user's read cursor, in one trip to a read thread."""
+        ``?after=``) and a logged-in user's read cursor, in one trip to a read thread, read as of
+        one moment: the id of the room's last event then is the hello's ``last_id``."""
         if self.identity.user_id is None and (last_id == 0 or (self.after is not None and self.after >= last_id)):
-            return [], False, None  # nothing to read: no trip to the database
+            return ([], False, None), last_id  # nothing to read: no trip to the database
         return await reads.read(self._first_page, last_id)
 
-    def _first_page(self, last_id: int) -> tuple[list[Any], bool, int | None]:
+    def _first_page(self, last_id: int) -> tuple[tuple[list[Any], bool, int | None], int]:
         assert self.room is not None
         user_id = self.identity.user_id
-        read_up_to = None if user_id is None else selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
-        if last_id == 0 or (self.after is not None and self.after >= last_id):
-            return [], False, read_up_to
-        if self.after is None:
-            messages, has_more = selectors.history_before(
-                room_id=self.room.pk, room=self.room.name, before=last_id + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
-            )
-            return messages, has_more, read_up_to
-        events, has_more = self._resume_page(self.after, last_id)
-        return events, has_more, read_up_to
+        with selectors.snapshot():
+            as_of = max(last_id, selectors.room_last_id(room_id=self.room.pk))
+            read_up_to = None if user_id is None else selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
+            if as_of == 0 or (self.after is not None and self.after >= as_of):
+                return ([], False, read_up_to), as_of
+            if self.after is None:
+                messages, has_more = selectors.history_before(
+                    room_id=self.room.pk, room=self.room.name, before=as_of + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
+                )
+                return (messages, has_more, read_up_to), as_of
+            events, has_more = self._resume_page(self.after, as_of)
+            return (events, has_more, read_up_to), as_of
 
     def _resume_page(self, after: int, last_id: int) -> tuple[list[Any], bool]:
         """The events after ``after`` up to ``last_id``, one page, as they were sent live."""

@@ -53,6 +53,7 @@ def new_origin() -> str:
 
 class Outbox:
     __slots__ = (
+        "_after",
         "_direct",
         "_limit",
         "_on_overflow",
@@ -81,7 +82,8 @@ class Outbox:
         self.name = name
         self.origin = origin or new_origin()
         self.ephemeral = ephemeral
-        self.floor = 0  # message ids up to this one were already sent (as history)
+        self.floor = 0  # event ids up to this one were sent (as history) or are on their way
+        self._after: list[tuple[int, str]] | None = None  # frames waiting for an event (push_after)
         self._send = send
         self._direct: _Direct | None = None
         self._server_send: ASGISendCallable | None = None  # the ASGI server's own send, once started
@@ -93,10 +95,13 @@ class Outbox:
         self.closed = False
 
     def push(self, text: str, seq: int = 0) -> None:
-        """Queue a frame; ``seq`` is the message id, 0 for frames that are not stored messages."""
+        """Queue a frame; ``seq`` is the event id, 0 for frames that are not room events."""
         if self.closed or (seq and seq <= self.floor):
             return
+        if seq:
+            self.floor = seq  # the hub delivers in id order: every id up to this one is on its way
         queue = self._queue
+        direct = self._direct
         if queue:
             if len(queue) >= self._limit:
                 self.closed = True
@@ -104,16 +109,35 @@ class Outbox:
                 metrics.OUTBOX_OVERFLOW.inc()
                 self._on_overflow()
                 return
+        elif direct is not None and direct.writable():
+            direct.write(text)
+            queue = None
+        elif queue is None:
+            queue = self._queue = deque()
+        if queue is not None:
+            queue.append((text, seq))
+            if self._task is None and self._started:
+                self._task = asyncio.get_running_loop().create_task(self._write())
+        if self._after is not None and seq:
+            self._release(seq)
+
+    def push_after(self, seq: int, text: str) -> None:
+        """Queue a frame that must reach the client after every event up to ``seq``: a snapshot of
+        messages as they were at event ``seq`` (a history page, a thread), which the client puts
+        in place of what it has, so the events it already had are not applied twice and those
+        after ``seq`` follow it."""
+        if seq <= self.floor:
+            self.push(text)
         else:
-            direct = self._direct
-            if direct is not None and direct.writable():
-                direct.write(text)
-                return
-            if queue is None:
-                queue = self._queue = deque()
-        queue.append((text, seq))
-        if self._task is None and self._started:
-            self._task = asyncio.get_running_loop().create_task(self._write())
+            if self._after is None:
+                self._after = []
+            self._after.append((seq, text))
+
+    def _release(self, seq: int) -> None:
+        """Event ``seq`` is on its way: the frames that waited for it follow it."""
+        after, self._after = self._after or [], None
+        for waiting_seq, text in after:
+            self.push_after(waiting_seq, text)
 
     def start(self, *, floor: int, server_send: ASGISendCallable | None = None) -> None:
         """Start writing, dropping queued messages with id <= ``floor`` (already sent as history).
@@ -122,7 +146,7 @@ class Outbox:
         belongs to uvicorn's sans-I/O protocol and no compression was negotiated, frames go
         straight to the transport.
         """
-        self.floor = floor
+        self.floor = max(floor, self.floor)
         self._server_send = server_send
         self._direct = _Direct.attach(server_send)
         self._started = True
@@ -136,10 +160,8 @@ class Outbox:
         direct = self._direct
         try:
             while queue:
-                text, seq = queue[0]
-                if seq and seq <= self.floor:
-                    queue.popleft()
-                elif direct is not None:
+                text, _ = queue[0]  # frames at or below the join's floor were dropped by start()
+                if direct is not None:
                     if not direct.writable():
                         if direct.gone():
                             return

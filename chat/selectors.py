@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 
 import orjson
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import looks_registered
@@ -94,6 +97,31 @@ def _states(rows: QuerySet[Message], *, room: str) -> list[protocol.MessageState
     return [_state(room, *row) for row in rows.values_list(*_STATE_FIELDS)]
 
 
+@contextlib.contextmanager
+def snapshot() -> Iterator[None]:
+    """Reads inside see the store at one moment (the messages as of the room's ``last_id`` read in
+    the same block): a repeatable-read transaction on PostgreSQL; on SQLite the transaction holds
+    the database lock, so no write lands between the reads."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def room_last_id(*, room_id: int) -> int:
+    return Room.objects.filter(pk=room_id).values_list("last_id", flat=True).first() or 0
+
+
+def history_page(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageState], bool, int]:
+    """``history_before`` as of one moment, and the id of the room's last event at that moment:
+    the page holds every change up to it and none after it."""
+    with snapshot():
+        as_of = room_last_id(room_id=room_id)
+        messages, has_more = history_before(room_id=room_id, room=room, before=min(before, as_of + 1), limit=limit)
+    return messages, has_more, as_of
+
+
 def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageState], bool]:
     """Up to ``limit`` messages with id < ``before`` as they are now, oldest first, and whether
     older ones exist. Ids are event ids: a page counts messages, whatever events lie between."""
@@ -103,12 +131,14 @@ def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple
     return messages[:limit][::-1], has_more
 
 
-def thread(*, room_id: int, room: str, target: int) -> list[protocol.MessageState] | None:
-    """The replies to message ``target`` as they are now, oldest first; None if there is no such
-    message (or it is deleted)."""
-    if not Message.objects.filter(room_id=room_id, seq=target, deleted=False).exists():
-        return None
-    return _states(Message.objects.filter(room_id=room_id, reply_to=target).order_by("seq"), room=room)
+def thread(*, room_id: int, room: str, target: int) -> tuple[list[protocol.MessageState] | None, int]:
+    """The replies to message ``target`` as they are now, oldest first (None if there is no such
+    message, or it is deleted), and the id of the room's last event they include (a snapshot)."""
+    with snapshot():
+        as_of = room_last_id(room_id=room_id)
+        if not Message.objects.filter(room_id=room_id, seq=target, deleted=False).exists():
+            return None, as_of
+        return _states(Message.objects.filter(room_id=room_id, reply_to=target).order_by("seq"), room=room), as_of
 
 
 def events_after(*, room_id: int, after: int, until: int, limit: int) -> list[orjson.Fragment]:
