@@ -12,6 +12,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from chat import protocol
 from chat.protocol import MAX_CLIENT_ID_CHARS, MAX_ID
 
 MAX_TOKEN_NAME_CHARS = 100
@@ -77,53 +78,9 @@ class RoomsOut(Schema):
     rooms: list[RoomOut]
 
 
-class MessageFrame(Schema):
-    type: Literal["message"]
-    id: int
-    room: str
-    sender: str
-    message: str
-    ts: str
-    client_id: str | None
-    reply_to: int | None
-    mentions: list[str]
-
-
-class MessageState(MessageFrame):
-    edited: bool
-    deleted: bool
-    reactions: dict[str, list[str]]
-    replies: int
-
-
-class EditFrame(Schema):
-    type: Literal["edit"]
-    id: int
-    room: str
-    target: int
-    message: str
-    sender: str
-    ts: str
-
-
-class DeleteFrame(Schema):
-    type: Literal["delete"]
-    id: int
-    room: str
-    target: int
-    by: str
-    ts: str
-
-
-class ReactionFrame(Schema):
-    type: Literal["reaction"]
-    id: int
-    room: str
-    target: int
-    emoji: str
-    sender: str
-    op: Literal["add", "remove"]
-    ts: str
+# The frames are the WebSocket's, typed once in chat.protocol.
+MessageFrame = protocol.MessageFrame
+MessageState = protocol.MessageState
 
 
 class MessagesPage(Schema):
@@ -132,7 +89,7 @@ class MessagesPage(Schema):
 
 
 class EventsPage(Schema):
-    events: list[MessageFrame | EditFrame | DeleteFrame | ReactionFrame]
+    events: list[protocol.EventFrame]
     has_more: bool
 
 

@@ -16,10 +16,11 @@ import hashlib
 import itertools
 import re
 import unicodedata
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 import orjson
 import regex
+from typing_extensions import TypedDict  # pydantic (the API's schema) needs it before Python 3.12
 
 
 class ErrorCode(enum.StrEnum):
