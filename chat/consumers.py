@@ -447,6 +447,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Queue a frame for this client only, in order with the room's frames."""
         if self.outbox is not None:
             self.outbox.push(text)
+            metrics.out(metrics.frame_kind(text))
 
     def push_after(self, as_of: int, text: str) -> None:
         """Queue a snapshot of messages as of event ``as_of`` (a history page, a thread) for this
