@@ -26,6 +26,9 @@ SERVER_ENV = {
     "PARLEY_ADDRESS_HANDSHAKE_RATE": "0",
     "PARLEY_ADDRESS_HANDSHAKE_BURST": "0",
     "PARLEY_RATE_PER_SEC": "10",
+    # The defaults, set here because the bench's server settings (which these start from) turn them off.
+    "PARLEY_FRAME_RATE_PER_SEC": "10",
+    "PARLEY_FRAME_BURST": "50",
     "PARLEY_LOG_LEVEL": "WARNING",
 }
 

@@ -239,6 +239,9 @@ def scenario_flood(kind: str) -> Callable[[Run], Awaitable[Result]]:
         url = run.farm.url(0, door_path("native", room, "?name=flooder"))
         until = asyncio.get_running_loop().time() + run.sizes.attack_s
         await run.measure(result, attacker(url, "native", result.tally, until, flood_frames()[kind], None), [room])
+        if not result.tally.closes.get(fuzz.BUDGET_CLOSE):
+            # The protocol's answer to a flood is a close with 1008 once past the frame budget.
+            result.failures.append(f"the flooding connection was never closed with {fuzz.BUDGET_CLOSE}")
         return result
 
     flood.__name__ = f"flood_{kind.replace(' ', '_')}"
