@@ -179,10 +179,10 @@ class Outbox:
             if not queue:
                 self._queue = None  # drained: an idle connection keeps no queue
 
-    def close_now(self, code: int, *, grace: float = CLOSE_GRACE) -> bool:
+    def close_now(self, code: int, *, grace: float = CLOSE_GRACE, reason: str = "") -> bool:
         """Close the connection with ``code`` at once, however full its socket is. False when it
         cannot be done here (not started, another server, already closing): close through ASGI."""
-        return close_now(self._server_send, code, grace=grace)
+        return close_now(self._server_send, code, grace=grace, reason=reason)
 
     def stop(self) -> None:
         self.closed = True
@@ -198,7 +198,7 @@ def _is_sansio(protocol: object) -> TypeGuard[WebSocketsSansIOProtocol]:
     return type(protocol).__name__ == "WebSocketsSansIOProtocol"
 
 
-def close_now(server_send: ASGISendCallable | None, code: int, *, grace: float = CLOSE_GRACE) -> bool:
+def close_now(server_send: ASGISendCallable | None, code: int, *, grace: float = CLOSE_GRACE, reason: str = "") -> bool:
     """Close a uvicorn sans-I/O WebSocket connection with ``code`` now, without waiting for its socket.
 
     Called for a client that stopped reading. uvicorn's ASGI close waits until the socket's buffer
@@ -214,7 +214,7 @@ def close_now(server_send: ASGISendCallable | None, code: int, *, grace: float =
         return False
     if not protocol.handshake_complete or protocol.close_sent or protocol.disconnected:
         return False
-    protocol.conn.send_close(code)
+    protocol.conn.send_close(code, reason)
     protocol.transport.write(b"".join(protocol.conn.data_to_send()))
     protocol.close_sent = True
     protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
