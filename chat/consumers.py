@@ -85,6 +85,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # History requests waiting for their page, and the task reading them (handle_history).
     history_wanted: collections.deque[protocol.HistoryRequest] | None = None
     history_task: asyncio.Task[None] | None = None
+    # Changes waiting to be made, in order, and the task making them (write).
+    # (None: a pong, answered once the changes sent before its ping are made.)
+    writes: collections.deque[tuple[Coroutine[Any, Any, services.Outcome] | None, str | None]] | None = None
+    write_task: asyncio.Task[None] | None = None
 
     # --- Hooks for the doors --------------------------------------------------------------------
 
@@ -250,8 +254,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if outbox is None:
             return
         outbox.stop()
-        if self.history_task is not None:
-            self.history_task.cancel()
+        current = asyncio.current_task()
+        for task in (self.history_task, self.write_task):
+            if task is not None and task is not current:  # a refusal in a write can end the connection
+                task.cancel()
+        for action, _ in self.writes or ():
+            if action is not None:
+                action.close()  # never started: nothing was submitted
+        self.writes = None
         if self.room is not None:
             metrics.connections[self.door].dec()
             try:
@@ -324,18 +334,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif isinstance(frame, protocol.Typing):
             await self.handle_typing()
         elif isinstance(frame, protocol.Ping):
-            self.push(protocol.PONG)
+            if self.write_task is not None and self.writes is not None:
+                self.writes.append((None, None))  # after the changes sent before it: a barrier
+            else:
+                self.push(protocol.PONG)
         elif isinstance(frame, protocol.Edit):
-            await self.change(
-                actions.do_edit(room=self.room, who=self.identity, target=frame.target, text=frame.message)
-            )
+            self.write(actions.do_edit(room=self.room, who=self.identity, target=frame.target, text=frame.message))
         elif isinstance(frame, protocol.Delete):
-            await self.change(actions.do_delete(room=self.room, who=self.identity, target=frame.target))
+            self.write(actions.do_delete(room=self.room, who=self.identity, target=frame.target))
         elif isinstance(frame, protocol.React):
             change = actions.do_react(
                 room=self.room, who=self.identity, target=frame.target, emoji=frame.emoji, add=frame.add
             )
-            await self.change(change)
+            self.write(change)
         elif isinstance(frame, protocol.Read):
             await self.handle_read(frame)
         elif isinstance(frame, protocol.ThreadRequest):
@@ -354,9 +365,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
             sender=frame.sender,
             reply_to=frame.reply_to,
         )
-        outcome = await self.change(send, client_id=frame.client_id)
-        if outcome is not None and not outcome.created and outcome.text is not None:
-            self.push(outcome.text)  # a retry: the sender alone gets the stored event again
+        self.write(send, client_id=frame.client_id)
+
+    def write(self, action: Coroutine[Any, Any, services.Outcome], *, client_id: str | None = None) -> None:
+        """Hand a change (a message, an edit, a delete, a reaction) to this connection's writer:
+        the changes of one connection are made in the order they came, and the receive loop does
+        not wait for their commits (it goes on answering, and refusing, what comes next)."""
+        if self.writes is None:
+            self.writes = collections.deque()
+        self.writes.append((action, client_id))
+        if self.write_task is None:
+            self.write_task = asyncio.get_running_loop().create_task(self._write_changes())
+
+    async def _write_changes(self) -> None:
+        try:
+            while self.writes:
+                action, client_id = self.writes.popleft()
+                if action is None:
+                    self.push(protocol.PONG)
+                    continue
+                outcome = await self.change(action, client_id=client_id)
+                if outcome is not None and not outcome.created and outcome.text is not None:
+                    self.push(outcome.text)  # a retry: the sender alone gets the stored event again
+        finally:
+            self.write_task = None
 
     async def change(
         self, action: Coroutine[Any, Any, services.Outcome], *, client_id: str | None = None

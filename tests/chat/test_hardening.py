@@ -100,8 +100,12 @@ async def test_refused_messages_spend_the_frame_budget(native, room, settings):
     while (output := await comm.receive_output(TIMEOUT))["type"] != "websocket.close":
         frames.append(protocol.load_object(output["text"]))
     assert output["code"] == 1008
-    assert [f["type"] for f in frames] == ["message"] + ["error"] * 5
-    assert [f["client_id"] for f in frames[1:]] == ["c1", "c2", "c3", "c4", "c5"]
+    # The refusals come at once, in order; the one accepted message is stored (its echo may come
+    # before them or not at all: the receive loop does not wait for commits, and the connection
+    # was closed meanwhile).
+    errors = [f for f in frames if f["type"] == "error"]
+    assert [(f["code"], f["client_id"]) for f in errors] == [("rate_limited", f"c{i}") for i in range(1, 6)]
+    assert [f["client_id"] for f in frames if f["type"] == "message"] in ([], ["c0"])
 
 
 async def test_the_seed_door_is_closed_too_when_it_floods(connect, room, settings):
