@@ -15,10 +15,12 @@ SENDERS = 8
 PER_SENDER = 50
 
 
-async def send_all(ws, index: int, count: int, *, size: int = 0) -> None:
+async def send_all(ws, index: int, count: int, *, size: int = 0, pause: float = 0.0) -> None:
     pad = "." * size
     for n in range(count):
         await send(ws, {"message": f"{index}-{n}{pad}", "client_id": f"{index}-{n}"})
+        if pause:
+            await asyncio.sleep(pause)
 
 
 def assert_one_stream(streams: list[list[dict]], total: int, senders: int, per_sender: int) -> None:
@@ -92,7 +94,9 @@ async def test_joining_while_others_send_is_race_free(unlimited, room):
     total = 4 * per_sender
     watcher, _, _ = await join(unlimited.ws, room, "?name=watcher")
     sending = asyncio.gather(
-        *(send_all(ws, i, per_sender) for i, ws in enumerate(senders)),
+        # Paced: the server takes messages as fast as they come (a connection's receive loop does
+        # not wait for commits), and the joins below must land while the stream flows.
+        *(send_all(ws, i, per_sender, pause=0.01) for i, ws in enumerate(senders)),
         *(next_messages(ws, total, within=30) for ws in senders),
     )
 
