@@ -41,8 +41,9 @@ STATUS: dict[str, int] = {
     UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_LATE: 403,
-    "muted": 403,  # reserved by the issue for moderation
+    ErrorCode.MUTED: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
     METHOD_NOT_ALLOWED: 405,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
@@ -51,7 +52,7 @@ STATUS: dict[str, int] = {
 }
 
 # Every status an operation may answer with an error (its OpenAPI responses list them all).
-ERROR_STATUSES = (400, 401, 403, 404, 413, 429, 503)
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 429, 503)
 
 
 class ApiError(Exception):

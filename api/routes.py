@@ -202,7 +202,7 @@ async def post_message(
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' must not hold control characters")
     text = protocol.check_message(body.message, identity.limits())
     spend(user)
-    found = await db.call(services.room_get_or_create, name=name)
+    found = await db.call(services.room_get_or_create, address=name)
     outcome = await actions.do_send_message(
         room=found, who=who(user), text=text, client_id=client_id, reply_to=body.reply_to
     )
@@ -221,7 +221,7 @@ async def edit_message(
     found = await room_or_404(room)
     text = protocol.check_message(body.message, identity.limits())
     spend(user)
-    await actions.do_edit(room=found, who=who(user), target=message_id, text=text)
+    await actions.do_edit(room=found, who=who(user), target=message_id, text=text, edit_window=settings.PARLEY_EDIT_WINDOW)
     return json(await reads.read(selectors.message_now, room=found, seq=message_id))
 
 
@@ -231,7 +231,7 @@ async def delete_message(request: HttpRequest, room: str, message_id: int = Path
     user = user_of(request)
     found = await room_or_404(room)
     spend(user)
-    await actions.do_delete(room=found, who=who(user), target=message_id)
+    await actions.do_delete(room=found, who=who(user), target=message_id, moderator=who(user).staff)
     return HttpResponse(status=204)
 
 

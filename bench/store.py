@@ -39,7 +39,7 @@ def main() -> int:
 
     def work(i: int) -> None:
         try:
-            room = services.room_get_or_create(name=f"store-{args.tag}-{i}")
+            room = services.room_get_or_create(address=f"store-{args.tag}-{i}")
             start_gate.wait()
             go.wait()
             n = 0

@@ -48,30 +48,38 @@ async def do_send_message(
     return await groupcommit.get_writer().submit(post)
 
 
-async def do_edit(*, room: Room, who: Identity, target: int, text: str) -> services.Outcome:
-    """Change the text of message ``target``: its author only, within PARLEY_EDIT_WINDOW."""
+async def do_edit(*, room: Room, who: Identity, target: int, text: str, edit_window: float) -> services.Outcome:
+    """Change the text of message ``target``: its author only, within ``edit_window`` seconds (the
+    namespace's policy; 0: no limit)."""
     edit = services.Edit(
-        room=room, target=target, body=text, sender=who.name, user_id=who.user_id, session_key=who.session_key
+        room=room,
+        target=target,
+        body=text,
+        sender=who.name,
+        user_id=who.user_id,
+        session_key=who.session_key,
+        edit_window=edit_window,
     )
     return await groupcommit.get_writer().submit(edit)
 
 
-async def do_delete(*, room: Room, who: Identity, target: int) -> services.Outcome:
-    """Delete message ``target``: its author, or someone who may moderate the room (staff)."""
+async def do_delete(*, room: Room, who: Identity, target: int, moderator: bool) -> services.Outcome:
+    """Delete message ``target``: its author, or a ``moderator`` of the room (an owner or moderator
+    of its namespace, or staff outside DMs: ``access.NsAccess.moderator``), whose delete is audited."""
     delete = services.Delete(
         room=room,
         target=target,
         by=who.name,
         user_id=who.user_id,
         session_key=who.session_key,
-        moderator=who.staff,
+        moderator=moderator,
     )
     return await groupcommit.get_writer().submit(delete)
 
 
 async def do_react(*, room: Room, who: Identity, target: int, emoji: str, add: bool) -> services.Outcome:
     """Add or remove ``who``'s ``emoji`` on message ``target`` (a repeat changes nothing)."""
-    react = services.React(room=room, target=target, emoji=emoji, add=add, sender=who.name)
+    react = services.React(room=room, target=target, emoji=emoji, add=add, sender=who.name, user_id=who.user_id)
     return await groupcommit.get_writer().submit(react)
 
 
@@ -82,7 +90,7 @@ async def do_read(*, room: Room, who: Identity, up_to: int, origin: str = "") ->
         raise protocol.ProtocolError(protocol.ErrorCode.FORBIDDEN, "only a logged-in user has a read cursor")
     cursor, moved = await db.call(services.read_cursor_move, user_id=who.user_id, room_id=room.pk, up_to=up_to)
     if moved:
-        await events.publish_read(user_id=who.user_id, room=room.name, up_to=cursor, origin=origin)
+        await events.publish_read(user_id=who.user_id, room=room, up_to=cursor, origin=origin)
     return cursor
 
 
@@ -92,8 +100,8 @@ async def _mentions(room: Room, text: str, *, author: Identity) -> tuple[tuple[s
     candidates = protocol.mention_candidates(text) if "@" in text else []
     if not candidates:
         return (), ()
-    present = broadcast.get_hub().names_in(room.name)
-    users = await db.call(selectors.users_named, names=candidates)
+    present = broadcast.get_hub().names_in(room.address)
+    users = await db.call(selectors.users_named, names=candidates, room=room)
     names = tuple(n for n in candidates if n in present or n.casefold() in users)
     notify = tuple(uid for n in names if (uid := users.get(n.casefold())) is not None and uid != author.user_id)
     return names, tuple(dict.fromkeys(notify))

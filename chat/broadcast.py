@@ -25,7 +25,7 @@ from django.conf import settings
 
 from parley import logs, metrics
 
-from . import busevents, db, protocol, pubsub, selectors, services
+from . import access, busevents, db, protocol, pubsub, selectors, services
 from .models import Room
 
 log = logging.getLogger("parley.broadcast")
@@ -45,22 +45,31 @@ class Member(Protocol):
     name: str
     origin: str  # unique across processes; typing is not echoed to its origin
     ephemeral: bool  # wants presence and typing frames (the native door)
+    user_id: int | None  # the account (None: a guest), for kicks and bans
+    guest: bool
 
     def push(self, text: str, seq: int = 0) -> None: ...
+
+    def remove(self, code: int, reason: str) -> None:
+        """Called when the member is kicked, banned or no longer a member: close the connection."""
 
 
 class _Room:
     __slots__ = (
+        "display",
         "filling",
         "greeted",
         "key",
         "last",
         "members",
         "name",
+        "namespace",
+        "namespace_id",
         "pending",
         "presence",
         "presence_dirty",
         "presence_task",
+        "private",
         "ready",
         "resync",
         "room_id",
@@ -68,7 +77,12 @@ class _Room:
 
     def __init__(self, key: str, name: str) -> None:
         self.key = key
-        self.name = name
+        self.name = name  # its address (protocol.room_address)
+        self.namespace, _, _ = name.rpartition("/")
+        self.namespace = self.namespace or protocol.PUBLIC
+        self.private = False  # with room_id, once read from the store
+        self.display = name  # its name (in its namespace)
+        self.namespace_id = 0
         self.room_id: int | None = None  # with ``last``, once read from the store
         self.members: dict[Member, None] = {}  # insertion-ordered set
         self.last: int | None = None  # None until subscribed and read from the store
@@ -96,12 +110,15 @@ class Hub:
         self.bus_failing = False  # the last publish failed: warned once, until one succeeds
         # Per room key, the newest message event the bus failed to publish (publish_events).
         self.unpublished: dict[str, bytes] = {}
+        self.control: asyncio.Task[None] | None = None  # subscribing to busevents.CONTROL, once
 
     # --- Members --------------------------------------------------------------------------------
 
     async def join(self, *, room: str, member: Member, user_id: int | None = None) -> Room:
-        """Add ``member`` to the room called ``room`` (created on first join) and return the room,
-        its ``last_id`` the id of the last message delivered here when the member joined.
+        """Add ``member`` to the room at address ``room`` (``protocol.room_address``; a room of
+        ``public`` is created on first join, one of another namespace must exist: ``access``
+        creates it) and return the room, its ``last_id`` the id of the last message delivered
+        here when the member joined.
 
         Called when a connection joins, before it reads its history. For a room new to this
         process, the room is subscribed (and Redis has confirmed it) before the room is read from
@@ -110,6 +127,9 @@ class Hub:
         has members here needs no store at all. The caller reads history after this returns and
         tells its outbox to drop ids it already sent.
         """
+        if self.control is None:
+            self.control = self.loop.create_task(self.bus.subscribe(busevents.CONTROL), context=logs.detached())
+        await asyncio.shield(self.control)
         key = protocol.room_key(room)
         state = self.rooms.get(key)
         if state is None:
@@ -117,10 +137,11 @@ class Hub:
             try:
                 await self.bus.subscribe(key)
                 stored, state.presence = await asyncio.gather(
-                    db.call(services.room_get_or_create, name=room),
+                    db.call(services.room_get_or_create, address=room),
                     self.bus.presence_names(key),
                 )
-                state.room_id, state.last = stored.pk, stored.last_id
+                state.room_id, state.last, state.private = stored.pk, stored.last_id, stored.private
+                state.display, state.namespace_id = stored.name, stored.namespace_id
             except BaseException as exc:
                 if self.rooms.get(key) is state:
                     del self.rooms[key]
@@ -143,7 +164,14 @@ class Hub:
                 await self.leave(room=room, member=member)
             raise
         assert state.last is not None and state.room_id is not None
-        return Room(pk=state.room_id, name=room, last_id=state.last)
+        return Room(
+            pk=state.room_id,
+            name=state.display,
+            address=room,
+            last_id=state.last,
+            namespace_id=state.namespace_id,
+            private=state.private,
+        )
 
     async def _join_user(self, key: str, member: Member, room_key: str) -> None:
         """Put ``member`` on its user's channel (subscribed with the user's first connection here)."""
@@ -266,9 +294,28 @@ class Hub:
 
     # --- Events from the bus (pubsub.Sink) ------------------------------------------------------
 
+    async def publish_control(self, events: list[busevents.ControlEvent]) -> None:
+        """Send namespace changes to every process (this one included). If the bus fails, this
+        process acts on them (the others go by the store at their next joins)."""
+        for event in events:
+            payload = busevents.encode(event)
+            try:
+                await self.bus.publish(busevents.CONTROL, payload)
+            except Exception:
+                metrics.redis_errors.inc()
+                self.on_event(busevents.CONTROL, payload)
+
     def on_event(self, key: str, payload: bytes) -> None:
         """Called by the bus for each event of a room (or a user) with members here."""
         event = busevents.decode(payload)
+        if isinstance(event, busevents.Removal):
+            self._remove(event)
+            return
+        if isinstance(event, busevents.PolicyChanged):
+            access.guest_grants.forget(event.namespace)
+            if event.visibility == "members":
+                self.loop.create_task(self._close_outsiders(event.namespace), context=logs.detached())
+            return
         if isinstance(event, busevents.UserEvent):
             sent = 0
             for member, room_key in self.users.get(key, {}).items():
@@ -293,6 +340,33 @@ class Hub:
             metrics.out("typing", sent)
         else:
             self._presence_changed(state)
+
+    def _remove(self, event: busevents.Removal) -> None:
+        """Close the connections a kick, a ban or a removal names (4410)."""
+        for state in list(self.rooms.values()):
+            if state.namespace != event.namespace or (event.room and state.display != event.room):
+                continue
+            if event.private_only and not state.private:
+                continue
+            for member in list(state.members):
+                if (event.user_id and member.user_id == event.user_id) or (
+                    event.guest and member.guest and member.name == event.guest
+                ):
+                    member.remove(protocol.CloseCode.REMOVED, event.reason)
+
+    async def _close_outsiders(self, namespace: str) -> None:
+        """A namespace became ``members``: close the connections of everyone who is not one (4410)."""
+        states = [s for s in self.rooms.values() if s.namespace == namespace]
+        user_ids = {m.user_id for s in states for m in s.members if m.user_id is not None}
+        try:
+            insiders = await db.call(selectors.insiders, namespace=namespace, user_ids=user_ids)
+        except Exception:
+            log.exception("namespace %s: reading its members failed; outsiders stay connected", namespace)
+            return
+        for state in states:
+            for member in list(state.members):
+                if member.user_id not in insiders:
+                    member.remove(protocol.CloseCode.REMOVED, "removed")
 
     def on_resync(self) -> None:
         """The bus may have missed events: check every room against the store."""

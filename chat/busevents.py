@@ -10,11 +10,18 @@ is its kind; the frame it carries is the JSON text clients receive, encoded once
 - ``u<room>\\n<origin>\\n<frame>``: for one user's connections (a mention, a read cursor), sent on
   that user's channel; ``room`` (a room key) limits it to connections to that room and ``origin``
   leaves out one connection; either may be empty.
+- ``c<json>``: a namespace changed (``Removal``, ``PolicyChanged``), on the control channel
+  (``CONTROL``) that every process listens to: rare, so JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+import orjson
+
+# The key of the channel every process subscribes to (namespace changes, moderation).
+CONTROL = "control"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,7 +49,31 @@ class UserEvent:
     origin: str = ""  # not this connection ("" for none)
 
 
-BusEvent = RoomEvent | Typing | PresenceChanged | UserEvent
+@dataclasses.dataclass(frozen=True, slots=True)
+class Removal:
+    """Close (4410) the matching connections in namespace ``namespace``: those of account
+    ``user_id`` (or of the guest called ``guest``), in room ``room`` ("" for every room), or only
+    in its private rooms (``private_only``: someone who is no longer a member of an open namespace)."""
+
+    namespace: str
+    reason: str  # "kicked", "banned", "removed": the close frame's reason
+    user_id: int = 0
+    guest: str = ""
+    room: str = ""
+    private_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyChanged:
+    """A namespace's policy changed: joins after it go by the new one; ``members`` closes
+    outsiders' connections (4410)."""
+
+    namespace: str
+    visibility: str
+
+
+ControlEvent = Removal | PolicyChanged
+BusEvent = RoomEvent | Typing | PresenceChanged | UserEvent | ControlEvent
 
 PRESENCE = b"p"
 
@@ -54,6 +85,8 @@ def encode(event: BusEvent) -> bytes:
         return b"t" + event.origin.encode("ascii") + b"\n" + event.text.encode("utf-8")
     if isinstance(event, UserEvent):
         return b"u%s\n%s\n%s" % (event.room.encode("ascii"), event.origin.encode("ascii"), event.text.encode("utf-8"))
+    if isinstance(event, Removal | PolicyChanged):
+        return b"c" + orjson.dumps({"kind": type(event).__name__, **dataclasses.asdict(event)})
     return PRESENCE
 
 
@@ -71,6 +104,10 @@ def decode(payload: bytes) -> BusEvent:
     if kind == b"u":
         room, origin, text = payload[1:].split(b"\n", 2)
         return UserEvent(text=text.decode("utf-8"), room=room.decode("ascii"), origin=origin.decode("ascii"))
+    if kind == b"c":
+        fields = orjson.loads(payload[1:])
+        cls = {"Removal": Removal, "PolicyChanged": PolicyChanged}[fields.pop("kind")]
+        return cls(**fields)
     raise ValueError(f"unknown bus event {payload[:20]!r}")
 
 

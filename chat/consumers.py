@@ -3,7 +3,11 @@
 - ``SeedConsumer``, ``/chat/<room>``: the lecture's page. Sends ``{"sender","message"}``, receives
   only chat messages, and bad input is ignored (its page cannot show an error).
 - ``TutorialConsumer``, ``/ws/chat/<room>/``: the Channels tutorial's page. Sends ``{"message"}``.
-- ``NativeConsumer``, ``/ws/rooms/<room>/``: the full protocol of ``docs/protocol.md``.
+- ``NativeConsumer``, ``/ws/rooms/<room>/`` and ``/ws/ns/<ns>/<room>/``: the full protocol of
+  ``docs/protocol.md``; ``DirectConsumer``, ``/ws/dm/<username>/``: the same, in a direct message.
+
+Who may join is ``access``'s answer, asked once at the handshake; the namespace's policy that comes
+with it (``policy.Policy``) is what the connection goes by from then on.
 
 Joining, sending and leaving are in ``RoomConsumer``; fan-out does not use the channel layer (one
 layer message per recipient is what makes the tutorial slow) but ``broadcast.Hub``.
@@ -27,7 +31,8 @@ from django.conf import settings
 from parley import logs, metrics
 from parley.clientaddr import scope_client_address
 
-from . import actions, broadcast, db, identity, protocol, reads, selectors, services
+from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
+from .access import Caller, RoomAccess
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox, new_origin
@@ -79,6 +84,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     connection_id = ""  # for its log lines and its outbox's origin (set in __call__)
 
     room: Room | None = None
+    grant: RoomAccess  # the room as the caller may see it, with its namespace's policy
     outbox: Outbox | None = None
     after: int | None = None  # ?after= (the native door): the client already has every id up to it
     identity: Identity
@@ -113,35 +119,44 @@ class RoomConsumer(AsyncWebsocketConsumer):
         later"). Whatever fails after the join, the connection leaves its room (``_leave``).
         """
         self.query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        self.limits = identity.limits()
-        self.bucket = TokenBucket(rate=settings.PARLEY_RATE_PER_SEC, burst=settings.PARLEY_RATE_BURST)
         self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
         self.last_typing = 0.0
         try:
             refused = cast("tuple[ErrorCode, str] | None", self.scope.get("parley.auth_refused"))
             if refused is not None:  # a Bearer token that names no user, or could not be checked (parley.asgi)
                 raise ProtocolError(*refused)
-            name = protocol.check_room_name(self.scope["url_route"]["kwargs"]["room"])
+            kwargs = self.scope["url_route"]["kwargs"]
+            if "room" in kwargs:
+                protocol.check_room_name(kwargs["room"])  # a malformed name: invalid_room, 4400
             self.check_params()
-            self.identity = await self._admit()
+            self.identity, self.grant = await self._admit()
+            policy = self.grant.policy
+            self.limits = policy.limits()
+            self.bucket = TokenBucket(rate=policy.rate_per_sec, burst=policy.rate_burst)
             self.outbox = Outbox(
                 send=self.base_send,
                 name=self.identity.name,
                 ephemeral=self.ephemeral,
                 limit=settings.PARLEY_SEND_QUEUE_MAX,
                 on_overflow=self._on_overflow,
+                on_remove=self._on_removed,
                 origin=self.connection_id or None,
+                user_id=self.identity.user_id,
+                guest=self.identity.guest,
             )
             # Every message up to last_id is in the store; every later one reaches the outbox
             # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
             user_id = self.identity.user_id if self.ephemeral else None  # mentions, read cursors
-            self.room = await broadcast.get_hub().join(room=name, member=self.outbox, user_id=user_id)
+            address = self.grant.room.address
+            self.room = await broadcast.get_hub().join(room=address, member=self.outbox, user_id=user_id)
             metrics.connections[self.door].inc()  # down in _leave
             # The history may be read at a later moment than the hub's last id: it then holds every
             # event up to its own last id, and the outbox drops those (they are in the history).
             snapshot, last_id = await self.read_on_join(last_id=self.room.last_id)
         except ProtocolError as error:
             await self._leave()
+            if error.code is ErrorCode.NOT_FOUND:  # hidden or missing: one answer, that tells nothing
+                error = ProtocolError(ErrorCode.FORBIDDEN, access.NOT_YOURS)
             await self._refuse(error, _CLOSE_FOR.get(error.code, CloseCode.INVALID_ROOM))
             return
         except Exception as exc:
@@ -179,19 +194,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
         metrics.out("error")
         await self.close(code=code)
 
-    async def _admit(self) -> Identity:
-        """Who this is. A guest with no account, session or chosen name needs no database."""
+    async def _admit(self) -> tuple[Identity, RoomAccess]:
+        """Who this is, and the room if they may join it (``access``), in one trip to the database;
+        a guest with no account, session or chosen name joining a room of ``public`` that this
+        process knows needs none (``access.guest_grants``)."""
         user, session, requested = self.scope.get("user"), self.scope.get("session"), self._param("name")
         who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
-        if who is None:
-            who = await db.call(
-                identity.identity_resolve,
-                user=user,
-                session=session,
-                requested_name=requested,
-                address=scope_client_address(self.scope),
-            )
-        return who
+        if who is not None:
+            grant = access.guest_grants.get(self.address())
+            if grant is not None:
+                return who, grant
+            grant = await db.call(self.admit_room, who)
+            access.guest_grants.put(grant)
+            return who, grant
+        return await db.call(self._resolve, user, session, requested, scope_client_address(self.scope))
+
+    def _resolve(
+        self, user: Any, session: Any, requested: str | None, address: str | None
+    ) -> tuple[Identity, RoomAccess]:
+        who = identity.identity_resolve(user=user, session=session, requested_name=requested, address=address)
+        return who, self.admit_room(who)
+
+    def address(self) -> str:
+        """The address of the room asked for (``protocol.room_address``)."""
+        kwargs = self.scope["url_route"]["kwargs"]
+        return protocol.room_address(kwargs.get("ns", protocol.PUBLIC), protocol.check_room_name(kwargs["room"]))
+
+    def admit_room(self, who: Identity) -> RoomAccess:
+        """Called (on the database thread) with the caller's identity: the room they join, or
+        ProtocolError (not_found: hidden or missing; forbidden)."""
+        kwargs = self.scope["url_route"]["kwargs"]
+        caller = Caller(user_id=who.user_id, staff=who.staff)
+        return access.access_join(caller, kwargs.get("ns", protocol.PUBLIC), kwargs["room"])
 
     def on_live(self) -> None:
         """Called once live frames flow to the client (its outbox has started)."""
@@ -265,9 +299,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.room is not None:
             metrics.connections[self.door].dec()
             try:
-                await broadcast.get_hub().leave(room=self.room.name, member=outbox)
+                await broadcast.get_hub().leave(room=self.room.address, member=outbox)
             except Exception as exc:
                 log.warning("leaving %s: %s: %s", self.room.name, type(exc).__name__, exc)
+
+    def _on_removed(self, code: int, reason: str) -> None:
+        """Called by the hub when this connection's user is kicked, banned or no longer a member:
+        close with ``code`` (4410) and ``reason`` at once; the member leaves its room."""
+        log.info("closing a connection to %s: %s", self.room, reason)
+        if self.outbox is not None and self.outbox.close_now(code, grace=FLOOD_CLOSE_GRACE, reason=reason):
+            return
+        self.outbox_task = broadcast.get_hub().loop.create_task(self._close_removed(code, reason))
+
+    async def _close_removed(self, code: int, reason: str) -> None:
+        await self.close(code=code, reason=reason)
+        await self._leave()
 
     def _on_overflow(self) -> None:
         """Called by the outbox when this client is too far behind: close with 1013. Under uvicorn the
@@ -339,9 +385,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             else:
                 self.push(protocol.PONG)
         elif isinstance(frame, protocol.Edit):
-            self.write(actions.do_edit(room=self.room, who=self.identity, target=frame.target, text=frame.message))
+            edit = actions.do_edit(
+                room=self.room,
+                who=self.identity,
+                target=frame.target,
+                text=frame.message,
+                edit_window=self.grant.policy.edit_window,
+            )
+            self.write(edit)
         elif isinstance(frame, protocol.Delete):
-            self.write(actions.do_delete(room=self.room, who=self.identity, target=frame.target))
+            delete = actions.do_delete(
+                room=self.room, who=self.identity, target=frame.target, moderator=self.grant.moderator
+            )
+            self.write(delete)
         elif isinstance(frame, protocol.React):
             change = actions.do_react(
                 room=self.room, who=self.identity, target=frame.target, emoji=frame.emoji, add=frame.add
@@ -355,7 +411,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_message(self, frame: protocol.SendMessage) -> None:
         assert self.room is not None
         if not self.bucket.take():
-            await self.refuse(_rate_limited(), client_id=frame.client_id)
+            await self.refuse(_rate_limited(self.bucket), client_id=frame.client_id)
             return
         send = actions.do_send_message(
             room=self.room,
@@ -438,7 +494,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         receive loop goes on meanwhile (a page may wait behind other connections' reads, and a
         client that goes away must leave its room at once, not after its pages)."""
         if not self.bucket.take():
-            await self.refuse(_rate_limited())
+            await self.refuse(_rate_limited(self.bucket))
             return
         if self.history_wanted is None:
             self.history_wanted = collections.deque()
@@ -477,7 +533,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.last_typing = now
         assert self.outbox is not None
         text = protocol.encode(protocol.typing_frame(self.identity.name))
-        await broadcast.get_hub().publish_typing(room=self.room.name, origin=self.outbox.origin, text=text)
+        await broadcast.get_hub().publish_typing(room=self.room.address, origin=self.outbox.origin, text=text)
 
     # --- Helpers --------------------------------------------------------------------------------
 
@@ -509,10 +565,9 @@ def _unavailable() -> ProtocolError:
     return ProtocolError(ErrorCode.UNAVAILABLE, "the server cannot reach its store right now; try again shortly")
 
 
-def _rate_limited() -> ProtocolError:
+def _rate_limited(bucket: TokenBucket) -> ProtocolError:
     return ProtocolError(
-        ErrorCode.RATE_LIMITED,
-        f"over {settings.PARLEY_RATE_PER_SEC:g} frames/s (burst {settings.PARLEY_RATE_BURST}); slow down and resend",
+        ErrorCode.RATE_LIMITED, f"over {bucket.rate:g} frames/s (burst {bucket.burst}); slow down and resend"
     )
 
 
@@ -563,7 +618,7 @@ class NativeConsumer(RoomConsumer):
                 return ([], False, read_up_to), as_of
             if self.after is None:
                 messages, has_more = selectors.history_before(
-                    room_id=self.room.pk, room=self.room.name, before=as_of + 1, limit=settings.PARLEY_HISTORY_ON_JOIN
+                    room_id=self.room.pk, room=self.room.name, before=as_of + 1, limit=self.grant.policy.history_on_join
                 )
                 return (messages, has_more, read_up_to), as_of
             events, has_more = self._resume_page(self.after, as_of)
@@ -585,6 +640,7 @@ class NativeConsumer(RoomConsumer):
         await self.send_frame(
             protocol.hello_frame(
                 room=self.room.name,
+                namespace=self.grant.policy.namespace,
                 name=self.identity.name,
                 guest=self.identity.guest,
                 last_id=last_id,
@@ -602,23 +658,35 @@ class NativeConsumer(RoomConsumer):
     def on_live(self) -> None:
         """The first presence frame: after the history, and only then."""
         assert self.room is not None and self.outbox is not None
-        broadcast.get_hub().greet(room=self.room.name, member=self.outbox)
+        broadcast.get_hub().greet(room=self.room.address, member=self.outbox)
 
     async def on_bad_input(self, error: ProtocolError, *, client_id: str | None = None) -> None:
-        self.push(protocol.encode(protocol.error_frame(error.code, error.detail, client_id=client_id)))
+        self.push(protocol.encode(protocol.refusal_frame(error, client_id=client_id)))
 
     async def send_frame(self, frame: Any) -> None:
         await self.send(text_data=protocol.encode(frame))
         metrics.out(frame["type"])
 
-    def client_limits(self) -> dict[str, float]:
-        """The limits a client should know, sent in hello so a UI can honour them up front."""
-        return {
-            "max_message_chars": settings.PARLEY_MAX_MESSAGE_CHARS,
-            "max_frame_bytes": settings.PARLEY_MAX_FRAME_BYTES,
-            "rate_per_sec": settings.PARLEY_RATE_PER_SEC,
-            "rate_burst": settings.PARLEY_RATE_BURST,
-            "history_page_max": settings.PARLEY_HISTORY_PAGE_MAX,
-            "typing_timeout": settings.PARLEY_TYPING_TIMEOUT,
-            "edit_window": settings.PARLEY_EDIT_WINDOW,
-        }
+    def client_limits(self) -> dict[str, Any]:
+        """The policy and limits a client should know, sent in hello so a UI can honour them up front."""
+        return self.grant.policy.client_limits()
+
+
+class DirectConsumer(NativeConsumer):
+    """``/ws/dm/<username>/``: the caller's direct messages with ``username`` (a private room of
+    the two, made on first use). Guests have none; an unknown user is ``forbidden`` + 4403."""
+
+    door = "dm"
+
+    def address(self) -> str:
+        raise NotImplementedError  # never cached: guests have no DMs
+
+    def admit_room(self, who: Identity) -> RoomAccess:
+        grant, self.other = namespaces.dm_room(
+            Caller(user_id=who.user_id, staff=who.staff), self.scope["url_route"]["kwargs"]["dm"]
+        )
+        return grant
+
+    async def _admit(self) -> tuple[Identity, RoomAccess]:
+        user, session = self.scope.get("user"), self.scope.get("session")
+        return await db.call(self._resolve, user, session, None, scope_client_address(self.scope))

@@ -19,7 +19,7 @@ async def publish(committed: list[tuple[Room, Outcome]]) -> None:
     """Publish the new events of a committed batch (repeats and no-ops are not events)."""
     hub = broadcast.get_hub()
     room_events = [
-        (protocol.room_key(room.name), busevents.encode(busevents.RoomEvent(o.seq, o.text, o.message)))
+        (protocol.room_key(room.address), busevents.encode(busevents.RoomEvent(o.seq, o.text, o.message)))
         for room, o in committed
         if o.created and o.text is not None
     ]
@@ -39,8 +39,15 @@ async def _mention(hub: broadcast.Hub, room: Room, outcome: Outcome) -> None:
         await hub.publish_to_user(user_id, busevents.UserEvent(text=text))
 
 
-async def publish_read(*, user_id: int, room: str, up_to: int, origin: str) -> None:
+async def publish_read(*, user_id: int, room: Room, up_to: int, origin: str) -> None:
     """Tell a user's other connections to ``room`` that their read cursor moved."""
-    text = protocol.encode(protocol.read_frame(room, up_to))
-    event = busevents.UserEvent(text=text, room=protocol.room_key(room), origin=origin)
+    text = protocol.encode(protocol.read_frame(room.name, up_to))
+    event = busevents.UserEvent(text=text, room=protocol.room_key(room.address), origin=origin)
     await broadcast.get_hub().publish_to_user(user_id, event)
+
+
+async def publish_control(events: list[busevents.ControlEvent]) -> None:
+    """Send namespace changes (kicks, bans, removals, policy changes) to every process, after the
+    commit that made them (``moderation``)."""
+    if events:
+        await broadcast.get_hub().publish_control(events)

@@ -57,6 +57,7 @@ class Outbox:
         "_direct",
         "_limit",
         "_on_overflow",
+        "_on_remove",
         "_queue",
         "_send",
         "_server_send",
@@ -65,8 +66,10 @@ class Outbox:
         "closed",
         "ephemeral",
         "floor",
+        "guest",
         "name",
         "origin",
+        "user_id",
     )
 
     def __init__(
@@ -77,9 +80,15 @@ class Outbox:
         ephemeral: bool,
         limit: int,
         on_overflow: Callable[[], None],
+        on_remove: Callable[[int, str], None] | None = None,
         origin: str | None = None,
+        user_id: int | None = None,
+        guest: bool = True,
     ) -> None:
         self.name = name
+        self.user_id = user_id
+        self.guest = guest
+        self._on_remove = on_remove
         self.origin = origin or new_origin()
         self.ephemeral = ephemeral
         self.floor = 0  # event ids up to this one were sent (as history) or are on their way
@@ -120,6 +129,11 @@ class Outbox:
                 self._task = asyncio.get_running_loop().create_task(self._write())
         if self._after is not None and seq:
             self._release(seq)
+
+    def remove(self, code: int, reason: str) -> None:
+        """Called by the hub when the connection is kicked, banned or no longer a member."""
+        if not self.closed and self._on_remove is not None:
+            self._on_remove(code, reason)
 
     def push_after(self, seq: int, text: str) -> None:
         """Queue a frame that must reach the client after every event up to ``seq``: a snapshot of

@@ -37,6 +37,8 @@ class ErrorCode(enum.StrEnum):
     TOO_LATE = "too_late"  # an edit after PARLEY_EDIT_WINDOW seconds
     UNAVAILABLE = "unavailable"  # the store or Redis cannot be reached now: resend (same client_id) later
     UNAUTHENTICATED = "unauthenticated"  # a handshake's Authorization: Bearer token is unknown, revoked or expired
+    CONFLICT = "conflict"  # (API) a namespace or room of that name exists, or the last owner would go
+    MUTED = "muted"  # the account is muted in this namespace: nothing is stored (the frame has "until")
 
 
 class CloseCode(enum.IntEnum):
@@ -46,7 +48,10 @@ class CloseCode(enum.IntEnum):
     # The client fell behind its send queue, or the store cannot be reached at the handshake;
     # resume with ?after= a little later.
     TRY_AGAIN_LATER = 1013
-    FORBIDDEN = 4403  # guests are not allowed and the client is not logged in
+    # Not allowed to join: guests not allowed, banned, or a room or namespace that is private to
+    # the caller, or does not exist (the same answer: nothing tells them apart).
+    FORBIDDEN = 4403
+    REMOVED = 4410  # kicked, banned, or no longer a member: do not reconnect automatically
     INVALID_ROOM = 4400  # the room name in the URL is invalid
     UNAUTHENTICATED = 4401  # the handshake's Bearer token is unknown, revoked or expired
 
@@ -54,10 +59,11 @@ class CloseCode(enum.IntEnum):
 class ProtocolError(Exception):
     """A client frame that cannot be accepted; ``code`` is an ErrorCode, sent in an error frame."""
 
-    def __init__(self, code: ErrorCode, detail: str) -> None:
+    def __init__(self, code: ErrorCode, detail: str, *, until: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.until = until  # muted: when the mute ends (ISO 8601 UTC), None for until lifted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -337,6 +343,16 @@ def check_display_name(raw: Any, limits: Limits) -> str:
     return name
 
 
+PUBLIC = "public"  # the default namespace: every URL without a namespace addresses its rooms
+
+
+def room_address(namespace: str, room: str) -> str:
+    """A room's name across the system (the hub, the bus, Redis keys): its name in ``public`` (so
+    keys are what they were before namespaces), ``<namespace>/<room>`` elsewhere ('/' is in no
+    room or namespace name, so addresses never collide)."""
+    return room if namespace == PUBLIC else f"{namespace}/{room}"
+
+
 def room_key(name: str) -> str:
     """A short ASCII key for a room, safe as a Channels group name and a Redis key.
 
@@ -412,10 +428,11 @@ EventFrame = MessageFrame | EditFrame | DeleteFrame | ReactionFrame
 class HelloFrame(TypedDict):
     type: Literal["hello"]
     room: str
+    namespace: str
     you: Identity
     last_id: int
     read_up_to: int | None
-    limits: dict[str, float]
+    limits: dict[str, Any]
 
 
 class HistoryFrame(TypedDict):
@@ -461,6 +478,7 @@ class ErrorFrame(TypedDict, total=False):
     code: str
     detail: str
     client_id: str | None
+    until: str | None  # muted only
 
 
 def format_ts(when: dt.datetime) -> str:
@@ -524,11 +542,19 @@ def reaction_frame(
 
 
 def hello_frame(
-    *, room: str, name: str, guest: bool, last_id: int, read_up_to: int | None, limits: dict[str, float]
+    *,
+    room: str,
+    namespace: str = "public",
+    name: str,
+    guest: bool,
+    last_id: int,
+    read_up_to: int | None,
+    limits: dict[str, Any],
 ) -> HelloFrame:
     return {
         "type": "hello",
         "room": room,
+        "namespace": namespace,
         "you": {"name": name, "guest": guest},
         "last_id": last_id,
         "read_up_to": read_up_to,
@@ -560,11 +586,18 @@ def typing_frame(sender: str) -> TypingFrame:
     return {"type": "typing", "sender": sender}
 
 
-def error_frame(code: ErrorCode, detail: str, *, client_id: str | None = None) -> ErrorFrame:
+def error_frame(code: ErrorCode, detail: str, *, client_id: str | None = None, until: str | None = None) -> ErrorFrame:
     frame: ErrorFrame = {"type": "error", "code": code.value, "detail": detail}
     if client_id is not None:
         frame["client_id"] = client_id
+    if code is ErrorCode.MUTED:
+        frame["until"] = until
     return frame
+
+
+def refusal_frame(error: ProtocolError, *, client_id: str | None = None) -> ErrorFrame:
+    """The error frame for a refusal (a mute's carries its end)."""
+    return error_frame(error.code, error.detail, client_id=client_id, until=error.until)
 
 
 # --- Mentions -------------------------------------------------------------------------------------

@@ -35,5 +35,7 @@ websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
     consumer_path(r"^chat/(?P<room>[^/]+)/?$", consumers.SeedConsumer),
     consumer_path(r"^ws/chat/(?P<room>[^/]+)/?$", consumers.TutorialConsumer),
     consumer_path(r"^ws/rooms/(?P<room>[^/]+)/?$", consumers.NativeConsumer),
+    consumer_path(r"^ws/ns/(?P<ns>[^/]+)/(?P<room>[^/]+)/?$", consumers.NativeConsumer),
+    consumer_path(r"^ws/dm/(?P<dm>[^/]+)/?$", consumers.DirectConsumer),
     consumer_path(r"", NotFoundConsumer),
 ]

@@ -14,17 +14,31 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import looks_registered
 
-from . import busevents, protocol
-from .models import Event, Mention, Message, ReadState, Room
+from . import access, busevents, protocol
+from .models import Event, Membership, Mention, Message, ReadState, Room
 
 
 def room_get(*, name: str) -> Room | None:
-    return Room.objects.filter(name=name).first()
+    """A room of ``public`` (the namespace of every URL without one)."""
+    return Room.objects.filter(address=name).first()
 
 
 def room_list(*, limit: int = 200) -> list[Room]:
-    """Rooms, newest activity first."""
-    return list(Room.objects.order_by("-last_activity")[:limit])
+    """The public rooms of ``public``, newest activity first (a private room is in no list but its
+    members': ``access.visible_rooms``)."""
+    rows = Room.objects.filter(namespace__name=protocol.PUBLIC, private=False)
+    return list(rows.order_by("-last_activity")[:limit])
+
+
+def insiders(*, namespace: str, user_ids: set[int]) -> set[int]:
+    """Those of ``user_ids`` who are members of ``namespace``, or staff."""
+    if not user_ids:
+        return set()
+    members = Membership.objects.filter(namespace__name=namespace, user_id__in=user_ids).values_list(
+        "user_id", flat=True
+    )
+    staff = get_user_model().objects.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True)
+    return {*members, *staff}
 
 
 def message_state(message: Message, *, room: str) -> protocol.MessageState:
@@ -157,13 +171,18 @@ def events_between(*, room_id: int, after: int, before: int) -> list[busevents.R
     ]
 
 
-def users_named(*, names: list[str]) -> dict[str, int]:
-    """Registered users among ``names`` (case-insensitively): casefolded name -> user id."""
+def users_named(*, names: list[str], room: Room | None = None) -> dict[str, int]:
+    """Registered users among ``names`` (case-insensitively): casefolded name -> user id; with
+    ``room``, only those who may read it (a mention never tells an outsider of a private room)."""
     query = Q()
     for name in names:
         query |= Q(username__iexact=name)
     rows = get_user_model().objects.filter(query).values_list("username", "pk")
-    return {username.casefold(): pk for username, pk in rows}
+    found = {username.casefold(): pk for username, pk in rows}
+    if room is not None and found:
+        readers = access.readers(room, set(found.values()))
+        found = {name: pk for name, pk in found.items() if pk in readers}
+    return found
 
 
 def read_up_to(*, user_id: int, room_id: int) -> int:

@@ -10,7 +10,6 @@ import dataclasses
 import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,7 +17,7 @@ from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
 
 from . import protocol
-from .models import Event, Mention, Message, ReadState, Room
+from .models import AuditEntry, Event, Mention, Message, Namespace, ReadState, Room, Sanction
 from .protocol import ErrorCode, ProtocolError
 
 
@@ -34,9 +33,17 @@ class Outcome:
     notify: tuple[int, ...] = ()  # users to tell of a mention (a new message only)
 
 
-def room_get_or_create(*, name: str) -> Room:
-    """Return the room called ``name`` (already validated and normalised), creating it on first join."""
-    room, _ = Room.objects.get_or_create(name=name)
+def room_get_or_create(*, address: str) -> Room:
+    """Return the room at ``address`` (``protocol.room_address``: validated and normalised). A room
+    of ``public`` is created on first join (anyone may: its policy); one of another namespace must
+    exist (``access.access_join`` creates it for those its policy allows): else not_found."""
+    room = Room.objects.filter(address=address).first()
+    if room is not None:
+        return room
+    if "/" in address:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no room {address!r}")
+    public, _ = Namespace.objects.get_or_create(name=protocol.PUBLIC)
+    room, _ = Room.objects.get_or_create(namespace=public, name=address, defaults={"address": address})
     return room
 
 
@@ -63,6 +70,7 @@ class Edit:
     sender: str
     user_id: int | None = None
     session_key: str | None = None
+    edit_window: float = 0.0  # seconds after posting (the namespace's policy); 0: no limit
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class React:
     emoji: str
     add: bool
     sender: str
+    user_id: int | None = None
 
 
 Change = Post | Edit | Delete | React
@@ -122,11 +131,19 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
     with transaction.atomic():
         posts = [c for c in changes if isinstance(c, Post)]
         taken = _registered_skeletons(posts)
+        muted = _mutes(changes)
         batch = _Batch(last_ids=_lock_rooms(sorted({c.room.pk for c in changes})), messages=_targets(changes))
         seen = _stored_posts(posts)
         results: list[Outcome | ProtocolError] = []
         for change in changes:
             try:
+                if muted and not isinstance(change, Delete) and (change.room.namespace_id, change.user_id) in muted:
+                    until = muted[(change.room.namespace_id, change.user_id)]
+                    raise ProtocolError(
+                        ErrorCode.MUTED,
+                        "you are muted in this namespace" + (f" until {until}" if until else ""),
+                        until=until,
+                    )
                 if isinstance(change, Post):
                     key = (change.room.pk, change.client_id)
                     if change.client_id is not None and key in seen:
@@ -161,6 +178,7 @@ class _Batch:
         self.new: list[Message] = []
         self.changed: dict[int, Message] = {}  # by pk: stored messages this batch changed
         self.mentions: list[Mention] = []
+        self.audit: list[AuditEntry] = []  # moderators' deletes
 
     def _event(self, room: Room, kind: str, frame: Any) -> tuple[int, str]:
         seq = frame["id"]
@@ -222,7 +240,7 @@ class _Batch:
         message = self._live(edit.room, edit.target)
         if not _is_author(message, user_id=edit.user_id, session_key=edit.session_key):
             raise ProtocolError(ErrorCode.FORBIDDEN, "only its author may edit a message")
-        window = settings.PARLEY_EDIT_WINDOW
+        window = edit.edit_window
         if window and (self.now - message.created_at).total_seconds() > window:
             raise ProtocolError(ErrorCode.TOO_LATE, f"messages can be edited for {window:g} seconds")
         message.body = edit.body
@@ -243,6 +261,16 @@ class _Batch:
         message = self._live(delete.room, delete.target)
         if not delete.moderator and not _is_author(message, user_id=delete.user_id, session_key=delete.session_key):
             raise ProtocolError(ErrorCode.FORBIDDEN, "only its author or a moderator may delete a message")
+        if delete.moderator and not _is_author(message, user_id=delete.user_id, session_key=delete.session_key):
+            self.audit.append(
+                AuditEntry(
+                    namespace_id=delete.room.namespace_id,
+                    actor=delete.by,
+                    action=AuditEntry.Action.DELETE,
+                    target=f"message:{delete.target}",
+                    ts=self.now,
+                )
+            )
         message.deleted = True
         message.body = ""
         message.reactions = {}
@@ -288,6 +316,8 @@ class _Batch:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
         if self.mentions:
             Mention.objects.bulk_create(self.mentions)
+        if self.audit:
+            AuditEntry.objects.bulk_create(self.audit)
         _move_counters({e.room_id: self.last_ids[e.room_id] for e in self.events}, now=self.now)
 
 
@@ -350,6 +380,25 @@ def _lock_rooms(room_pks: list[int]) -> dict[int, int]:
     if connection.vendor != "sqlite":  # SQLite's IMMEDIATE transaction already holds the write lock
         rooms = rooms.select_for_update()
     return dict(rooms.values_list("pk", "last_id"))
+
+
+def _mutes(changes: list[Change]) -> dict[tuple[int, int | None], str | None]:
+    """The mutes in force on the accounts making ``changes``: (namespace id, user id) -> the end
+    (ISO 8601) or None. One indexed query, only for a batch with changes by logged-in users."""
+    wanted = {(c.room.namespace_id, c.user_id) for c in changes if c.user_id is not None and not isinstance(c, Delete)}
+    if not wanted:
+        return {}
+    now = timezone.now()
+    rows = Sanction.objects.filter(
+        kind=Sanction.Kind.MUTE,
+        namespace_id__in={n for n, _ in wanted},
+        user_id__in={u for _, u in wanted},
+    ).values_list("namespace_id", "user_id", "until")
+    return {
+        (n, u): protocol.format_ts(until) if until else None
+        for n, u, until in rows
+        if (n, u) in wanted and (until is None or until > now)
+    }
 
 
 def _registered_skeletons(drafts: list[Post]) -> set[str]:

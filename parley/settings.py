@@ -253,6 +253,11 @@ PARLEY_SLOW_CLIENT_GRACE = env_float("PARLEY_SLOW_CLIENT_GRACE", 10.0)
 PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
 # Seconds after posting during which a message's author may edit it; 0: no limit.
 PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)
+# Days messages are kept (0: forever), unless a namespace's policy says otherwise; older ones are
+# removed by `manage.py prune_messages` (docs/namespaces.md: run it daily, e.g. from cron).
+PARLEY_RETENTION_DAYS = env_int("PARLEY_RETENTION_DAYS", 0)
+# Who may create a namespace: any logged-in user (0), or staff only (1).
+PARLEY_NAMESPACE_CREATION_STAFF_ONLY = env_bool("PARLEY_NAMESPACE_CREATION_STAFF_ONLY", False)
 # Seconds after which "X is typing" is considered stale by clients (sent in the hello frame).
 PARLEY_TYPING_TIMEOUT = env_float("PARLEY_TYPING_TIMEOUT", 5.0)
 # Per-message deflate costs ~30 KiB per idle connection; off unless asked for.

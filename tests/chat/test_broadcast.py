@@ -80,7 +80,7 @@ async def hub(request):
 
 @pytest.fixture
 async def room() -> Room:
-    return await database_sync_to_async(services.room_get_or_create)(name=f"방-{uuid.uuid4().hex[:6]}")
+    return await database_sync_to_async(services.room_get_or_create)(address=f"방-{uuid.uuid4().hex[:6]}")
 
 
 async def store(room: Room, count: int) -> list[tuple[int, str]]:
@@ -203,7 +203,7 @@ async def test_a_failed_store_read_fails_every_joiner_and_is_not_remembered(hub,
 
 
 async def test_members_of_other_rooms_get_nothing(hub, room):
-    other_room = await database_sync_to_async(services.room_get_or_create)(name=f"other-{uuid.uuid4().hex[:6]}")
+    other_room = await database_sync_to_async(services.room_get_or_create)(address=f"other-{uuid.uuid4().hex[:6]}")
     here, there = Member("a"), Member("b")
     await hub.join(room=room.name, member=here)
     await hub.join(room=other_room.name, member=there)
@@ -464,7 +464,7 @@ async def test_redis_restart_resubscribes_and_resyncs(room, private_redis):
 async def test_first_joins_of_several_rooms_at_once_on_a_new_bus():
     """A process has just started: clients of different rooms join at the same moment."""
     rooms = [
-        await database_sync_to_async(services.room_get_or_create)(name=f"동시-{i}-{uuid.uuid4().hex[:6]}")
+        await database_sync_to_async(services.room_get_or_create)(address=f"동시-{i}-{uuid.uuid4().hex[:6]}")
         for i in range(4)
     ]
     hub = broadcast.Hub(make_bus_factory("redis"))

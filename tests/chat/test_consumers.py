@@ -32,7 +32,7 @@ async def stored_count(room: str) -> int:
 
 async def store(room: str, count: int) -> None:
     def run() -> None:
-        r = services.room_get_or_create(name=room)
+        r = services.room_get_or_create(address=room)
         services.apply_changes([services.Post(room=r, sender="old", body=f"old {i}") for i in range(count)])
 
     await database_sync_to_async(run)()
@@ -743,7 +743,7 @@ async def test_resume_after_an_id_this_process_has_not_delivered_yet(native, con
     here = await native(room, "?name=here")  # this process now has the room, at id 0
 
     def store_elsewhere():  # stored and published by another process; its event is still on the way
-        return services.message_send(room=services.room_get_or_create(name=room), sender="far", body="N").text
+        return services.message_send(room=services.room_get_or_create(address=room), sender="far", body="N").text
 
     text = await database_sync_to_async(store_elsewhere)()
     resumed = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?after=1&name=resumed")

@@ -299,7 +299,7 @@ async def test_unread_counts_others_messages_not_deleted_after_the_cursor(room):
     @database_sync_to_async
     def run():
         user = get_user_model().objects.create_user("u", password="a-Long-pass-123")
-        r = services.room_get_or_create(name=room)
+        r = services.room_get_or_create(address=room)
         services.apply_changes(
             [
                 services.Post(room=r, sender="u", body="mine", user_id=user.pk),

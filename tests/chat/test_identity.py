@@ -162,7 +162,7 @@ async def test_a_guest_whose_name_is_registered_meanwhile_is_refused_on_the_next
 async def test_in_one_batch_only_the_guest_under_a_registered_name_is_refused(room):
     """Several drafts in one group commit: the refused one gets forbidden, the others are stored."""
     await register("alice2")
-    r = await database_sync_to_async(services.room_get_or_create)(name=room)
+    r = await database_sync_to_async(services.room_get_or_create)(address=room)
     writer = groupcommit.get_writer()
     drafts = [
         services.Post(room=r, sender="bob", body="1", client_id="b1"),

@@ -34,7 +34,7 @@ def bob():
 
 
 def new_room(prefix: str = "방") -> Room:
-    return services.room_get_or_create(name=f"{prefix}-{uuid.uuid4().hex[:8]}")
+    return services.room_get_or_create(address=f"{prefix}-{uuid.uuid4().hex[:8]}")
 
 
 def post(room: Room, sender, body: str, *, mention=None) -> int:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def room() -> Room:
-    room = services.room_get_or_create(name="방")
+    room = services.room_get_or_create(address="방")
     services.apply_changes([services.Post(room=room, sender="kim", body=f"m{i}") for i in range(1, 251)])
     return room
 
@@ -65,7 +65,7 @@ def test_events_between(room):
 
 
 def test_rooms_do_not_mix(room):
-    other = services.room_get_or_create(name="other")
+    other = services.room_get_or_create(address="other")
     services.message_send(room=other, sender="lee", body="x")
     frames, more = selectors.history_before(room_id=other.pk, room=other.name, before=2**62, limit=100)
     assert [(f["id"], f["message"]) for f in frames] == [(1, "x")] and not more
@@ -74,9 +74,9 @@ def test_rooms_do_not_mix(room):
 
 
 def test_room_get_and_list_newest_activity_first():
-    a = services.room_get_or_create(name="a")
-    b = services.room_get_or_create(name="b")
-    services.room_get_or_create(name="c")
+    a = services.room_get_or_create(address="a")
+    b = services.room_get_or_create(address="b")
+    services.room_get_or_create(address="c")
     services.message_send(room=a, sender="x", body="1")
     assert selectors.room_list()[0].name == "a"
     services.message_send(room=b, sender="x", body="1")

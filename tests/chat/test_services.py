@@ -19,15 +19,15 @@ def seqs(room: Room) -> list[int]:
 
 
 def test_room_is_created_once():
-    a = services.room_get_or_create(name="자유게시판")
-    b = services.room_get_or_create(name="자유게시판")
+    a = services.room_get_or_create(address="자유게시판")
+    b = services.room_get_or_create(address="자유게시판")
     assert a.pk == b.pk and a.last_id == 0
     assert Room.objects.count() == 1
 
 
 def test_ids_start_at_one_and_are_consecutive_per_room():
-    one = services.room_get_or_create(name="one")
-    two = services.room_get_or_create(name="two")
+    one = services.room_get_or_create(address="one")
+    two = services.room_get_or_create(address="two")
     got = [services.message_send(room=r, sender="kim", body=f"m{i}").seq for i, r in enumerate([one] * 3)]
     assert got == [1, 2, 3]
     assert services.message_send(room=two, sender="kim", body="x").seq == 1
@@ -39,7 +39,7 @@ def test_ids_start_at_one_and_are_consecutive_per_room():
 
 
 def test_stored_message_fields():
-    room = services.room_get_or_create(name="r")
+    room = services.room_get_or_create(address="r")
     before = room.last_activity
     stored = services.message_send(room=room, sender="kim", body="안녕", client_id="c1")
     assert stored.created
@@ -50,7 +50,7 @@ def test_stored_message_fields():
 
 
 def test_same_client_id_stores_nothing_new():
-    room = services.room_get_or_create(name="r")
+    room = services.room_get_or_create(address="r")
     first = services.message_send(room=room, sender="kim", body="hi", client_id="abc")
     again = services.message_send(room=room, sender="kim", body="hi (retry)", client_id="abc")
     assert first.created and not again.created
@@ -63,15 +63,15 @@ def test_same_client_id_stores_nothing_new():
 
 
 def test_client_id_is_per_room():
-    one = services.room_get_or_create(name="one")
-    two = services.room_get_or_create(name="two")
+    one = services.room_get_or_create(address="one")
+    two = services.room_get_or_create(address="two")
     assert services.message_send(room=one, sender="a", body="x", client_id="same").created
     assert services.message_send(room=two, sender="a", body="x", client_id="same").created
 
 
 def test_group_commit_of_several_rooms_and_a_repeat():
-    one = services.room_get_or_create(name="one")
-    two = services.room_get_or_create(name="two")
+    one = services.room_get_or_create(address="one")
+    two = services.room_get_or_create(address="two")
     services.message_send(room=one, sender="a", body="old", client_id="old")
     drafts = [
         services.Post(room=one, sender="a", body="1"),
@@ -100,7 +100,7 @@ def test_group_commit_of_several_rooms_and_a_repeat():
 
 
 def test_a_batch_of_repeats_only_writes_nothing():
-    room = services.room_get_or_create(name="r")
+    room = services.room_get_or_create(address="r")
     services.message_send(room=room, sender="a", body="x", client_id="k")
     results = services.apply_changes([services.Post(room=room, sender="a", body="x", client_id="k")])
     assert not results[0].created
@@ -113,7 +113,7 @@ def test_a_guest_under_a_registered_name_is_refused_and_the_rest_of_the_batch_st
     from chat.protocol import ErrorCode, ProtocolError
 
     user = get_user_model().objects.create_user("alice2", password="correct horse battery staple 42")
-    room = services.room_get_or_create(name="r")
+    room = services.room_get_or_create(address="r")
     results = services.apply_changes(
         [
             services.Post(room=room, sender="bob", body="1"),
@@ -136,7 +136,7 @@ def test_names_cost_one_query_per_batch_with_guests_and_none_without():
     from django.test.utils import CaptureQueriesContext
 
     user = get_user_model().objects.create_user("dora", password="correct horse battery staple 42")
-    room = services.room_get_or_create(name="r")
+    room = services.room_get_or_create(address="r")
 
     def name_lookups(drafts: list[services.Draft]) -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -171,8 +171,8 @@ def _in_threads(count: int, target) -> list[BaseException]:
 
 def test_concurrent_senders_get_consecutive_ids():
     """Writers in threads, each with its own database connection (PostgreSQL in the scaled run)."""
-    room = services.room_get_or_create(name="busy")
-    other = services.room_get_or_create(name="quiet")
+    room = services.room_get_or_create(address="busy")
+    other = services.room_get_or_create(address="quiet")
     threads, per_thread = 8, 25
 
     def send(index: int) -> None:
@@ -195,7 +195,7 @@ def test_concurrent_senders_get_consecutive_ids():
 
 
 def test_concurrent_repeats_of_one_client_id_store_one_message():
-    room = services.room_get_or_create(name="retry")
+    room = services.room_get_or_create(address="retry")
     results: list[services.Outcome] = []
 
     def send(index: int) -> None:

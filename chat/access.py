@@ -1,0 +1,294 @@
+"""Who may see and do what in a namespace and its rooms: ``access_*`` fetch with the check.
+
+Every door (the WebSocket, the pages, the API) asks here, so the rules are in one place
+(docs/namespaces.md has them as a table). Sync ORM code: async callers use ``db.call``/``reads``.
+
+- Invisible (a ``members`` namespace to an outsider, a private room to a non-member, a DM to a
+  third party) and nonexistent are the same answer: ProtocolError ``not_found``. The WebSocket
+  turns it into ``forbidden`` + 4403, the pages into 404, the API into 404.
+- Visible but not allowed (a member without the role, a banned account, a guest where guests are
+  off): ``forbidden`` (403).
+
+Staff users moderate everywhere except DMs: they act as an owner of every namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+
+from . import policy, protocol
+from .models import Membership, Namespace, Role, Room, RoomMember, Sanction
+from .policy import Policy
+from .protocol import ErrorCode, ProtocolError
+
+# The namespace that holds direct messages: its name is no valid room name, so no one can create
+# (or address) a namespace of that name; it is in no list.
+DM_NAMESPACE = "~dm"
+
+_RANK: dict[str | None, int] = {None: 0, Role.MEMBER: 1, Role.MODERATOR: 2, Role.OWNER: 3}
+
+# What a refused join is told, whether the room is hidden or does not exist: nothing tells them apart.
+NOT_YOURS = "no such room, or you may not join it"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: a user (``user_id``), or a guest (None)."""
+
+    user_id: int | None = None
+    staff: bool = False
+
+    @property
+    def guest(self) -> bool:
+        return self.user_id is None
+
+
+GUEST = Caller()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NsAccess:
+    """A namespace as the caller may see it."""
+
+    namespace: Namespace
+    policy: Policy
+    role: str | None  # the caller's stored role (None: not a member)
+    staff: bool = False
+
+    @property
+    def member(self) -> bool:
+        """Counts as a member: a stored one, or anyone in ``public``."""
+        return self.role is not None or self.policy.public
+
+    @property
+    def moderator(self) -> bool:
+        """May moderate: an owner or a moderator of it, or staff (not in DMs)."""
+        return _RANK[self.role] >= 2 or (self.staff and self.namespace.name != DM_NAMESPACE)
+
+    @property
+    def owner(self) -> bool:
+        return self.role == Role.OWNER or (self.staff and self.namespace.name != DM_NAMESPACE)
+
+    def may_create_rooms(self, caller: Caller) -> bool:
+        if self.namespace.name == DM_NAMESPACE:
+            return False
+        if self.policy.public:
+            return caller.user_id is not None or self.policy.allow_guests
+        if self.policy.room_creation == Namespace.Creation.MODERATORS:
+            return self.moderator
+        return self.member or self.moderator
+
+    def require_moderator(self) -> None:
+        if not self.moderator:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only an owner or a moderator of the namespace may do this")
+
+    def require_owner(self) -> None:
+        if not self.owner:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only an owner of the namespace may do this")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """A room the caller may see, with what they may do there."""
+
+    ns: NsAccess
+    room: Room
+
+    @property
+    def policy(self) -> Policy:
+        return self.ns.policy
+
+    @property
+    def moderator(self) -> bool:
+        return self.ns.moderator
+
+
+def not_found(what: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.NOT_FOUND, f"no {what}")
+
+
+def access_namespace(caller: Caller, name: str) -> NsAccess:
+    """The namespace ``name`` if the caller may see it, else not_found (also for a ban: a banned
+    account sees an open namespace, and is refused at its doors: ``check_not_banned``)."""
+    try:
+        name = protocol.check_room_name(name)
+    except ProtocolError:
+        raise not_found(f"namespace {name!r}") from None
+    ns = Namespace.objects.filter(name=name).first()
+    if ns is None:
+        if name != protocol.PUBLIC:
+            raise not_found(f"namespace {name!r}")
+        ns = public_namespace()  # always there (a test's flushed database, a hand-emptied table)
+    return _ns_access(caller, ns)
+
+
+def public_namespace() -> Namespace:
+    ns, _ = Namespace.objects.get_or_create(name=protocol.PUBLIC)
+    return ns
+
+
+def _ns_access(caller: Caller, ns: Namespace) -> NsAccess:
+    role = None
+    if caller.user_id is not None:
+        role = Membership.objects.filter(namespace=ns, user_id=caller.user_id).values_list("role", flat=True).first()
+    access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=role, staff=caller.staff)
+    if not access.policy.open and role is None and not access.moderator:
+        raise not_found(f"namespace {ns.name!r}")
+    return access
+
+
+def sanction_until(caller: Caller, ns: NsAccess, kind: str) -> tuple[bool, str | None]:
+    """Whether the caller's account is under a ``kind`` sanction in ``ns`` now, and until when."""
+    if caller.user_id is None or ns.namespace.name == DM_NAMESPACE:
+        return False, None
+    until = (
+        Sanction.objects.filter(namespace=ns.namespace, user_id=caller.user_id, kind=kind)
+        .filter(Q(until__isnull=True) | Q(until__gt=timezone.now()))
+        .values_list("until", flat=True)
+    )
+    for end in until:
+        return True, None if end is None else protocol.format_ts(end)
+    return False, None
+
+
+def check_not_banned(caller: Caller, ns: NsAccess) -> None:
+    banned, until = sanction_until(caller, ns, Sanction.Kind.BAN)
+    if banned:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this namespace", until=until)
+
+
+def access_room(caller: Caller, ns: NsAccess, name: str) -> RoomAccess:
+    """The room ``name`` of ``ns`` if the caller may see it, else not_found."""
+    try:
+        name = protocol.check_room_name(name)
+    except ProtocolError:
+        raise not_found(f"room {name!r}") from None
+    room = Room.objects.filter(namespace=ns.namespace, name=name).first()
+    if room is None or not may_see_room(caller, ns, room):
+        raise not_found(f"room {name!r}")
+    return RoomAccess(ns=ns, room=room)
+
+
+def may_see_room(caller: Caller, ns: NsAccess, room: Room) -> bool:
+    if not room.private:
+        return True
+    if ns.moderator:
+        return True
+    return caller.user_id is not None and RoomMember.objects.filter(room=room, user_id=caller.user_id).exists()
+
+
+def access_join(caller: Caller, ns_name: str, room_name: str) -> RoomAccess:
+    """For a connection that joins ``room_name`` of ``ns_name``: the room, created on first join
+    if the policy lets the caller create rooms. not_found for anything the caller may not see or
+    make; forbidden for a banned account, or a guest where guests are not allowed."""
+    ns = access_namespace(caller, ns_name)
+    if caller.guest and not ns.policy.allow_guests:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
+    check_not_banned(caller, ns)
+    try:
+        return access_room(caller, ns, room_name)
+    except ProtocolError:
+        if not ns.may_create_rooms(caller):
+            raise
+    room = room_create(ns, protocol.check_room_name(room_name), private=False, creator=caller.user_id)
+    return RoomAccess(ns=ns, room=room)
+
+
+def room_create(ns: NsAccess, name: str, *, private: bool, creator: int | None) -> Room:
+    """Create room ``name`` (or return it if it exists: two first joins at once). A private room's
+    creator is its first member."""
+    room, created = Room.objects.get_or_create(
+        namespace=ns.namespace,
+        name=name,
+        defaults={
+            "address": protocol.room_address(ns.namespace.name, name),
+            "private": private,
+            "created_by_id": creator,
+        },
+    )
+    if created and private and creator is not None:
+        RoomMember.objects.get_or_create(room=room, user_id=creator)
+    return room
+
+
+def visible_namespaces(caller: Caller) -> list[NsAccess]:
+    """The namespaces the caller may see (``public`` first, then by name), DMs' excluded."""
+    rows = Namespace.objects.exclude(name=DM_NAMESPACE).order_by("name")
+    roles: dict[int, str] = {}
+    if caller.user_id is not None:
+        roles = dict(Membership.objects.filter(user_id=caller.user_id).values_list("namespace_id", "role"))
+    found = []
+    for ns in rows:
+        access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=roles.get(ns.pk), staff=caller.staff)
+        if access.policy.open or access.role is not None or access.moderator:
+            found.append(access)
+    found.sort(key=lambda a: (a.namespace.name != protocol.PUBLIC, a.namespace.name))
+    return found
+
+
+def visible_rooms(caller: Caller, ns: NsAccess, *, limit: int = 200) -> list[Room]:
+    """The rooms of ``ns`` the caller may see, newest activity first."""
+    rows = Room.objects.filter(namespace=ns.namespace)
+    if not ns.moderator:
+        mine = Q(members__user_id=caller.user_id) if caller.user_id is not None else Q(pk__in=[])
+        rows = rows.filter(Q(private=False) | mine).distinct()
+    return list(rows.order_by("-last_activity")[:limit])
+
+
+def readers(room: Room, user_ids: set[int]) -> set[int]:
+    """Those of ``user_ids`` who may read ``room``: anyone for a public room of an open namespace;
+    else its members (a private room's, or the namespace's), its moderators and staff (not in DMs)."""
+    ns = Namespace.objects.get(pk=room.namespace_id)
+    if not room.private and ns.visibility == Namespace.Visibility.OPEN:
+        return set(user_ids)
+    dm = ns.name == DM_NAMESPACE
+    allowed: set[int] = set()
+    if not dm:
+        allowed |= set(get_user_model().objects.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
+    roles = Membership.objects.filter(namespace=ns, user_id__in=user_ids)
+    if room.private:
+        roles = roles.filter(role__in=[Role.OWNER, Role.MODERATOR])
+        allowed |= set(
+            RoomMember.objects.filter(room_id=room.pk, user_id__in=user_ids).values_list("user_id", flat=True)
+        )
+    allowed |= set(roles.values_list("user_id", flat=True))
+    return allowed
+
+
+def role_at_least(role: str | None, wanted: str) -> bool:
+    return _RANK[role] >= _RANK[wanted]
+
+
+class GuestGrants:
+    """The answers to guests' joins, kept a few seconds per room address: a guest has no role, ban
+    or membership, so every guest gets the same answer for a room, and a class of guests joining
+    at once costs one trip to the database, not one each (joins in ``public`` stay as cheap as
+    before namespaces). A policy change forgets its namespace's answers on every process
+    (``broadcast.Hub``, ``PolicyChanged``); TTL bounds the staleness when the bus is down."""
+
+    TTL = 5.0
+
+    def __init__(self) -> None:
+        self._grants: dict[str, tuple[float, RoomAccess]] = {}
+
+    def get(self, address: str) -> RoomAccess | None:
+        found = self._grants.get(address)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, grant: RoomAccess) -> None:
+        if len(self._grants) > 10_000:
+            self._grants.clear()
+        self._grants[grant.room.address] = (time.monotonic() + self.TTL, grant)
+
+    def forget(self, namespace: str) -> None:
+        self._grants = {a: g for a, g in self._grants.items() if g[1].ns.namespace.name != namespace}
+
+
+guest_grants = GuestGrants()

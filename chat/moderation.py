@@ -1,0 +1,52 @@
+"""The doors' way to change a namespace: each ``do_*`` makes the change (``namespaces``, on the
+database thread, in one transaction with its audit entry), then, after the commit, sends what the
+other processes must act on (``events.publish_control``: kicks, bans, removals, policy changes).
+The API, the pages and the admin call these, so a kick is a kick whichever door it came through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import db, events, namespaces
+from .access import Caller, NsAccess, RoomAccess
+from .models import Sanction
+
+
+async def do_ns_update(caller: Caller, ns: NsAccess, fields: dict[str, Any]) -> NsAccess:
+    updated, changes = await db.call(namespaces.ns_update, caller, ns, fields)
+    await events.publish_control(changes)
+    return updated
+
+
+async def do_member_remove(caller: Caller, ns: NsAccess, username: str) -> None:
+    await events.publish_control(await db.call(namespaces.member_remove, caller, ns, username))
+
+
+async def do_room_member_remove(caller: Caller, room: RoomAccess, username: str) -> None:
+    await events.publish_control(await db.call(namespaces.room_member_remove, caller, room, username))
+
+
+async def do_kick(
+    caller: Caller, room: RoomAccess, *, username: str | None = None, guest: str | None = None, reason: str = ""
+) -> None:
+    changes = await db.call(namespaces.kick, caller, room, username=username, guest=guest, reason=reason)
+    await events.publish_control(changes)
+
+
+async def do_mute(caller: Caller, ns: NsAccess, username: str, *, seconds: Any = None, reason: str = "") -> Sanction:
+    row, _ = await db.call(
+        namespaces.sanction, caller, ns, Sanction.Kind.MUTE, username, seconds=seconds, reason=reason
+    )
+    return row
+
+
+async def do_ban(caller: Caller, ns: NsAccess, username: str, *, seconds: Any = None, reason: str = "") -> Sanction:
+    row, changes = await db.call(
+        namespaces.sanction, caller, ns, Sanction.Kind.BAN, username, seconds=seconds, reason=reason
+    )
+    await events.publish_control(changes)
+    return row
+
+
+async def do_lift(caller: Caller, ns: NsAccess, kind: str, username: str) -> None:
+    await db.call(namespaces.lift, caller, ns, kind, username)
