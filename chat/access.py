@@ -193,9 +193,14 @@ def access_join(caller: Caller, ns_name: str, room_name: str) -> RoomAccess:
     try:
         return access_room(caller, ns, room_name)
     except ProtocolError:
+        # A room the caller may not see is refused even where they may create rooms: creating
+        # "it" would hand them the existing (private) room.
         if not ns.may_create_rooms(caller):
             raise
-    room = room_create(ns, protocol.check_room_name(room_name), private=False, creator=caller.user_id)
+    name = protocol.check_room_name(room_name)
+    if Room.objects.filter(namespace=ns.namespace, name=name).exists():
+        raise not_found(f"room {name!r}")
+    room = room_create(ns, name, private=False, creator=caller.user_id)
     return RoomAccess(ns=ns, room=room)
 
 
