@@ -80,6 +80,7 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"PARLEY_TRUSTED_PROXIES: {exc}") from None
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # /admin/ (chat/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

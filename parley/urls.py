@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 
 from api.app import urls as api_urls
@@ -10,6 +11,19 @@ urlpatterns = [
     path("mentions/", views.mentions, name="mentions"),
     path("rooms/<str:name>/", views.room, name="room"),
     path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
+    # Namespaces (docs/namespaces.md): a room called "audit", "members" or "settings" is reached
+    # through its WebSocket and the API only (the namespace's pages have those paths).
+    path("ns/", views.ns_create, name="ns_create"),
+    path("ns/<str:ns_name>/", views.ns_page, name="ns"),
+    path("ns/<str:ns_name>/audit/", views.ns_audit, name="ns_audit"),
+    path("ns/<str:ns_name>/members/", views.ns_members, name="ns_members"),
+    path("ns/<str:ns_name>/settings/", views.ns_settings, name="ns_settings"),
+    path("ns/<str:ns_name>/join/<str:code>/", views.ns_join, name="ns_join"),
+    path("ns/<str:ns_name>/<str:name>/", views.ns_room, name="ns_room"),
+    path("ns/<str:ns_name>/<str:name>/name/", views.ns_guest_name, name="ns_guest_name"),
+    path("ns/<str:ns_name>/<str:name>/members/", views.room_members, name="room_members"),
+    path("dm/<str:username>/", views.dm_page, name="dm"),
+    path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", api_urls()),  # the REST API (docs/api.md): no trailing slash on its paths
     path("i18n/", include("django.conf.urls.i18n")),  # set_language, for the header's language switch

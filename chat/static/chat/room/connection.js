@@ -1,5 +1,6 @@
 // The room's WebSocket (docs/protocol.md, the native door) and keeping it alive:
-// - reconnect after a close with exponential backoff and jitter; close codes 4400 and 4403 are final;
+// - reconnect after a close with exponential backoff and jitter; close codes 4400, 4403 and 4410
+//   (kicked, banned, removed) are final;
 // - resume: once a join has completed, a new connection asks for ?after=<last id held> and stays
 //   "joining" through the resumed history pages until has_more is false, then goes live;
 // - the browser's offline/online events: give up on the socket at once / retry at once;
@@ -12,17 +13,20 @@ const HEARTBEAT_EVERY_MS = 5000;
 const PING_AFTER_MS = 25000; // silence after which we ask the server for a pong
 const PONG_WAIT_MS = 10000; // no answer within this: the connection is dead, reconnect
 const JOIN_WAIT_MS = 15000; // a connection not live after this long (no frame at all) is retried
-const REFUSED = new Set([4400, 4403]); // invalid room; guests not allowed or the guest name taken
+// Invalid room; not allowed to join (private, missing, banned, guests not allowed, the guest name
+// taken); removed (kicked, banned, no longer a member).
+const REFUSED = new Set([4400, 4403, 4410]);
 
 export class Connection {
   /**
-   * room: the room's name; lastId(): the newest event id the page holds (a resume starts after it).
+   * path: the WebSocket path of the room (the page's configuration: /ws/rooms/<room>/,
+   * /ws/ns/<ns>/<room>/, /ws/dm/<user>/); lastId(): the newest event id the page holds (a resume starts after it).
    * handlers: onFrame(frame) for every server frame; onStatus(name) with connecting | live |
    * reconnecting | closed; onLive(first) when a join (first: the page's first) or a resume is
-   * complete; onDetach() when the socket is given up; onRefused(detail) after a final close.
+   * complete; onDetach() when the socket is given up; onRefused(detail, code, reason) after a final close.
    */
-  constructor(room, lastId, handlers) {
-    this.room = room;
+  constructor(path, lastId, handlers) {
+    this.path = path;
     this.lastId = lastId;
     this.handlers = handlers;
     this.ws = null;
@@ -50,7 +54,7 @@ export class Connection {
 
   url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/ws/rooms/${encodeURIComponent(this.room)}/`;
+    const url = `${scheme}//${location.host}${this.path}`;
     return this.joined ? `${url}?after=${this.lastId()}` : url;
   }
 
@@ -114,7 +118,7 @@ export class Connection {
     this.detach();
     if (REFUSED.has(event.code)) {
       this.setStatus("closed");
-      this.handlers.onRefused(this.refusal || String(event.code));
+      this.handlers.onRefused(this.refusal || String(event.code), event.code, event.reason);
       return;
     }
     this.scheduleReconnect();

@@ -19,6 +19,7 @@ const TYPING_SERVER_GAP_MS = 1050; // the server drops typing frames less than 1
 const RETRY_RATE_LIMITED_MS = 1000;
 const LOAD_OLDER_WITHIN_PX = 120; // scrolling this close to the top loads the page before
 const READ_EVERY_MS = 1000; // the read cursor goes to the server at most this often
+const REMOVED_REASONS = new Set(["kicked", "banned", "removed"]); // a 4410 close's reason
 const REFUSED_ACTIONS = new Set(["not_found", "forbidden", "too_late", "invalid_frame", "empty_message", "too_large"]);
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
@@ -27,12 +28,14 @@ const ui = findElements();
 const room = new RoomState(storage.loadMine());
 const view = new View(ui, t, room, { react, reply: startReply, edit, remove, thread: openThread });
 const bucket = new TokenBucket(room.limits);
-const connection = new Connection(config.room, () => room.lastId, {
+// The room as this browser's storage knows it: its address (a room of a namespace, a DM) or its name.
+const roomKey = config.key || config.room;
+const connection = new Connection(config.ws, () => room.lastId, {
   onFrame,
   onStatus: (name) => view.setStatus(name),
   onLive,
   onDetach,
-  onRefused: (detail) => view.showBanner(t("refused", { detail })),
+  onRefused,
 });
 
 const page = {
@@ -86,7 +89,7 @@ function onHello() {
   view.setYou(room.you, room.limits);
   if (!page.entered) {
     // The read cursor: a logged-in user's came in hello; a guest's is kept in this browser.
-    if (room.you.guest) room.readUpTo = Math.max(room.readUpTo, storage.loadRead(config.room));
+    if (room.you.guest) room.readUpTo = Math.max(room.readUpTo, storage.loadRead(roomKey));
     page.readSent = room.readUpTo;
   }
   page.wasAtBottom = view.nearBottom();
@@ -177,6 +180,7 @@ function onMessage(frame, update) {
 }
 
 function onError(frame, update) {
+  if (frame.code === "muted") showMuted(frame.until);
   const item = update.item;
   if (item) {
     view.markPending(item, dismiss);
@@ -186,6 +190,30 @@ function onError(frame, update) {
     page.olderLoading = false;
   } else if (REFUSED_ACTIONS.has(frame.code)) {
     view.showNotice(t("refused_action", { detail: frame.detail })); // an edit, a delete, a reaction...
+  }
+}
+
+/**
+ * Called after a close the page does not come back from (the connection does not reconnect):
+ * 4410 removed (reason kicked, banned or removed), 4403 not allowed to join, 4400 refused.
+ */
+function onRefused(detail, code, reason) {
+  if (code === 4410) {
+    view.showBanner(t(REMOVED_REASONS.has(reason) ? reason : "removed"));
+  } else if (code === 4403) {
+    view.showBanner(`${t("not_allowed")} ${t("refused", { detail })}`);
+  } else {
+    view.showBanner(t("refused", { detail }));
+  }
+}
+
+/** A message refused because we are muted: say until when ("until" is ISO 8601, null: until lifted). */
+function showMuted(until) {
+  const end = until ? new Date(until) : null;
+  if (end && !Number.isNaN(end.getTime())) {
+    view.showBanner(t("muted_until", { until: end.toLocaleString(document.documentElement.lang || undefined) }));
+  } else {
+    view.showBanner(t("muted_forever"));
   }
 }
 
@@ -283,12 +311,12 @@ function dismiss(item) {
 }
 
 function saveOutbox() {
-  storage.saveOutbox(config.room, room.waiting());
+  storage.saveOutbox(roomKey, room.waiting());
 }
 
 /** Called at start: messages typed before a reload that the server never confirmed are queued again. */
 function restoreOutbox() {
-  for (const saved of storage.loadOutbox(config.room)) {
+  for (const saved of storage.loadOutbox(roomKey)) {
     addToOutbox(room.queue(saved.clientId, saved.text, Number.isSafeInteger(saved.replyTo) ? saved.replyTo : null));
   }
 }
@@ -391,7 +419,7 @@ function sendRead() {
   page.readTimer = 0;
   const upTo = room.readUpTo;
   if (upTo <= page.readSent) return;
-  if (!room.you || room.you.guest) storage.saveRead(config.room, upTo);
+  if (!room.you || room.you.guest) storage.saveRead(roomKey, upTo);
   else if (!connection.live || !connection.send({ type: "read", up_to: upTo })) return; // again on the next join
   page.readSent = upTo;
   page.readSentAt = performance.now();
