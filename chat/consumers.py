@@ -614,6 +614,8 @@ class NativeConsumer(RoomConsumer):
         with selectors.snapshot():
             as_of = max(last_id, selectors.room_last_id(room_id=self.room.pk))
             read_up_to = None if user_id is None else selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
+            if self.after is not None:  # events the retention job removed cannot be resumed
+                self.after = max(self.after, selectors.room_pruned_to(room_id=self.room.pk))
             if as_of == 0 or (self.after is not None and self.after >= as_of):
                 return ([], False, read_up_to), as_of
             if self.after is None:
@@ -675,8 +677,6 @@ class NativeConsumer(RoomConsumer):
 class DirectConsumer(NativeConsumer):
     """``/ws/dm/<username>/``: the caller's direct messages with ``username`` (a private room of
     the two, made on first use). Guests have none; an unknown user is ``forbidden`` + 4403."""
-
-    door = "dm"
 
     def address(self) -> str:
         raise NotImplementedError  # never cached: guests have no DMs

@@ -85,6 +85,9 @@ class Room(models.Model):
     last_id = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     last_activity = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Every event up to this id was removed by the retention job (``services.prune``): a resume
+    # from before it starts after it (the ids after it stay consecutive).
+    pruned_to = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="room_ns_name_unique")]

@@ -127,6 +127,11 @@ def room_last_id(*, room_id: int) -> int:
     return Room.objects.filter(pk=room_id).values_list("last_id", flat=True).first() or 0
 
 
+def room_pruned_to(*, room_id: int) -> int:
+    """The id up to which the retention job removed the room's events (0: none)."""
+    return Room.objects.filter(pk=room_id).values_list("pruned_to", flat=True).first() or 0
+
+
 def history_page(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageState], bool, int]:
     """``history_before`` as of one moment, and the id of the room's last event at that moment:
     the page holds every change up to it and none after it."""

@@ -446,3 +446,32 @@ def _stored_posts(posts: list[Post]) -> dict[tuple[int, str | None], tuple[int, 
         "room_id", "seq", "frame"
     )
     return {(r, found[(r, s)]): (s, text) for r, s, text in frames if (r, s) in found}
+
+
+def prune(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Remove the messages (and their events, mentions) older than their namespace's
+    ``retention_days`` (0: kept forever); return how many messages per namespace. Run daily by
+    ``manage.py prune_messages``. A room's ``pruned_to`` moves to its newest removed event, so a
+    resume from before it starts after it, and ids after it stay consecutive."""
+    from . import policy
+
+    now = now or timezone.now()
+    removed: dict[str, int] = {}
+    for ns in Namespace.objects.all():
+        days = policy.resolve(ns).retention_days
+        if not days:
+            continue
+        cutoff = now - datetime.timedelta(days=days)
+        for room in Room.objects.filter(namespace=ns):
+            with transaction.atomic():
+                old = Message.objects.filter(room=room, created_at__lt=cutoff)
+                newest = old.order_by("-seq").values_list("seq", flat=True).first()
+                if newest is None:
+                    continue
+                # Every event up to the newest old message's (edits, reactions of old messages too).
+                count, _ = old.delete()
+                Event.objects.filter(room=room, seq__lte=newest).delete()
+                Mention.objects.filter(room=room, seq__lte=newest).delete()
+                Room.objects.filter(pk=room.pk, pruned_to__lt=newest).update(pruned_to=newest)
+                removed[ns.name] = removed.get(ns.name, 0) + count
+    return removed

@@ -80,6 +80,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="room",
+            name="pruned_to",
+            field=models.BigIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="room",
             name="private",
             field=models.BooleanField(default=False),
         ),

@@ -185,7 +185,7 @@ async def test_a_room_with_members_here_is_not_read_from_the_store_again(hub, ro
 async def test_a_failed_store_read_fails_every_joiner_and_is_not_remembered(hub, monkeypatch):
     calls = 0
 
-    def broken(*, name):
+    def broken(*, address):
         nonlocal calls
         calls += 1
         raise RuntimeError("store down")

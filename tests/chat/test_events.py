@@ -182,7 +182,8 @@ async def test_a_logged_in_author_edits_from_another_connection_and_staff_delete
 
 
 async def test_not_found_and_too_late(connect, room, settings):
-    kim, _, _ = await joined(connect, room, headers=[await guest_session("kim")])
+    session = await guest_session("kim")
+    kim, _, _ = await joined(connect, room, headers=[session])
     for frame in (
         {"type": "edit", "target": 99, "message": "x"},
         {"type": "delete", "target": 99},
@@ -200,11 +201,14 @@ async def test_not_found_and_too_late(connect, room, settings):
     await send(kim, {"type": "message", "message": "reply", "reply_to": 1})
     assert (await error(kim))["code"] == "not_found"  # a deleted message takes no replies
     await post(kim, "fresh")
+    # The edit window is the namespace's policy, resolved when a connection joins.
     settings.PARLEY_EDIT_WINDOW = 0.05
+    kim, _, _ = await joined(connect, room, headers=[session])
     await asyncio.sleep(0.1)
     await send(kim, {"type": "edit", "target": 3, "message": "later"})
     assert (await error(kim))["code"] == "too_late"
     settings.PARLEY_EDIT_WINDOW = 0  # no limit
+    kim, _, _ = await joined(connect, room, headers=[session])
     await send(kim, {"type": "edit", "target": 3, "message": "later"})
     assert (await next_event(kim))["type"] == "edit"
     await send(kim, {"type": "edit", "target": 3, "message": "   "})
