@@ -64,9 +64,12 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def error_response(code: str, detail: str, *, status: int | None = None) -> HttpResponse:
-    """The error shape as a response; the status from ``STATUS`` unless given."""
-    body = orjson.dumps({"error": {"code": str(code), "detail": detail}})
+def error_response(
+    code: str, detail: str, *, status: int | None = None, extra: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The error shape as a response; the status from ``STATUS`` unless given; ``extra`` fields
+    (``until`` of ``muted``) go beside code and detail."""
+    body = orjson.dumps({"error": {"code": str(code), "detail": detail, **(extra or {})}})
     response = HttpResponse(body, status=status or STATUS.get(code, 400), content_type="application/json")
     response["Cache-Control"] = "no-store"
     if code == UNAUTHENTICATED:
@@ -80,7 +83,9 @@ def install(api: NinjaAPI) -> None:
 
     def protocol_error(request: HttpRequest, exc: Any) -> HttpResponse:
         assert isinstance(exc, ProtocolError)
-        return error_response(exc.code, exc.detail)
+        # muted: when the mute ends (null: until lifted); a timed ban tells it too.
+        extra = {"until": exc.until} if exc.code == ErrorCode.MUTED or exc.until is not None else None
+        return error_response(exc.code, exc.detail, extra=extra)
 
     def api_error(request: HttpRequest, exc: Any) -> HttpResponse:
         assert isinstance(exc, ApiError)
