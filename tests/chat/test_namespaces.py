@@ -136,7 +136,7 @@ async def test_private_room_members_only_and_creation_by_policy(connect):
     await joined(connect, f"/ws/ns/{ns}/secret/", owner)
     grant = access.RoomAccess(ns=nsa, room=room)
     await database_sync_to_async(namespaces.room_member_add)(caller, grant, "member4")
-    comm, hello = await joined(connect, f"/ws/ns/{ns}/secret/", member)
+    _, hello = await joined(connect, f"/ws/ns/{ns}/secret/", member)
     assert hello["room"] == "secret"
     await joined(connect, f"/ws/ns/{ns}/made-by-owner/", owner)  # owners create on first join
 
