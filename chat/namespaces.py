@@ -172,11 +172,11 @@ def member_remove(caller: Caller, ns: NsAccess, username: str) -> Events:
     """Remove a member (owners: anyone; moderators: members only; anyone: themselves). They leave
     the namespace's private rooms too, and their connections there close (everywhere in a
     ``members`` namespace)."""
+    itself = caller.user_id is not None and _actor(caller) == username
+    if not itself:
+        ns.require_moderator()  # before the target is looked up: a refusal tells nothing of who exists
     user = user_named(username)
     current = Membership.objects.select_for_update().filter(namespace=ns.namespace, user=user).first()
-    itself = caller.user_id == user.pk
-    if not itself:
-        ns.require_moderator()
     if current is None:
         raise access.not_found(f"member {username!r}")
     if not itself and not ns.owner and current.role != Role.MEMBER:
@@ -310,9 +310,9 @@ def room_member_add(caller: Caller, room: RoomAccess, username: str) -> bool:
 @transaction.atomic
 def room_member_remove(caller: Caller, room: RoomAccess, username: str) -> Events:
     """Remove a member of a private room; their connections to it close (4410)."""
+    if caller.user_id is None or _actor(caller) != username:
+        _may_manage_room(caller, room)  # before the target is looked up, as above
     user = user_named(username)
-    if caller.user_id != user.pk:
-        _may_manage_room(caller, room)
     if not RoomMember.objects.filter(room=room.room, user=user).delete()[0]:
         raise access.not_found(f"member {username!r}")
     audit(room.ns.namespace, _actor(caller), AuditEntry.Action.MEMBER_REMOVE, username, f"room {room.room.name}")
