@@ -127,9 +127,13 @@ class Hub:
         has members here needs no store at all. The caller reads history after this returns and
         tells its outbox to drop ids it already sent.
         """
-        if self.control is None:
-            self.control = self.loop.create_task(self.bus.subscribe(busevents.CONTROL), context=logs.detached())
-        await asyncio.shield(self.control)
+        control = self.control
+        if control is None or (control.done() and (control.cancelled() or control.exception() is not None)):
+            # Kicks, bans and policy changes from every process: subscribed with the first join.
+            control = self.control = self.loop.create_task(
+                self.bus.subscribe(busevents.CONTROL), context=logs.detached()
+            )
+        await asyncio.shield(control)
         key = protocol.room_key(room)
         state = self.rooms.get(key)
         if state is None:

@@ -105,9 +105,12 @@ def decode(payload: bytes) -> BusEvent:
         room, origin, text = payload[1:].split(b"\n", 2)
         return UserEvent(text=text.decode("utf-8"), room=room.decode("ascii"), origin=origin.decode("ascii"))
     if kind == b"c":
-        fields = orjson.loads(payload[1:])
-        cls = {"Removal": Removal, "PolicyChanged": PolicyChanged}[fields.pop("kind")]
-        return cls(**fields)
+        try:
+            fields = orjson.loads(payload[1:])
+            cls = {"Removal": Removal, "PolicyChanged": PolicyChanged}[fields.pop("kind")]
+            return cls(**fields)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"bad control event {payload[:40]!r}") from exc
     raise ValueError(f"unknown bus event {payload[:20]!r}")
 
 

@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from chat import access, moderation, namespaces
+from chat import access, busevents, moderation, namespaces
 from chat.access import Caller
 from chat.models import AuditEntry, Message, Namespace
 from tests.chat.test_consumers import login
@@ -290,3 +290,22 @@ async def test_direct_messages(connect):
     assert [(d["username"], d["unread"]) for d in dms] == [("ann11", 1)]
     assert not await database_sync_to_async(Namespace.objects.filter(name="ann11").exists)()
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        busevents.Removal(namespace="반", reason="kicked", user_id=7, room="방"),
+        busevents.Removal(namespace="club", reason="kicked", guest="Trolly"),
+        busevents.Removal(namespace="club", reason="removed", user_id=3, private_only=True),
+        busevents.PolicyChanged(namespace="club", visibility="members"),
+    ],
+)
+def test_control_events_round_trip(event):
+    assert busevents.decode(busevents.encode(event)) == event
+
+
+@pytest.mark.parametrize("payload", [b"c", b"c{}", b'c{"kind":"Nope"}', b'c{"kind":"Removal","x":1}', b"c[1]"])
+def test_a_bad_control_event_is_a_value_error(payload):
+    with pytest.raises(ValueError):
+        busevents.decode(payload)
