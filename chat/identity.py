@@ -33,12 +33,9 @@ class Identity:
     staff: bool = False  # may moderate every room (delete any message)
 
 
-def limits() -> protocol.Limits:
-    return protocol.Limits(
-        max_message_chars=settings.PARLEY_MAX_MESSAGE_CHARS,
-        max_name_chars=settings.PARLEY_MAX_NAME_CHARS,
-        history_page_max=settings.PARLEY_HISTORY_PAGE_MAX,
-    )
+def name_limits() -> protocol.Limits:
+    """The limits of a display name (a server setting; message limits are a namespace's policy)."""
+    return protocol.Limits(max_name_chars=settings.PARLEY_MAX_NAME_CHARS)
 
 
 def identity_resolve(*, user: Any, session: Any, requested_name: str | None, address: str | None = None) -> Identity:
@@ -80,7 +77,7 @@ def guest_name_check(raw: Any, *, address: str | None = None) -> str:
     forbidden. With the client's ``address``, an address that has had its fill of forbidden
     answers (``PARLEY_NAME_CHECKS_PER_MINUTE``) gets rate_limited instead, so names cannot be
     tested by the thousand to learn which are registered."""
-    name = protocol.check_display_name(raw, limits())
+    name = protocol.check_display_name(raw, name_limits())
     if address == "unknown":  # no peer named (a unix socket): one pool for everyone, so no limit
         address = None
     if address is not None and name_probes.exhausted(address):
@@ -150,4 +147,4 @@ def sender_claim(who: Identity, claimed: str | None) -> str:
     (``services.message_send_many``)."""
     if not who.guest or claimed is None or not claimed.strip():
         return who.name
-    return protocol.check_display_name(claimed, limits())
+    return protocol.check_display_name(claimed, name_limits())
