@@ -438,6 +438,7 @@ def ns_page(request: HttpRequest, ns_name: str) -> HttpResponse:
         "ns_name": ns.namespace.name,
         "rooms": [{**item, "url": room_url(ns.namespace.name, item["room"].name)} for item in rooms],
         "may_create": ns.may_create_rooms(caller),
+        "your_role": role_label(ns.role),
     }
     return render(request, "chat/ns.html", context)
 
@@ -559,7 +560,7 @@ def ns_members(request: HttpRequest, ns_name: str) -> HttpResponse:
         "invites": invites,
         "sanctions": sanctions,
         "rooms": access.visible_rooms(caller, ns),
-        "roles": Role.choices,
+        "roles": role_choices(),
     }
     return render(request, "chat/ns_members.html", context)
 
@@ -603,8 +604,12 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
     return _("%(name)s was kicked from %(room)s.") % {"name": username, "room": room_access.room.name}
 
 
-def role_label(role: str) -> str:
-    return str(dict(Role.choices).get(role, role))
+def role_choices() -> list[tuple[str, str]]:
+    return [(Role.OWNER, _("Owner")), (Role.MODERATOR, _("Moderator")), (Role.MEMBER, _("Member"))]
+
+
+def role_label(role: str | None) -> str:
+    return dict(role_choices()).get(role or "", role or "")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -438,3 +438,13 @@ def test_admin_delete_view_goes_through_the_chat(member):
     message.refresh_from_db()
     assert message.deleted
     assert Event.objects.filter(room=room, kind="delete").count() == 1
+
+
+def test_pages_in_korean(space, owner):
+    client = login(owner)
+    html = client.get(f"/ns/{space.name}/members/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "멤버와 관리" in html and "초대 링크 만들기" in html
+    html = client.get(f"/ns/{space.name}/lobby/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    strings = config_of(html)["strings"]
+    assert strings["banned"] == "이 네임스페이스에서 차단되었습니다."
+    assert "감사 로그" in client.get(f"/ns/{space.name}/audit/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
