@@ -207,6 +207,9 @@ def test_invites_and_join(srv, team):
     assert joined.status == 200 and joined.json["name"] == team.ns and joined.json["role"] == "member"
     assert set(joined.json) == NS_KEYS
     assert call(srv, joiner, "GET", f"/ns/{team.ns}").status == 200
+    # A member joining again with a good code: nothing changes, no use counted.
+    reusable = call(srv, team.owner, "POST", path, {"max_uses": 2}).json["code"]
+    assert call(srv, team.member, "POST", f"/ns/{team.ns}/join", {"code": reusable}).json["role"] == "member"
     # Used up for the next one.
     late = new_user(srv.http)
     assert status_code(call(srv, late, "POST", f"/ns/{team.ns}/join", {"code": code})) == (404, "not_found")
@@ -583,3 +586,13 @@ def test_schema_documents_the_namespace_routes(srv):
     for path, methods in expected.items():
         assert set(paths.get(path, {})) >= methods, path
     assert "until" in schema["components"]["schemas"]["Error"]["properties"]
+
+
+def test_namespace_writes_spend_the_write_budget(module_farm):
+    tight = module_farm.start(PARLEY_RATE_PER_SEC="0.1", PARLEY_RATE_BURST="3")
+    owner = new_user(tight.http)
+    ns = fresh()
+    assert call(tight, owner, "POST", "/ns", {"name": ns}).status == 201
+    answers = [call(tight, owner, "POST", f"/ns/{ns}/invites", {}).status for _ in range(3)]
+    assert answers[:2] == [201, 201] and answers[2] == 429
+    assert call(tight, owner, "GET", f"/ns/{ns}").status == 200  # reads are not limited
