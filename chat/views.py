@@ -256,15 +256,29 @@ def render_room(request: HttpRequest, ns: NsAccess, name: str, found: Room | Non
         "members_url": reverse("room_members", args=[ns.namespace.name, name]),
     }
     ws = f"/ws/rooms/{quote(name)}/" if ns.policy.public else f"/ws/ns/{quote(ns.namespace.name)}/{quote(name)}/"
-    return render_chat(request, title=name, key=protocol.room_address(ns.namespace.name, name), ws=ws, extra=extra)
+    key = protocol.room_address(ns.namespace.name, name)
+    return render_chat(request, title=name, key=key, ws=ws, moderator=ns.moderator, extra=extra)
 
 
 def render_chat(
-    request: HttpRequest, *, title: str, key: str, ws: str, extra: dict[str, Any] | None = None
+    request: HttpRequest,
+    *,
+    title: str,
+    key: str,
+    ws: str,
+    moderator: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The chat page: ``ws`` is the WebSocket path it opens, ``key`` names the room in the browser's
-    storage (the room's address)."""
-    config = {"room": title, "key": key, "ws": ws, "olderPage": OLDER_PAGE, "strings": room_strings()}
+    storage (the room's address); ``moderator``: the page offers to delete anyone's message."""
+    config = {
+        "room": title,
+        "key": key,
+        "ws": ws,
+        "moderator": moderator,
+        "olderPage": OLDER_PAGE,
+        "strings": room_strings(),
+    }
     guest = not request.user.is_authenticated
     you = request.session.get(identity.GUEST_NAME_SESSION_KEY, "") if guest else request.user.get_username()
     context = {"room_name": title, "config": config, "guest": guest, "you": you, **(extra or {})}

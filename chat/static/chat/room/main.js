@@ -27,6 +27,7 @@ const t = translator(config.strings);
 const ui = findElements();
 const room = new RoomState(storage.loadMine());
 const view = new View(ui, t, room, { react, reply: startReply, edit, remove, thread: openThread });
+view.moderator = config.moderator === true;
 const bucket = new TokenBucket(room.limits);
 // The room as this browser's storage knows it: its address (a room of a namespace, a DM) or its name.
 const roomKey = config.key || config.room;

@@ -57,6 +57,7 @@ export class View {
     this.t = t;
     this.room = room;
     this.act = act;
+    this.moderator = false; // the page's configuration: a moderator may delete anyone's message
     this.shown = new Map(); // message id -> <li> in #log
     this.pending = new Map(); // client_id -> <li> in #outbox
     this.editing = null; // {id, box}: the message being edited inline, and its text box
@@ -187,7 +188,8 @@ export class View {
     };
     tools.append(tool("pick", this.t("react")));
     if (inLog) tools.append(tool("reply", this.t("reply")));
-    if (inLog && mine) tools.append(tool("edit", this.t("edit")), tool("delete", this.t("delete")));
+    if (inLog && mine) tools.append(tool("edit", this.t("edit")));
+    if (inLog && (mine || this.moderator)) tools.append(tool("delete", this.t("delete")));
     return tools;
   }
 
