@@ -127,9 +127,15 @@ def members(actor, ns):
     return namespaces.members(ns_of(c, ns))
 
 
+def kick_room(c, ns, room):
+    found = access.access_namespace(c, ns)
+    found.require_moderator()  # before the room (the target) is looked up
+    return access.access_room(c, found, room)
+
+
 async def kick(actor, ns, room, username=None, guest=None):
     c = await db.call(caller, actor)
-    r = await db.call(room_of, c, ns, room)
+    r = await db.call(kick_room, c, ns, room)
     await moderation.do_kick(c, r, username=username, guest=guest)
 
 
