@@ -161,6 +161,22 @@ def member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[
     return False, role
 
 
+def lost_sight(ns: NsAccess, username: str, role: str) -> Events:
+    """After ``username``'s role in ``ns`` became ``role``: below moderator, they no longer see the
+    private rooms they are not a member of (moderators see every one), so their connections there
+    close (4410). Call it after a role change (``moderation.do_member_set``)."""
+    if access.role_at_least(role, Role.MODERATOR):
+        return []
+    user = user_named(username)
+    if user.is_staff:
+        return []
+    hidden = Room.objects.filter(namespace=ns.namespace, private=True).exclude(members__user=user)
+    return [
+        Removal(namespace=ns.namespace.name, reason="removed", user_id=user.pk, room=name)
+        for name in hidden.values_list("name", flat=True)
+    ]
+
+
 def _keep_an_owner(ns: Namespace, *, leaving: int) -> None:
     others = Membership.objects.filter(namespace=ns, role=Role.OWNER).exclude(user_id=leaving)
     if not others.exists():
