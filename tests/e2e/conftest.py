@@ -167,6 +167,11 @@ async def ns_update(actor, ns, fields):
     return updated.policy.fields()
 
 
+async def member_set_live(actor, ns, username, role):
+    c = await db.call(caller, actor)
+    return await moderation.do_member_set(c, await db.call(ns_of, c, ns), username, role)
+
+
 async def member_remove(actor, ns, username):
     c = await db.call(caller, actor)
     await moderation.do_member_remove(c, await db.call(ns_of, c, ns), username)

@@ -324,3 +324,25 @@ async def test_a_switch_to_members_closes_outsiders_on_every_process(two):
 
 
 _ = websockets.exceptions
+
+
+async def test_a_moderator_made_member_is_closed_out_of_private_rooms_on_every_process(two):
+    """Moderators see every private room, members only theirs: a demotion closes the connections to
+    the others (4410), on every process (through chat.moderation.do_member_set: the core door)."""
+    owner, mod = two.user("own"), two.user("mod")
+    ns = two.namespace(owner)
+    assert two.api("POST", f"/api/v1/ns/{ns}/members", {"username": mod, "role": "moderator"}, as_=owner).status == 201
+    for room in ("den", "mine"):
+        assert two.api("POST", f"/api/v1/ns/{ns}/rooms", {"name": room, "private": True}, as_=owner).status == 201
+    assert two.api("POST", f"/api/v1/ns/{ns}/rooms/mine/members", {"username": mod}, as_=owner).status in (200, 201)
+    seen_as_moderator = [await joined(two, two.b, ns, "den", mod), await joined(two, two.a, ns, "den", mod)]
+    own_room = await joined(two, two.b, ns, "mine", mod)
+    public = await joined(two, two.b, ns, "hall", mod)
+    two.core.ok("member_set_live", owner, ns=ns, username=mod, role="member")
+    since = time.monotonic()
+    await asyncio.gather(*(closed_removed(ws, since) for ws in seen_as_moderator))
+    await still_open(own_room)
+    await still_open(public)
+    await refused(two, two.b, ns, "den", mod)
+    for ws in (own_room, public):
+        await ws.close()
