@@ -226,8 +226,9 @@ async def test_an_outsider_sees_nothing_of_private_rooms_and_members_only_namesp
             assert first["code"] == "forbidden" and code == 4403, (first, code)
 
     # The private room of public: its name is taken (a join cannot create it), but that is all.
-    for headers in ({}, {"Authorization": f"Bearer {tokens['outsider']}"}):
-        ws = await connect(server.ws + f"/ws/rooms/{q(secret)}/", additional_headers=headers)
+    doors = (f"/ws/rooms/{q(secret)}/", f"/chat/{q(secret)}", f"/ws/chat/{q(secret)}/")
+    for door, headers in [(d, h) for d in doors for h in ({}, {"Authorization": f"Bearer {tokens['outsider']}"})]:
+        ws = await connect(server.ws + door, additional_headers=headers)
         first = await recv(ws)
         assert first["type"] == "error" and first["code"] == "forbidden", first
         assert first == ws_after["anonymous"][f"/ws/ns/{s['hidden']}/hall/"][0]

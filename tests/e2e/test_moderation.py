@@ -153,6 +153,10 @@ async def test_a_mute_refuses_messages_edits_and_reactions_on_every_process_and_
     # A new connection (on A this time) is muted too.
     on_a = await joined(two, two.a, ns, "hall", victim)
     assert (await post(on_a, "from A"))["code"] == "muted"
+    # The API (on the other process) refuses the same way: 403 muted, with until.
+    posted = two.api("POST", f"/api/v1/ns/{ns}/rooms/hall/messages", {"message": "via http"}, as_=victim)
+    assert posted.status == 403 and posted.code == "muted", posted.text
+    assert posted.json["error"]["until"] is not None, posted.text
     # Nothing was stored: the next message anyone posts takes the next id.
     nxt = await post(observer, "still here")
     assert nxt["type"] == "message" and nxt["id"] == last + 1, nxt
