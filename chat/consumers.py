@@ -20,7 +20,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
@@ -47,6 +47,10 @@ log = logging.getLogger("parley.consumers")
 
 # Seconds a connection closed for flooding has to take its close frame before its socket is reset.
 FLOOD_CLOSE_GRACE = 0.5
+
+# Reads of a history page or a thread that may be repeated because events went out during the read
+# (``read_snapshot``): the last one is sent whatever it holds.
+SNAPSHOT_READS = 5
 
 # "X is typing" is a hint, not data: one typing event per connection per second is plenty, and
 # extra ones are dropped without an error.
@@ -476,7 +480,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_thread(self, frame: protocol.ThreadRequest) -> None:
         assert self.room is not None
         try:
-            replies, as_of = await reads.read(
+            replies, as_of = await self.read_snapshot(
                 selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target
             )
         except Exception as exc:
@@ -509,7 +513,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 frame = self.history_wanted.popleft()
                 before = frame.before if frame.before is not None else 2**62
                 try:
-                    messages, has_more, as_of = await reads.read(
+                    messages, has_more, as_of = await self.read_snapshot(
                         selectors.history_page,
                         room_id=self.room.pk,
                         room=self.room.name,
@@ -536,6 +540,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await broadcast.get_hub().publish_typing(room=self.room.address, origin=self.outbox.origin, text=text)
 
     # --- Helpers --------------------------------------------------------------------------------
+
+    async def read_snapshot(self, read: Callable[..., Any], **kwargs: Any) -> Any:
+        """Read a snapshot of messages (``read`` returns a tuple ending with its ``as_of``) that is
+        not older than what this client has already been sent: an event delivered while the read
+        ran (committed after its snapshot began) would be undone by the snapshot, so read again
+        (up to SNAPSHOT_READS times; ids only grow, so a quiet moment ends it)."""
+        for _ in range(SNAPSHOT_READS - 1):
+            result = await reads.read(read, **kwargs)
+            if self.outbox is None or result[-1] >= self.outbox.floor:
+                return result
+        return await reads.read(read, **kwargs)
 
     def push(self, text: str) -> None:
         """Queue a frame for this client only, in order with the room's frames."""
