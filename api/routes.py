@@ -502,7 +502,7 @@ async def ns_member_set(request: HttpRequest, ns: str, body: schemas.MemberSet) 
     if body.role != "member":
         found.require_owner()
     spend(user)
-    added, role = await db.call(namespaces.member_set, caller, found, body.username, body.role)
+    added, role = await moderation.do_member_set(caller, found, body.username, body.role)
     return json({"username": body.username, "role": role}, status=201 if added else 200)
 
 

@@ -21,9 +21,8 @@ async def do_ns_update(caller: Caller, ns: NsAccess, fields: dict[str, Any]) -> 
 async def do_member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[bool, str]:
     """Add a member or change a member's role (``namespaces.member_set``); a moderator or owner
     made a member is closed out of the private rooms they saw only as one."""
-    added, role_now = await db.call(namespaces.member_set, caller, ns, username, role)
-    if not added:
-        await events.publish_control(await db.call(namespaces.lost_sight, ns, username, role_now))
+    added, role_now, changes = await db.call(namespaces.member_set, caller, ns, username, role)
+    await events.publish_control(changes)
     return added, role_now
 
 

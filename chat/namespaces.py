@@ -135,9 +135,10 @@ def dataclasses_replace(ns: NsAccess, row: Namespace) -> NsAccess:
 
 
 @transaction.atomic
-def member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[bool, str]:
+def member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[bool, str, Events]:
     """Add ``username`` with ``role`` (True) or change their role (False). Owners grant and change
-    any role; moderators add members (role ``member``) only. Returns (added, role)."""
+    any role; moderators add members (role ``member``) only. Returns (added, role, the removals:
+    a moderator or owner made a member is closed out of the private rooms they saw only as one)."""
     ns.require_moderator()
     if role not in Role.values:
         raise _bad("'role' must be 'owner', 'moderator' or 'member'")
@@ -151,20 +152,21 @@ def member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[
     if current is None:
         Membership.objects.create(namespace=ns.namespace, user=user, role=role)
         audit(ns.namespace, actor, AuditEntry.Action.MEMBER_ADD, username, role)
-        return True, role
-    if current.role != role:
-        if current.role == Role.OWNER:
-            _keep_an_owner(ns.namespace, leaving=user.pk)
-        current.role = role
-        current.save(update_fields=["role"])
-        audit(ns.namespace, actor, AuditEntry.Action.ROLE, username, role)
-    return False, role
+        return True, role, []
+    if current.role == role:
+        return False, role, []
+    if current.role == Role.OWNER:
+        _keep_an_owner(ns.namespace, leaving=user.pk)
+    current.role = role
+    current.save(update_fields=["role"])
+    audit(ns.namespace, actor, AuditEntry.Action.ROLE, username, role)
+    return False, role, lost_sight(ns, username, role)
 
 
 def lost_sight(ns: NsAccess, username: str, role: str) -> Events:
     """After ``username``'s role in ``ns`` became ``role``: below moderator, they no longer see the
     private rooms they are not a member of (moderators see every one), so their connections there
-    close (4410). Call it after a role change (``moderation.do_member_set``)."""
+    close (4410)."""
     if access.role_at_least(role, Role.MODERATOR):
         return []
     user = user_named(username)

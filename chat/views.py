@@ -584,7 +584,7 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
     username = form.get("username", "").strip()
     reason = form.get("reason", "").strip()
     if action in ("add", "role"):
-        added, role = namespaces.member_set(caller, ns, username, form.get("role", Role.MEMBER))
+        added, role = async_to_sync(moderation.do_member_set)(caller, ns, username, form.get("role", Role.MEMBER))
         if added:
             return _("%(name)s is now a member (%(role)s).") % {"name": username, "role": role_label(role)}
         return _("%(name)s's role is now %(role)s.") % {"name": username, "role": role_label(role)}

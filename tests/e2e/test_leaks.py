@@ -282,12 +282,6 @@ async def test_a_removed_member_stops_seeing_at_once(scene):
         assert got.text.replace(ns, nothing) == missing.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API's POST /ns/<ns>/members (api/routes.py ns_member_set) and the members page "
-    "(chat/views.py member_action) call namespaces.member_set, which publishes nothing: they must call "
-    "moderation.do_member_set, which closes a demoted moderator out of the private rooms they saw",
-)
 async def test_who_loses_sight_of_a_private_room_is_closed_out_of_it(scene):
     """Removed from a private room, or demoted from moderator (who see every private room) to
     member: their connection to it closes (4410) and they cannot come back (4403)."""
