@@ -1,0 +1,20 @@
+"""The routes of /api/v1. Thin: parse, resolve what the caller may see (``chat.access``), call
+chat.actions / chat.moderation / chat.namespaces / chat.selectors (or accounts.tokens), shape the
+answer. Refusals are raised (ProtocolError, ApiError) and answered by ``api.errors``.
+
+- ``tokens``: ``/tokens``, ``/me``
+- ``rooms``: ``/rooms/...``, ``/ns/<ns>/rooms/...`` (list, create, messages), ``/dm/...``
+- ``namespaces``: ``/ns``, ``/ns/<ns>`` and its members, invites, join, room members, kicks,
+  mutes, bans, audit
+- ``common``: the caller, the access checks, the write budget, the answers
+"""
+
+from __future__ import annotations
+
+from ninja import Router
+
+from api.routes import namespaces, rooms, tokens
+
+router = Router()
+for part in (tokens, rooms, namespaces):
+    router.add_router("", part.router)
