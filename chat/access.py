@@ -269,31 +269,31 @@ def role_at_least(role: str | None, wanted: str) -> bool:
     return _RANK[role] >= _RANK[wanted]
 
 
-class GuestGrants:
-    """The answers to guests' joins, kept a few seconds per room address: a guest has no role, ban
-    or membership, so every guest gets the same answer for a room, and a class of guests joining
-    at once costs one trip to the database, not one each (joins in ``public`` stay as cheap as
-    before namespaces). A policy change forgets its namespace's answers on every process
-    (``broadcast.Hub``, ``PolicyChanged``); TTL bounds the staleness when the bus is down."""
+class Policies:
+    """Namespaces as a guest sees them, kept a few seconds per process (``public``'s, for its
+    anonymous guests' joins: ``consumers.RoomConsumer._admit``). A policy change forgets its
+    namespace at once on every process (``broadcast.Hub``, ``PolicyChanged``); the TTL bounds the
+    staleness when the bus is down."""
 
     TTL = 5.0
 
     def __init__(self) -> None:
-        self._grants: dict[str, tuple[float, RoomAccess]] = {}
+        self._kept: dict[str, tuple[float, NsAccess]] = {}
 
-    def get(self, address: str) -> RoomAccess | None:
-        found = self._grants.get(address)
+    def get(self, name: str) -> NsAccess | None:
+        found = self._kept.get(name)
         if found is None or found[0] < time.monotonic():
             return None
         return found[1]
 
-    def put(self, grant: RoomAccess) -> None:
-        if len(self._grants) > 10_000:
-            self._grants.clear()
-        self._grants[grant.room.address] = (time.monotonic() + self.TTL, grant)
+    def put(self, ns: NsAccess) -> None:
+        self._kept[ns.namespace.name] = (time.monotonic() + self.TTL, ns)
 
-    def forget(self, namespace: str) -> None:
-        self._grants = {a: g for a, g in self._grants.items() if g[1].ns.namespace.name != namespace}
+    def forget(self, name: str) -> None:
+        self._kept.pop(name, None)
+
+    def clear(self) -> None:
+        self._kept.clear()
 
 
-guest_grants = GuestGrants()
+policies = Policies()

@@ -27,6 +27,7 @@ from parley import logs, metrics
 
 from . import access, busevents, db, protocol, pubsub, selectors, services
 from .models import Room
+from .protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("parley.broadcast")
 
@@ -114,11 +115,12 @@ class Hub:
 
     # --- Members --------------------------------------------------------------------------------
 
-    async def join(self, *, room: str, member: Member, user_id: int | None = None) -> Room:
+    async def join(self, *, room: str, member: Member, user_id: int | None = None, public_only: bool = False) -> Room:
         """Add ``member`` to the room at address ``room`` (``protocol.room_address``; a room of
         ``public`` is created on first join, one of another namespace must exist: ``access``
         creates it) and return the room, its ``last_id`` the id of the last message delivered
-        here when the member joined.
+        here when the member joined. ``public_only``: a private room is refused (not_found)
+        before the member is added (an anonymous guest's join, which ``access`` has not checked).
 
         Called when a connection joins, before it reads its history. For a room new to this
         process, the room is subscribed (and Redis has confirmed it) before the room is read from
@@ -156,6 +158,9 @@ class Hub:
             state.ready.set_result(None)
         else:
             await asyncio.shield(state.ready)
+        if public_only and state.private:
+            self._drop_if_empty(state)
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no room {room!r}")
         state.members[member] = None
         if user_id is not None:
             await self._join_user(busevents.user_key(user_id), member, key)
@@ -176,6 +181,12 @@ class Hub:
             namespace_id=state.namespace_id,
             private=state.private,
         )
+
+    def _drop_if_empty(self, state: _Room) -> None:
+        """Forget a room no member joined (and stop listening to it)."""
+        if not state.members and self.rooms.get(state.key) is state:
+            del self.rooms[state.key]
+            self.bus.unsubscribe(state.key)
 
     async def _join_user(self, key: str, member: Member, room_key: str) -> None:
         """Put ``member`` on its user's channel (subscribed with the user's first connection here)."""
@@ -316,7 +327,7 @@ class Hub:
             self._remove(event)
             return
         if isinstance(event, busevents.PolicyChanged):
-            access.guest_grants.forget(event.namespace)
+            access.policies.forget(event.namespace)
             if event.visibility == "members":
                 self.loop.create_task(self._close_outsiders(event.namespace), context=logs.detached())
             return

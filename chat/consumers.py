@@ -32,7 +32,7 @@ from parley import logs, metrics
 from parley.clientaddr import scope_client_address
 
 from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
-from .access import Caller, RoomAccess
+from .access import Caller, NsAccess, RoomAccess
 from .identity import Identity
 from .models import Room
 from .outbox import Outbox, new_origin
@@ -133,8 +133,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if "room" in kwargs:
                 protocol.check_room_name(kwargs["room"])  # a malformed name: invalid_room, 4400
             self.check_params()
-            self.identity, self.grant = await self._admit()
-            policy = self.grant.policy
+            self.identity, ns, grant = await self._admit()
+            policy = ns.policy
             self.limits = policy.limits()
             self.bucket = TokenBucket(rate=policy.rate_per_sec, burst=policy.rate_burst)
             self.outbox = Outbox(
@@ -151,8 +151,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Every message up to last_id is in the store; every later one reaches the outbox
             # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
             user_id = self.identity.user_id if self.ephemeral else None  # mentions, read cursors
-            address = self.grant.room.address
-            self.room = await broadcast.get_hub().join(room=address, member=self.outbox, user_id=user_id)
+            hub = broadcast.get_hub()
+            if grant is None:  # an anonymous guest in public: the hub refuses a private room
+                self.room = await hub.join(room=self.address(), member=self.outbox, user_id=user_id, public_only=True)
+                grant = RoomAccess(ns=ns, room=self.room)
+            else:
+                self.room = await hub.join(room=grant.room.address, member=self.outbox, user_id=user_id)
+            self.grant = grant
             metrics.connections[self.door].inc()  # down in _leave
             # The history may be read at a later moment than the hub's last id: it then holds every
             # event up to its own last id, and the outbox drops those (they are in the history).
@@ -198,26 +203,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
         metrics.out("error")
         await self.close(code=code)
 
-    async def _admit(self) -> tuple[Identity, RoomAccess]:
-        """Who this is, and the room if they may join it (``access``), in one trip to the database;
-        a guest with no account, session or chosen name joining a room of ``public`` that this
-        process knows needs none (``access.guest_grants``)."""
+    async def _admit(self) -> tuple[Identity, NsAccess, RoomAccess | None]:
+        """Who this is, the namespace, and the room if they may join it (``access``), in one trip
+        to the database. An anonymous guest (no account, session or chosen name) joining a room of
+        ``public`` needs none: its policy is kept a few seconds (``access.policies``), and the hub
+        refuses a private room when it reads the room (None: the room is left to the hub), so a
+        class of guests joining costs what it did before namespaces."""
         user, session, requested = self.scope.get("user"), self.scope.get("session"), self._param("name")
         who = identity.anonymous_guest(user=user, session=session, requested_name=requested)
-        if who is not None:
-            grant = access.guest_grants.get(self.address())
-            if grant is not None:
-                return who, grant
-            grant = await db.call(self.admit_room, who)
-            access.guest_grants.put(grant)
-            return who, grant
+        if who is not None and self.scope["url_route"]["kwargs"].get("ns", protocol.PUBLIC) == protocol.PUBLIC:
+            ns = access.policies.get(protocol.PUBLIC)
+            if ns is None:
+                ns = await db.call(access.access_namespace, access.GUEST, protocol.PUBLIC)
+                access.policies.put(ns)
+            if not ns.policy.allow_guests:
+                raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
+            return who, ns, None
         return await db.call(self._resolve, user, session, requested, scope_client_address(self.scope))
 
     def _resolve(
         self, user: Any, session: Any, requested: str | None, address: str | None
-    ) -> tuple[Identity, RoomAccess]:
+    ) -> tuple[Identity, NsAccess, RoomAccess]:
         who = identity.identity_resolve(user=user, session=session, requested_name=requested, address=address)
-        return who, self.admit_room(who)
+        grant = self.admit_room(who)
+        return who, grant.ns, grant
 
     def address(self) -> str:
         """The address of the room asked for (``protocol.room_address``)."""
@@ -693,15 +702,12 @@ class DirectConsumer(NativeConsumer):
     """``/ws/dm/<username>/``: the caller's direct messages with ``username`` (a private room of
     the two, made on first use). Guests have none; an unknown user is ``forbidden`` + 4403."""
 
-    def address(self) -> str:
-        raise NotImplementedError  # never cached: guests have no DMs
-
     def admit_room(self, who: Identity) -> RoomAccess:
         grant, self.other = namespaces.dm_room(
             Caller(user_id=who.user_id, staff=who.staff), self.scope["url_route"]["kwargs"]["dm"]
         )
         return grant
 
-    async def _admit(self) -> tuple[Identity, RoomAccess]:
+    async def _admit(self) -> tuple[Identity, NsAccess, RoomAccess | None]:
         user, session = self.scope.get("user"), self.scope.get("session")
         return await db.call(self._resolve, user, session, None, scope_client_address(self.scope))

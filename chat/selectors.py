@@ -235,6 +235,7 @@ class MentionItem:
     room: str
     id: int  # the message's id in its room
     sender: str
+    address: str  # the room's (protocol.room_address): where the page links
     message: str  # "" once deleted
     edited: bool
     deleted: bool
@@ -247,17 +248,17 @@ def mentions_recent(*, user_id: int, limit: int) -> list[MentionItem]:
     mentions = list(
         Mention.objects.filter(user_id=user_id)
         .order_by("-created_at", "-id")
-        .values_list("room_id", "room__name", "seq", "created_at")[:limit]
+        .values_list("room_id", "room__name", "seq", "created_at", "room__address")[:limit]
     )
     if not mentions:
         return []
     which = Q()
-    for room_id, _, seq, _ in mentions:
+    for room_id, _, seq, _, _ in mentions:
         which |= Q(room_id=room_id, seq=seq)
     rows = Message.objects.filter(which).values_list("room_id", "seq", "sender", "body", "edited", "deleted")
     messages = {(room_id, seq): (sender, body, edited, deleted) for room_id, seq, sender, body, edited, deleted in rows}
     items = []
-    for room_id, room, seq, created_at in mentions:
+    for room_id, room, seq, created_at, address in mentions:
         found = messages.get((room_id, seq))
         if found is None:
             continue
@@ -267,6 +268,7 @@ def mentions_recent(*, user_id: int, limit: int) -> list[MentionItem]:
                 room=room,
                 id=seq,
                 sender=sender,
+                address=address,
                 message="" if deleted else body,
                 edited=edited,
                 deleted=deleted,

@@ -103,10 +103,19 @@ def mentions(request: HttpRequest) -> HttpResponse:
     """``/mentions/``: the logged-in user's recent mentions, newest first, each linking to its message."""
     assert request.user.is_authenticated  # login_required
     items = [
-        {"mention": m, "url": reverse("room", args=[m.room]) + f"#m{m.id}"}
+        {"mention": m, "url": address_url(m.address, dm_with=m.sender) + f"#m{m.id}"}
         for m in selectors.mentions_recent(user_id=request.user.pk, limit=MENTIONS_SHOWN)
     ]
     return render(request, "chat/mentions.html", {"mentions": items, "shown": MENTIONS_SHOWN})
+
+
+def address_url(address: str, *, dm_with: str = "") -> str:
+    """The page of the room at ``address`` (``protocol.room_address``); a direct message's is
+    ``/dm/<dm_with>/`` (its other party)."""
+    ns, _, name = address.rpartition("/")
+    if ns == access.DM_NAMESPACE:
+        return reverse("dm", args=[dm_with])
+    return room_url(ns or protocol.PUBLIC, name)
 
 
 def room_name_error(typed: str, exc: ProtocolError) -> str:
@@ -385,6 +394,7 @@ def may_create_namespace(request: HttpRequest) -> bool:
 
 
 def room_url(ns_name: str, name: str) -> str:
+    """The page of room ``name`` of namespace ``ns_name``."""
     if ns_name == protocol.PUBLIC:
         return reverse("room", args=[name])
     return reverse("ns_room", args=[ns_name, name])

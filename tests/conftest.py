@@ -37,6 +37,15 @@ def _forget_name_checks():
 
 
 @pytest.fixture(autouse=True)
+def _forget_policies():
+    """Each test resolves namespace policies afresh (chat.access.policies keeps them a few seconds
+    per process; a test that changes a setting expects the next join to go by it)."""
+    from chat import access
+
+    access.policies.clear()
+
+
+@pytest.fixture(autouse=True)
 async def _close_hub():
     """Each test's event loop gets its own hub; close its Redis connections when the test ends."""
     yield

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from chat import access, busevents, moderation, namespaces
 from chat.access import Caller
@@ -309,3 +310,22 @@ def test_control_events_round_trip(event):
 def test_a_bad_control_event_is_a_value_error(payload):
     with pytest.raises(ValueError):
         busevents.decode(payload)
+
+
+async def test_the_mentions_page_links_to_the_room_in_its_namespace(connect):
+    await login("owner12")
+    writer = await login("writer12")
+    await login("named12")
+    ns = await make_ns("owner12")
+    caller, nsa = await as_owner("owner12", ns)
+    await database_sync_to_async(namespaces.member_set)(caller, nsa, "named12", "member")
+    comm, _ = await joined(connect, f"/ws/ns/{ns}/r/", writer)
+    await send(comm, {"type": "message", "message": "hi @named12"})
+    posted = await recv_until(comm, "message")
+
+    def page() -> str:
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="named12"))
+        return client.get("/mentions/").content.decode()
+
+    assert f'href="/ns/{ns}/r/#m{posted["id"]}"' in await database_sync_to_async(page)()
