@@ -229,10 +229,13 @@ class Target:
         Parley on PostgreSQL from a tree that has it (revisions before issue 10 do not)."""
         if not (self.name == "parley" or self.compared):
             return False
-        try:
-            return "async def post_message" in (self.root / "api" / "routes.py").read_text()
-        except OSError:
-            return False
+        for path in ("api/routes.py", "api/routes/rooms.py"):  # a module, then a package (issue 11)
+            try:
+                if "async def post_message" in (self.root / path).read_text():
+                    return True
+            except OSError:
+                continue
+        return False
 
     @property
     def room_path(self) -> str:
