@@ -18,7 +18,7 @@ import dataclasses
 import time
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from . import policy, protocol
@@ -59,6 +59,9 @@ class NsAccess:
     policy: Policy
     role: str | None  # the caller's stored role (None: not a member)
     staff: bool = False
+    # The caller's ban, read with the namespace (``access_namespace``): (banned, until); None when
+    # not read (``check_not_banned`` reads it then).
+    ban: tuple[bool, str | None] | None = None
 
     @property
     def member(self) -> bool:
@@ -119,12 +122,29 @@ def access_namespace(caller: Caller, name: str) -> NsAccess:
         name = protocol.check_room_name(name)
     except ProtocolError:
         raise not_found(f"namespace {name!r}") from None
-    ns = Namespace.objects.filter(name=name).first()
+    ns = _with_caller(Namespace.objects.filter(name=name), caller).first()
     if ns is None:
         if name != protocol.PUBLIC:
             raise not_found(f"namespace {name!r}")
-        ns = public_namespace()  # always there (a test's flushed database, a hand-emptied table)
+        public_namespace()  # always there (a test's flushed database, a hand-emptied table)
+        ns = _with_caller(Namespace.objects.filter(name=name), caller).get()
     return _ns_access(caller, ns)
+
+
+def _with_caller(rows: QuerySet[Namespace], caller: Caller) -> QuerySet[Namespace]:
+    """Namespaces with the caller's role and ban in force read in the same query (the API's and a
+    logged-in join's one trip: one query here, one for the room)."""
+    if caller.user_id is None:
+        return rows
+    mine = Membership.objects.filter(namespace=OuterRef("pk"), user_id=caller.user_id)
+    bans = Sanction.objects.filter(namespace=OuterRef("pk"), user_id=caller.user_id, kind=Sanction.Kind.BAN).filter(
+        Q(until__isnull=True) | Q(until__gt=timezone.now())
+    )
+    return rows.annotate(
+        caller_role=Subquery(mine.values("role")[:1]),
+        caller_banned=Exists(bans),
+        caller_ban_until=Subquery(bans.values("until")[:1]),
+    )
 
 
 def public_namespace() -> Namespace:
@@ -133,10 +153,12 @@ def public_namespace() -> Namespace:
 
 
 def _ns_access(caller: Caller, ns: Namespace) -> NsAccess:
-    role = None
-    if caller.user_id is not None:
-        role = Membership.objects.filter(namespace=ns, user_id=caller.user_id).values_list("role", flat=True).first()
-    access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=role, staff=caller.staff)
+    role: str | None = getattr(ns, "caller_role", None)
+    ban = None
+    if caller.user_id is not None and ns.name != DM_NAMESPACE:
+        until = getattr(ns, "caller_ban_until", None)
+        ban = (bool(getattr(ns, "caller_banned", False)), protocol.format_ts(until) if until else None)
+    access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=role, staff=caller.staff, ban=ban)
     if not access.policy.open and role is None and not access.moderator:
         raise not_found(f"namespace {ns.name!r}")
     return access
@@ -157,7 +179,7 @@ def sanction_until(caller: Caller, ns: NsAccess, kind: str) -> tuple[bool, str |
 
 
 def check_not_banned(caller: Caller, ns: NsAccess) -> None:
-    banned, until = sanction_until(caller, ns, Sanction.Kind.BAN)
+    banned, until = ns.ban if ns.ban is not None else sanction_until(caller, ns, Sanction.Kind.BAN)
     if banned:
         raise ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this namespace", until=until)
 
@@ -168,7 +190,12 @@ def access_room(caller: Caller, ns: NsAccess, name: str) -> RoomAccess:
         name = protocol.check_room_name(name)
     except ProtocolError:
         raise not_found(f"room {name!r}") from None
-    room = Room.objects.filter(namespace=ns.namespace, name=name).first()
+    rows = Room.objects.filter(namespace=ns.namespace, name=name)
+    if caller.user_id is not None:
+        rows = rows.annotate(
+            caller_member=Exists(RoomMember.objects.filter(room=OuterRef("pk"), user_id=caller.user_id))
+        )
+    room = rows.first()
     if room is None or not may_see_room(caller, ns, room):
         raise not_found(f"room {name!r}")
     return RoomAccess(ns=ns, room=room)
@@ -179,7 +206,12 @@ def may_see_room(caller: Caller, ns: NsAccess, room: Room) -> bool:
         return True
     if ns.moderator:
         return True
-    return caller.user_id is not None and RoomMember.objects.filter(room=room, user_id=caller.user_id).exists()
+    if caller.user_id is None:
+        return False
+    known = getattr(room, "caller_member", None)  # read with the room (access_room)
+    if known is not None:
+        return bool(known)
+    return RoomMember.objects.filter(room=room, user_id=caller.user_id).exists()
 
 
 def access_join(caller: Caller, ns_name: str, room_name: str) -> RoomAccess:

@@ -5,7 +5,6 @@ which namespace. Direct messages (``/dm/<username>/messages``) use it too; so do
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +36,6 @@ from api.routes.common import (
 from chat import access, actions, db, namespaces, protocol, pubsub, reads, selectors
 from chat.access import Caller, RoomAccess
 from chat.models import Room
-from chat.policy import Policy
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 
 router = Router()
@@ -92,14 +90,9 @@ async def _room_messages(grant: RoomAccess, before: int | None, after: int | Non
 
 
 async def _room_post(
-    user: AbstractBaseUser,
-    body: schemas.PostMessage,
-    idempotency_key: str | None,
-    rules: Policy,
-    find: Callable[[], Awaitable[RoomAccess]],
+    user: AbstractBaseUser, body: schemas.PostMessage, idempotency_key: str | None, grant: RoomAccess
 ) -> HttpResponse:
-    """Post into the room ``find`` gives (found, or made where the policy lets the caller), by
-    the namespace's ``rules``."""
+    """Post into the room of ``grant``, by its namespace's policy."""
     client_id = body.client_id
     if idempotency_key is not None:
         if client_id is not None and client_id != idempotency_key:
@@ -107,9 +100,8 @@ async def _room_post(
         client_id = idempotency_key
     if client_id is not None and protocol.has_control(client_id):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' must not hold control characters")
-    text = protocol.check_message(body.message, rules.limits())
+    text = protocol.check_message(body.message, grant.policy.limits())
     spend(user)
-    grant = await find()
     outcome = await actions.do_send_message(
         room=grant.room, who=who(user), text=text, client_id=client_id, reply_to=body.reply_to
     )
@@ -122,15 +114,10 @@ async def _room_post_in(
     user: AbstractBaseUser, ns: str, room: str, body: schemas.PostMessage, idempotency_key: str | None
 ) -> HttpResponse:
     """A post to a room of a namespace: a missing room is made if the caller may create rooms
-    there (``access.access_join``), else 404."""
-    name = room_name(room)
-    caller = caller_of(user)
-    found = await reads.read(namespace_for, caller, ns)
-
-    async def find() -> RoomAccess:
-        return await db.call(access.access_join, caller, ns, name)
-
-    return await _room_post(user, body, idempotency_key, found.policy, find)
+    there, else 404 (``access.access_join``: the namespace, the caller's role and ban, and the
+    room, in one trip to the database)."""
+    grant = await db.call(access.access_join, caller_of(user), ns, room_name(room))
+    return await _room_post(user, body, idempotency_key, grant)
 
 
 async def _message_edit(user: AbstractBaseUser, grant: RoomAccess, message_id: int, message: str) -> HttpResponse:
@@ -378,9 +365,4 @@ async def dm_post_message(
 ) -> HttpResponse:
     """As `POST /rooms/{room}/messages`, a direct message to `username` (an unknown user: 404)."""
     user = user_of(request)
-    grant = await _dm(user, username)
-
-    async def find() -> RoomAccess:
-        return grant
-
-    return await _room_post(user, body, idempotency_key, grant.policy, find)
+    return await _room_post(user, body, idempotency_key, await _dm(user, username))
