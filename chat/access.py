@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from . import policy, protocol
@@ -118,33 +120,14 @@ def not_found(what: str) -> ProtocolError:
 def access_namespace(caller: Caller, name: str) -> NsAccess:
     """The namespace ``name`` if the caller may see it, else not_found (also for a ban: a banned
     account sees an open namespace, and is refused at its doors: ``check_not_banned``)."""
+    return _ns_access(caller, _lookup(caller, _ns_name(name)))
+
+
+def _ns_name(name: str) -> str:
     try:
-        name = protocol.check_room_name(name)
+        return protocol.check_room_name(name)
     except ProtocolError:
         raise not_found(f"namespace {name!r}") from None
-    ns = _with_caller(Namespace.objects.filter(name=name), caller).first()
-    if ns is None:
-        if name != protocol.PUBLIC:
-            raise not_found(f"namespace {name!r}")
-        public_namespace()  # always there (a test's flushed database, a hand-emptied table)
-        ns = _with_caller(Namespace.objects.filter(name=name), caller).get()
-    return _ns_access(caller, ns)
-
-
-def _with_caller(rows: QuerySet[Namespace], caller: Caller) -> QuerySet[Namespace]:
-    """Namespaces with the caller's role and ban in force read in the same query (the API's and a
-    logged-in join's one trip: one query here, one for the room)."""
-    if caller.user_id is None:
-        return rows
-    mine = Membership.objects.filter(namespace=OuterRef("pk"), user_id=caller.user_id)
-    bans = Sanction.objects.filter(namespace=OuterRef("pk"), user_id=caller.user_id, kind=Sanction.Kind.BAN).filter(
-        Q(until__isnull=True) | Q(until__gt=timezone.now())
-    )
-    return rows.annotate(
-        caller_role=Subquery(mine.values("role")[:1]),
-        caller_banned=Exists(bans),
-        caller_ban_until=Subquery(bans.values("until")[:1]),
-    )
 
 
 def public_namespace() -> Namespace:
@@ -152,14 +135,91 @@ def public_namespace() -> Namespace:
     return ns
 
 
-def _ns_access(caller: Caller, ns: Namespace) -> NsAccess:
-    role: str | None = getattr(ns, "caller_role", None)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Found:
+    """What one query read (``_lookup``): the namespace, the caller's role and ban there, the room
+    asked for and whether the caller is one of its members."""
+
+    namespace: Namespace
+    role: str | None = None
+    banned: bool = False
+    room: Room | None = None
+    room_member: bool = False
+
+
+def _lookup(caller: Caller, ns_name: str, room_name: str | None = None) -> _Found:
+    """The namespace ``ns_name`` (not_found if there is none), the caller's role and ban in it and,
+    with ``room_name``, that room and the caller's membership of it: ONE query, in SQL because the
+    ORM's compilation of it cost more than running it (every API call and logged-in join asks)."""
+    sql, fields = _lookup_sql()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    user = caller.user_id
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user, user, now, user, room_name or "", ns_name])
+        row = cursor.fetchone()
+    if row is None:
+        if ns_name != protocol.PUBLIC:
+            raise not_found(f"namespace {ns_name!r}")
+        public_namespace()  # always there (a test's flushed database, a hand-emptied table)
+        return _lookup(caller, ns_name, room_name)
+    ns_fields, room_fields = fields
+    n = len(ns_fields)
+    namespace = Namespace.from_db("default", ns_fields, _booleans(Namespace, ns_fields, row[:n]))
+    role, banned = row[n], bool(row[n + 1])
+    room = None
+    if row[n + 2] is not None:
+        values = row[n + 2 : n + 2 + len(room_fields)]
+        room = Room.from_db("default", room_fields, _booleans(Room, room_fields, values))
+    return _Found(namespace=namespace, role=role, banned=banned, room=room, room_member=bool(row[-1]))
+
+
+def _booleans(model: type[Any], names: list[str], values: tuple[Any, ...]) -> list[Any]:
+    """SQLite gives booleans as 0 and 1."""
+    flags = _BOOLEANS[model]
+    return [bool(v) if f in flags else v for f, v in zip(names, values, strict=True)]
+
+
+_BOOLEANS: dict[type[Any], frozenset[str]] = {
+    m: frozenset(f.attname for f in m._meta.concrete_fields if f.get_internal_type() == "BooleanField")
+    for m in (Namespace, Room)
+}
+_LOOKUP: tuple[str, tuple[list[str], list[str]]] | None = None
+
+
+def _lookup_sql() -> tuple[str, tuple[list[str], list[str]]]:
+    """The query of ``_lookup`` (built once): every column but dates (the doors need none)."""
+    global _LOOKUP
+    if _LOOKUP is None:
+        q = connection.ops.quote_name
+
+        def columns(model: type[Any], alias: str) -> tuple[list[str], str]:
+            fields = [f for f in model._meta.concrete_fields if f.get_internal_type() != "DateTimeField"]
+            return [f.attname for f in fields], ", ".join(f"{alias}.{q(f.column)}" for f in fields)
+
+        ns_fields, ns_cols = columns(Namespace, "ns")
+        room_fields, room_cols = columns(Room, "r")
+        table = {m: q(m._meta.db_table) for m in (Namespace, Membership, Sanction, Room, RoomMember)}
+        sql = (
+            f"SELECT {ns_cols}, "
+            f"(SELECT m.role FROM {table[Membership]} m WHERE m.namespace_id = ns.id AND m.user_id = %s), "
+            f"(SELECT COUNT(*) FROM {table[Sanction]} s WHERE s.namespace_id = ns.id AND s.user_id = %s "
+            f"AND s.kind = 'ban' AND (s.until IS NULL OR s.until > %s)), "
+            f"{room_cols}, "
+            f"(SELECT COUNT(*) FROM {table[RoomMember]} rm WHERE rm.room_id = r.id AND rm.user_id = %s) "
+            f"FROM {table[Namespace]} ns LEFT JOIN {table[Room]} r ON r.namespace_id = ns.id AND r.name = %s "
+            f"WHERE ns.name = %s"
+        )
+        _LOOKUP = sql, (ns_fields, room_fields)
+    return _LOOKUP
+
+
+def _ns_access(caller: Caller, found: _Found) -> NsAccess:
+    ns = found.namespace
     ban = None
     if caller.user_id is not None and ns.name != DM_NAMESPACE:
-        until = getattr(ns, "caller_ban_until", None)
-        ban = (bool(getattr(ns, "caller_banned", False)), protocol.format_ts(until) if until else None)
-    access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=role, staff=caller.staff, ban=ban)
-    if not access.policy.open and role is None and not access.moderator:
+        ban = (found.banned, None)  # the end of a ban is read when it is told (check_not_banned)
+    access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=found.role, staff=caller.staff, ban=ban)
+    if not access.policy.open and access.role is None and not access.moderator:
         raise not_found(f"namespace {ns.name!r}")
     return access
 
@@ -179,7 +239,9 @@ def sanction_until(caller: Caller, ns: NsAccess, kind: str) -> tuple[bool, str |
 
 
 def check_not_banned(caller: Caller, ns: NsAccess) -> None:
-    banned, until = ns.ban if ns.ban is not None else sanction_until(caller, ns, Sanction.Kind.BAN)
+    if ns.ban is not None and not ns.ban[0]:
+        return  # read with the namespace: not banned (the common case: no query)
+    banned, until = sanction_until(caller, ns, Sanction.Kind.BAN)
     if banned:
         raise ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this namespace", until=until)
 
@@ -190,12 +252,7 @@ def access_room(caller: Caller, ns: NsAccess, name: str) -> RoomAccess:
         name = protocol.check_room_name(name)
     except ProtocolError:
         raise not_found(f"room {name!r}") from None
-    rows = Room.objects.filter(namespace=ns.namespace, name=name)
-    if caller.user_id is not None:
-        rows = rows.annotate(
-            caller_member=Exists(RoomMember.objects.filter(room=OuterRef("pk"), user_id=caller.user_id))
-        )
-    room = rows.first()
+    room = Room.objects.filter(namespace=ns.namespace, name=name).first()
     if room is None or not may_see_room(caller, ns, room):
         raise not_found(f"room {name!r}")
     return RoomAccess(ns=ns, room=room)
@@ -208,30 +265,46 @@ def may_see_room(caller: Caller, ns: NsAccess, room: Room) -> bool:
         return True
     if caller.user_id is None:
         return False
-    known = getattr(room, "caller_member", None)  # read with the room (access_room)
-    if known is not None:
-        return bool(known)
     return RoomMember.objects.filter(room=room, user_id=caller.user_id).exists()
+
+
+def access_room_in(caller: Caller, ns_name: str, room_name: str) -> RoomAccess:
+    """The room ``room_name`` of namespace ``ns_name`` if the caller may see both and is not banned
+    from the namespace (not_found; forbidden for a ban): one query."""
+    return _room_access(caller, _lookup(caller, _ns_name(ns_name), _room_name(room_name)))
+
+
+def _room_name(name: str) -> str:
+    try:
+        return protocol.check_room_name(name)
+    except ProtocolError:
+        raise not_found(f"room {name!r}") from None
+
+
+def _room_access(caller: Caller, found: _Found) -> RoomAccess:
+    ns = _ns_access(caller, found)
+    check_not_banned(caller, ns)
+    room = found.room
+    if room is None or not (not room.private or ns.moderator or found.room_member):
+        raise not_found("room")
+    return RoomAccess(ns=ns, room=room)
 
 
 def access_join(caller: Caller, ns_name: str, room_name: str) -> RoomAccess:
     """For a connection that joins ``room_name`` of ``ns_name``: the room, created on first join
     if the policy lets the caller create rooms. not_found for anything the caller may not see or
-    make; forbidden for a banned account, or a guest where guests are not allowed."""
-    ns = access_namespace(caller, ns_name)
+    make; forbidden for a banned account, or a guest where guests are not allowed. One query for
+    a room that exists."""
+    name = _room_name(room_name)
+    found = _lookup(caller, _ns_name(ns_name), name)
+    ns = _ns_access(caller, found)
     if caller.guest and not ns.policy.allow_guests:
         raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
-    check_not_banned(caller, ns)
-    try:
-        return access_room(caller, ns, room_name)
-    except ProtocolError:
+    if found.room is not None or not ns.may_create_rooms(caller):
         # A room the caller may not see is refused even where they may create rooms: creating
         # "it" would hand them the existing (private) room.
-        if not ns.may_create_rooms(caller):
-            raise
-    name = protocol.check_room_name(room_name)
-    if Room.objects.filter(namespace=ns.namespace, name=name).exists():
-        raise not_found(f"room {name!r}")
+        return _room_access(caller, found)
+    check_not_banned(caller, ns)
     room = room_create(ns, name, private=False, creator=caller.user_id)
     return RoomAccess(ns=ns, room=room)
 

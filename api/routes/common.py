@@ -62,7 +62,7 @@ def namespace_for(caller: Caller, ns: str) -> NsAccess:
 
 
 def _room(caller: Caller, ns: str, room: str) -> RoomAccess:
-    return access.access_room(caller, namespace_for(caller, ns), room)
+    return access.access_room_in(caller, ns, room)
 
 
 async def namespace_of(request: HttpRequest, ns: str) -> tuple[AbstractBaseUser, Caller, NsAccess]:
