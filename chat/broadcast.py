@@ -41,6 +41,9 @@ FILL_ATTEMPTS = 5
 
 _out_messages = metrics.outbound["message"].inc
 
+# The fields of the Room a join returns (the rest are deferred: nothing after a join reads them).
+_ROOM_FIELDS = ["id", "namespace_id", "name", "address", "private", "last_id"]
+
 
 class Member(Protocol):
     name: str
@@ -135,7 +138,8 @@ class Hub:
             control = self.control = self.loop.create_task(
                 self.bus.subscribe(busevents.CONTROL), context=logs.detached()
             )
-        await asyncio.shield(control)
+        if not control.done():
+            await asyncio.shield(control)
         key = protocol.room_key(room)
         state = self.rooms.get(key)
         if state is None:
@@ -173,14 +177,9 @@ class Hub:
                 await self.leave(room=room, member=member)
             raise
         assert state.last is not None and state.room_id is not None
-        return Room(
-            pk=state.room_id,
-            name=state.display,
-            address=room,
-            last_id=state.last,
-            namespace_id=state.namespace_id,
-            private=state.private,
-        )
+        # Model.__init__ with keywords costs a loop over every field; from_db takes values in order.
+        values = (state.room_id, state.namespace_id, state.display, room, state.private, state.last)
+        return Room.from_db(None, _ROOM_FIELDS, values)
 
     def _drop_if_empty(self, state: _Room) -> None:
         """Forget a room no member joined (and stop listening to it)."""

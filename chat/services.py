@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
@@ -37,14 +37,27 @@ def room_get_or_create(*, address: str) -> Room:
     """Return the room at ``address`` (``protocol.room_address``: validated and normalised). A room
     of ``public`` is created on first join (anyone may: its policy); one of another namespace must
     exist (``access.access_join`` creates it for those its policy allows): else not_found."""
-    room = Room.objects.filter(address=address).first()
-    if room is not None:
-        return room
     if "/" in address:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no room {address!r}")
-    public, _ = Namespace.objects.get_or_create(name=protocol.PUBLIC)
-    room, _ = Room.objects.get_or_create(namespace=public, name=address, defaults={"address": address})
+        room = Room.objects.filter(address=address).first()
+        if room is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no room {address!r}")
+        return room
+    try:
+        room, _ = Room.objects.get_or_create(address=address, defaults={"namespace_id": _public_id(), "name": address})
+    except IntegrityError:  # the public namespace was removed and made again (a flushed test database)
+        _PUBLIC_ID.clear()
+        room, _ = Room.objects.get_or_create(address=address, defaults={"namespace_id": _public_id(), "name": address})
     return room
+
+
+_PUBLIC_ID: list[int] = []  # the public namespace's id, once read
+
+
+def _public_id() -> int:
+    if not _PUBLIC_ID:
+        public, _ = Namespace.objects.get_or_create(name=protocol.PUBLIC)
+        _PUBLIC_ID.append(public.pk)
+    return _PUBLIC_ID[0]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
