@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import actions
+from . import actions, moderation
 from .identity import Identity
 from .models import AuditEntry, Membership, Message, Namespace, Room, RoomMember, Sanction
 from .protocol import ProtocolError
@@ -72,7 +71,7 @@ def delete_through_chat(request: HttpRequest, message: Message) -> bool:
     user = request.user
     who = Identity(name=user.get_username(), guest=False, user_id=user.pk, staff=True)
     try:
-        async_to_sync(actions.do_delete)(room=message.room, who=who, target=message.seq, moderator=True)
+        moderation.from_sync(actions.do_delete, room=message.room, who=who, target=message.seq, moderator=True)
     except ProtocolError as exc:
         messages.error(request, f"{message}: {exc.detail}")
         return False

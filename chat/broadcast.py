@@ -527,3 +527,12 @@ def get_hub() -> Hub:
     if _hub is None or _hub.loop is not loop:
         _hub = Hub(_make_bus)
     return _hub
+
+
+async def close_hub() -> None:
+    """Close the running loop's hub (its bus, its Redis connections), if it has one."""
+    global _hub
+    hub = _hub
+    if hub is not None and hub.loop is asyncio.get_running_loop():
+        _hub = None
+        await hub.close()

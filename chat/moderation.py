@@ -5,11 +5,43 @@ The API, the pages and the admin call these, so a kick is a kick whichever door 
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from . import db, events, namespaces
+from asgiref.sync import SyncToAsync, async_to_sync
+
+from . import broadcast, db, events, namespaces
 from .access import Caller, NsAccess, RoomAccess
 from .models import Sanction
+
+T = TypeVar("T")
+
+
+def from_sync(door: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Run an async door (``do_*`` here or in ``actions``) from sync code: a page, the admin.
+
+    Under the ASGI server a sync view runs in a thread of the server's event loop, and the door
+    runs on that loop, with its hub. Anywhere else (the test client, a management command) asgiref
+    runs it on a loop of its own: the hub made for that loop is closed after it, Redis
+    connections and all."""
+    # asgiref's own test (AsyncToSync.__call__): the server's loop, running, in this process. A
+    # loop it ran before in this thread may be left behind, closed: then it makes a new one.
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    served = (
+        loop is not None
+        and loop.is_running()
+        and getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid()
+    )
+
+    async def run() -> T:
+        try:
+            return await door(*args, **kwargs)
+        finally:
+            if not served:
+                await broadcast.close_hub()
+
+    return async_to_sync(run)()
 
 
 async def do_ns_update(caller: Caller, ns: NsAccess, fields: dict[str, Any]) -> NsAccess:

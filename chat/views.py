@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
@@ -500,7 +499,7 @@ def room_members(request: HttpRequest, ns_name: str, name: str) -> HttpResponse:
     username = request.POST.get("username", "").strip()
     try:
         if request.POST.get("action") == "remove":
-            async_to_sync(moderation.do_room_member_remove)(caller, room_access, username)
+            moderation.from_sync(moderation.do_room_member_remove, caller, room_access, username)
             flash.success(request, _("%(name)s is no longer a member of the room.") % {"name": username})
         else:
             namespaces.room_member_add(caller, room_access, username)
@@ -594,12 +593,14 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
     username = form.get("username", "").strip()
     reason = form.get("reason", "").strip()
     if action in ("add", "role"):
-        added, role = async_to_sync(moderation.do_member_set)(caller, ns, username, form.get("role", Role.MEMBER))
+        added, role = moderation.from_sync(
+            moderation.do_member_set, caller, ns, username, form.get("role", Role.MEMBER)
+        )
         if added:
             return _("%(name)s is now a member (%(role)s).") % {"name": username, "role": role_label(role)}
         return _("%(name)s's role is now %(role)s.") % {"name": username, "role": role_label(role)}
     if action == "remove":
-        async_to_sync(moderation.do_member_remove)(caller, ns, username)
+        moderation.from_sync(moderation.do_member_remove, caller, ns, username)
         return _("%(name)s is no longer a member.") % {"name": username}
     if action == "invite":
         expires_in = whole_number(form.get("expires_in"))
@@ -612,19 +613,19 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
     if action in ("mute", "ban"):
         seconds = whole_number(form.get("seconds"))
         if action == "mute":
-            async_to_sync(moderation.do_mute)(caller, ns, username, seconds=seconds, reason=reason)
+            moderation.from_sync(moderation.do_mute, caller, ns, username, seconds=seconds, reason=reason)
             return _("%(name)s is muted.") % {"name": username}
-        async_to_sync(moderation.do_ban)(caller, ns, username, seconds=seconds, reason=reason)
+        moderation.from_sync(moderation.do_ban, caller, ns, username, seconds=seconds, reason=reason)
         return _("%(name)s is banned.") % {"name": username}
     if action in ("unmute", "unban"):
         kind = Sanction.Kind.MUTE if action == "unmute" else Sanction.Kind.BAN
-        async_to_sync(moderation.do_lift)(caller, ns, kind, username)
+        moderation.from_sync(moderation.do_lift, caller, ns, kind, username)
         if action == "unmute":
             return _("%(name)s is no longer muted.") % {"name": username}
         return _("%(name)s is no longer banned.") % {"name": username}
     # kick
     room_access = access.access_room(caller, ns, form.get("room", ""))
-    async_to_sync(moderation.do_kick)(caller, room_access, username=username, reason=reason)
+    moderation.from_sync(moderation.do_kick, caller, room_access, username=username, reason=reason)
     return _("%(name)s was kicked from %(room)s.") % {"name": username, "room": room_access.room.name}
 
 
@@ -652,7 +653,7 @@ def ns_settings(request: HttpRequest, ns_name: str) -> HttpResponse:
             }
             for key in policy.OVERRIDES:
                 fields[key] = number(form.get(key)) if key in FLOAT_OVERRIDES else whole_number(form.get(key))
-            async_to_sync(moderation.do_ns_update)(caller, ns, fields)
+            moderation.from_sync(moderation.do_ns_update, caller, ns, fields)
         except ProtocolError as exc:
             refused(request, exc)
         else:

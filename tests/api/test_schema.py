@@ -18,6 +18,9 @@ from schemathesis.checks import (
 
 from tests.api.client import new_user
 
+# The schema is the same on every backend: fuzzed once (test-embedded), within make test's time.
+pytestmark = pytest.mark.embedded_only
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 15  # per operation; the whole test stays well under a minute
 

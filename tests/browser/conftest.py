@@ -33,6 +33,14 @@ TIMEOUT_MS = 10_000
 SERVER_ENV = {"PARLEY_TYPING_TIMEOUT": "2", "PARLEY_HISTORY_ON_JOIN": "20"}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The pages are the same on every backend: the browser tests run once, in test-scaled (a
+    server on PostgreSQL + Redis, as deployed), which keeps make test within its time."""
+    for item in items:
+        if "tests/browser/" in str(item.path):
+            item.add_marker(pytest.mark.scaled_only)
+
+
 @pytest.fixture(autouse=True)
 def _close_hub() -> Iterator[None]:
     """Replaces tests/conftest.py's async fixture of the same name: no hub runs in this process, and an

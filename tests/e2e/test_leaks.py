@@ -18,6 +18,9 @@ import pytest
 from tests.api.client import request
 from tests.wsclient import close_code, connect, recv, send
 
+# Run once, on PostgreSQL + Redis (presence and online counts through Redis, as deployed).
+pytestmark = pytest.mark.scaled_only
+
 q = urllib.parse.quote
 
 # Per-request values that differ between any two answers (not what the test is about).

@@ -20,6 +20,9 @@ import pytest
 from tests.api.client import request
 from tests.wsclient import close_code, connect, recv, send
 
+# The rules are the same on every backend: the matrix runs once, on SQLite (test-embedded).
+pytestmark = pytest.mark.embedded_only
+
 # --- The rule table ------------------------------------------------------------------------------
 
 ROLES = ("guest", "outsider", "member", "roommember", "moderator", "owner", "staff")
