@@ -15,6 +15,7 @@ handshakes, so an address may hold up to N times the limits on one port.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
@@ -36,6 +37,9 @@ log = logging.getLogger("parley.edge")
 # A refusal is logged at most this often (seconds), with how many there were: a storm of refused
 # handshakes must not become a storm of log lines.
 LOG_EVERY = 10.0
+# Seconds a refused request's socket stays open after the answer, its input read and dropped, so
+# that closing it does not reset it under the answer (EdgeHttpProtocol._linger).
+LINGER_SECONDS = 2.0
 
 
 # --- Refusing a handshake --------------------------------------------------------------------------
@@ -318,6 +322,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     _headers = 0
     _count = 0
     _longest = 0
+    _lingering = False  # a refusal was sent: what the client still sends is dropped (_linger)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -328,6 +333,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after a refusal: read and dropped, so the close does not reset the socket
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -401,7 +408,20 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body),
         ]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after a refusal without losing it: closing a socket whose client is still sending
+        (a 40 KB header that never ends) resets it, and the reset can reach the client before the
+        answer does. So: the answer, then our end of the stream (FIN), then read and drop what
+        still comes for up to LINGER_SECONDS, then close (RFC 9112, 9.6, "tear-down")."""
+        transport = self.transport
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
     def handle_websocket_upgrade(self) -> None:
         """The WebSocket protocol takes the connection over; the deadline goes with it."""
