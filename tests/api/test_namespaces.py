@@ -19,10 +19,6 @@ from chat import policy
 from tests.api.client import User, new_user, request, room_path
 from tests.wsclient import close_code, connect
 
-# The routes are the same on every backend: once, on SQLite, to keep make test within its time
-# (tests/api/test_two_processes.py and tests/e2e/test_moderation.py use PostgreSQL + Redis).
-pytestmark = pytest.mark.embedded_only
-
 NS_KEYS = {"name", *policy.FIELDS, "role"}
 
 

@@ -18,9 +18,7 @@ from chat.models import AuditEntry, Message, Namespace
 from tests.chat.test_consumers import login
 from tests.wsclient import read_history, recv, recv_until, send
 
-# Once, on PostgreSQL + Redis (kicks and bans through the Redis control channel; the in-process
-# bus is walked by tests/e2e/test_permissions.py), to keep make test within its time.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.scaled_only]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def uid(prefix: str) -> str:

@@ -16,8 +16,7 @@ from chat import access, namespaces, services
 from chat.access import Caller
 from chat.models import AuditEntry, Event, Invite, Membership, Message, Namespace, Room, RoomMember, Sanction
 
-# The pages are the same on every backend: once, on SQLite, to keep make test within its time.
-pytestmark = [pytest.mark.django_db, pytest.mark.embedded_only]
+pytestmark = pytest.mark.django_db
 # Pages that kick, ban, remove or change a policy call ``moderation`` (the database thread, whose
 # calls close old connections): those tests commit for real.
 committing = pytest.mark.django_db(transaction=True)
