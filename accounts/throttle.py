@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.http import HttpRequest
 
-from parley.clientaddr import client_address
+from core.clientaddr import client_address
 
 
 class AxesRequest(HttpRequest):

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from parley import logs, metrics
+from core import logs, metrics
 
 from . import access, busevents, db, protocol, pubsub, selectors, services
 from .models import Room

@@ -28,8 +28,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from parley import logs, metrics
-from parley.clientaddr import scope_client_address
+from core import logs, metrics
+from core.clientaddr import scope_client_address
 
 from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
 from .access import Caller, NsAccess, RoomAccess

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 
-from parley import logs, metrics
+from core import logs, metrics
 
 from . import db, events, services
 

@@ -43,7 +43,7 @@ def identity_resolve(*, user: Any, session: Any, requested_name: str | None, add
 
     A logged-in user is their username. A guest is, in order: ``requested_name`` (``?name=`` in
     the WebSocket URL), the name kept in the session, or a generated ``guest-xxxx``. ``address``
-    is the client's (``parley.clientaddr``): it limits how many taken names it may try.
+    is the client's (``core.clientaddr``): it limits how many taken names it may try.
     """
     if user is not None and user.is_authenticated:
         return Identity(name=user.get_username(), guest=False, user_id=user.pk, staff=user.is_staff)

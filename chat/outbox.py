@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypeGuard, cast
 
 from asgiref.typing import ASGISendCallable, WebSocketSendEvent
 
-from parley import metrics
+from core import metrics
 
 from . import pubsub
 

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat import busevents, redisconn
-from parley import logs, metrics
+from core import logs, metrics
 
 log = logging.getLogger("parley.pubsub")
 

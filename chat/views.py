@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from parley.clientaddr import client_address
+from core.clientaddr import client_address
 
 from . import access, identity, moderation, namespaces, policy, protocol, pubsub, selectors
 from .access import Caller, NsAccess, RoomAccess

@@ -21,7 +21,7 @@ import chat.routing  # noqa: E402
 from accounts.tokens import user_for_token  # noqa: E402
 from chat import db  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
-from parley import metrics  # noqa: E402
+from core import metrics  # noqa: E402
 from parley.edge import AddressLimits, OriginCheck  # noqa: E402
 
 log = logging.getLogger("parley.asgi")

@@ -30,7 +30,7 @@ from django.http.request import split_domain_port, validate_host
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from websockets import http11 as ws_http11
 
-from parley.clientaddr import is_trusted_proxy, scope_client_address, scope_header
+from core.clientaddr import is_trusted_proxy, scope_client_address, scope_header
 
 log = logging.getLogger("parley.edge")
 

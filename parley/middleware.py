@@ -3,7 +3,7 @@
 Django's ``SECURE_PROXY_SSL_HEADER`` believes ``X-Forwarded-Proto`` from whoever sends it, so a
 client talking plain HTTP straight to Parley could claim to be on HTTPS and skip the redirect. This
 middleware runs first: from a peer listed in ``PARLEY_TRUSTED_PROXIES`` it takes the client's
-address from ``X-Forwarded-For`` (``parley.clientaddr``) into ``REMOTE_ADDR`` and keeps
+address from ``X-Forwarded-For`` (``core.clientaddr``) into ``REMOTE_ADDR`` and keeps
 ``X-Forwarded-Proto``; from anyone else it drops ``X-Forwarded-Proto``. ``X-Forwarded-For`` is
 dropped in both cases: from here on ``REMOTE_ADDR`` is the client, and nothing later can read the
 header again with other rules (django-ipware's, say).
@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
-from parley.clientaddr import client_address, is_trusted_proxy
+from core.clientaddr import client_address, is_trusted_proxy
 
 
 def believe_trusted_proxy(request: HttpRequest) -> None:

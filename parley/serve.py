@@ -5,7 +5,7 @@ oversized frame closes with 1009 before it is buffered) and per-message compress
 PARLEY_WS_COMPRESSION is on. Its HTTP protocol is httptools' with Parley's request-head limits and
 handshake deadline (``parley.edge.EdgeHttpProtocol``), and uvicorn's own proxy-header handling is
 off: it believes X-Forwarded-For from 127.0.0.1 by default, while Parley believes it only from
-PARLEY_TRUSTED_PROXIES (``parley.clientaddr``). ``WORKERS=N`` runs N processes on one port; they
+PARLEY_TRUSTED_PROXIES (``core.clientaddr``). ``WORKERS=N`` runs N processes on one port; they
 share rooms through Redis, so more than one worker without REDIS_URL is refused.
 
 With more than one worker the metrics are prometheus_client's multiprocess kind: each worker writes

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from parley.clientaddr import parse_networks
+from core.clientaddr import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def env_list(name: str) -> list[str]:
 
 
 # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For / X-Forwarded-Proto are
-# believed (parley/clientaddr.py); empty: the TCP peer is the client.
+# believed (core/clientaddr.py); empty: the TCP peer is the client.
 PARLEY_TRUSTED_PROXIES = env_list("PARLEY_TRUSTED_PROXIES")
 try:
     parse_networks(PARLEY_TRUSTED_PROXIES)
@@ -96,8 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Before all: an id for the request's log lines, answered in X-Request-ID (parley/logs.py).
-    "parley.logs.request_id_middleware",
+    # Before all: an id for the request's log lines, answered in X-Request-ID (core/logs.py).
+    "core.logs.request_id_middleware",
     # Then: X-Forwarded-For / X-Forwarded-Proto believed from PARLEY_TRUSTED_PROXIES only.
     "parley.middleware.trusted_proxy_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -269,7 +269,7 @@ PARLEY_ROOM_LIST_REFRESH = env_float("PARLEY_ROOM_LIST_REFRESH", 5.0)
 
 # --- Edge limits (parley/edge.py; README: settings; docs/deployment.md, "Limits at the edge") -----
 # Counted per server process: with WORKERS=N each process counts its own. The client address is
-# the TCP peer, or X-Forwarded-For's through PARLEY_TRUSTED_PROXIES only (parley/clientaddr.py).
+# the TCP peer, or X-Forwarded-For's through PARLEY_TRUSTED_PROXIES only (core/clientaddr.py).
 # Open WebSockets per client address; over it a handshake gets HTTP 429. Generous: a whole school
 # may sit behind one NAT address (30 classes of 30, some with two tabs open). 0: no limit.
 PARLEY_ADDRESS_MAX_CONNECTIONS = env_int("PARLEY_ADDRESS_MAX_CONNECTIONS", 1000)
@@ -332,7 +332,7 @@ AXES_FAILURE_LIMIT = 1  # LoginThrottle counts limits reached, not failures
 AXES_COOLOFF_TIME = "accounts.throttle.cooloff"  # PARLEY_LOGIN_COOLOFF
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the wait is PARLEY_LOGIN_COOLOFF, as the page says
-AXES_CLIENT_IP_CALLABLE = "accounts.throttle.request_address"  # parley.clientaddr, not django-ipware
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.request_address"  # core.clientaddr, not django-ipware
 AXES_LOCKOUT_CALLABLE = "accounts.views.login_throttled"  # Parley's login page with the reason, HTTP 429
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful login
 AXES_VERBOSE = False
@@ -357,7 +357,7 @@ PARLEY_HEALTH_TIMEOUT = env_float("PARLEY_HEALTH_TIMEOUT", 2.0)
 SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$"]
 
 # "plain" (the default): one line of text per record. "json": one JSON object per line, with the
-# WebSocket connection's or the HTTP request's id (parley/logs.py), for a log collector.
+# WebSocket connection's or the HTTP request's id (core/logs.py), for a log collector.
 PARLEY_LOG_FORMAT = env_str("PARLEY_LOG_FORMAT", "plain").lower()
 if PARLEY_LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"PARLEY_LOG_FORMAT must be plain or json, got {PARLEY_LOG_FORMAT!r}")
@@ -370,8 +370,8 @@ if PARLEY_LOG_FORMAT == "json":
     LOGGING = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "parley.logs.ContextFilter"}},
-        "formatters": {"json": {"()": "parley.logs.JsonFormatter"}},
+        "filters": {"context": {"()": "core.logs.ContextFilter"}},
+        "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": "WARNING"},
         "loggers": {

@@ -28,7 +28,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
-from parley.clientaddr import is_trusted_proxy
+from core.clientaddr import is_trusted_proxy
 
 # ("connection" | "request", id) of the work running now; None outside any.
 context_id: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("parley.log_id", default=None)
@@ -45,7 +45,7 @@ def set_connection(connection_id: str) -> None:
 def detached() -> contextvars.Context:
     """A copy of the current context without a connection or request id, nor a commit time, for a
     task that outlives whatever started it (``loop.create_task(coro, context=detached())``)."""
-    from parley import metrics
+    from core import metrics
 
     context = contextvars.copy_context()
     context.run(context_id.set, None)

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from parley.logs import ContextFilter, JsonFormatter, context_id, set_connection
+from core.logs import ContextFilter, JsonFormatter, context_id, set_connection
 from tests.api.client import request
 from tests.wsclient import connect, room_url
 
