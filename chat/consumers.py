@@ -28,7 +28,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from core import logs, metrics
+from core import backends, inputs, logs, metrics
 from core.clientaddr import scope_client_address
 
 from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
@@ -61,6 +61,7 @@ _CLOSE_FOR = {
     ErrorCode.RATE_LIMITED: CloseCode.TRY_AGAIN_LATER,
     ErrorCode.UNAUTHENTICATED: CloseCode.UNAUTHENTICATED,
     ErrorCode.UNAVAILABLE: CloseCode.TRY_AGAIN_LATER,
+    ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
 }
 
 # Client frames by kind, for parley_events_in_total.
@@ -130,6 +131,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if refused is not None:  # a Bearer token that names no user, or could not be checked (parley.asgi)
                 raise ProtocolError(*refused)
             kwargs = self.scope["url_route"]["kwargs"]
+            self.check_inputs(kwargs)
             if "room" in kwargs:
                 protocol.check_room_name(kwargs["room"])  # a malformed name: invalid_room, 4400
             self.check_params()
@@ -170,11 +172,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         except Exception as exc:
             # The store cannot be reached (a Redis outage does not get here: the hub goes on
-            # locally). The client retries; nothing was half done.
-            log.warning("refused a handshake to %s: %s: %s", self.scope["path"], type(exc).__name__, exc)
-            metrics.backend_error(exc)
+            # locally): the client retries, nothing was half done. Anything else is a bug: 1011.
+            failure = _failed(exc, f"refused a handshake to {self.scope['path']}")
             await self._leave()
-            await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER)
+            await self._refuse(failure, _close_for_failure(failure))
             return
         # Accept only now: a client whose handshake is complete is subscribed, so the seed and
         # tutorial doors (which get no history) receive every message sent after their handshake.
@@ -182,10 +183,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             await self.on_joined(last_id=last_id, snapshot=snapshot)
         except Exception as exc:  # the rest of a resume could not be read: the client resumes later
-            log.warning("closing %s during its history: %s: %s", self.scope["path"], type(exc).__name__, exc)
-            metrics.backend_error(exc)
+            failure = _failed(exc, f"closing {self.scope['path']} during its history")
             await self._leave()
-            await self._refuse(_unavailable(), CloseCode.TRY_AGAIN_LATER, accepted=True)
+            await self._refuse(failure, _close_for_failure(failure), accepted=True)
             return
         assert self.outbox is not None
         # A resuming client may have seen ids this process has not delivered yet (through another
@@ -286,6 +286,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']!r}")
         await handler(message)
+
+    def check_inputs(self, kwargs: Mapping[str, Any]) -> None:
+        """Called first at the handshake: the path's parts and the query's parameters go through
+        ``core.inputs`` (no NUL, no lone surrogate, no control character in a name), as every
+        string that enters Parley does; a refusal names the field (close 4400)."""
+        try:
+            inputs.check_pairs(kwargs.items())
+            inputs.check_pairs(self.query.items())
+        except inputs.BadInput as bad:
+            raise protocol.field_error(bad) from None
 
     def check_params(self) -> None:
         """Called during the handshake to validate door-specific query parameters."""
@@ -470,8 +480,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self.refuse(error, client_id=client_id)
         except Exception as exc:
-            log.warning("a change to %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
-            await self.on_bad_input(_unavailable(), client_id=client_id)
+            await self.on_bad_input(_failed(exc, f"a change to {self.room} was not stored"), client_id=client_id)
         return None
 
     async def handle_read(self, frame: protocol.Read) -> None:
@@ -482,9 +491,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self.refuse(error)
         except Exception as exc:
-            metrics.backend_error(exc)
-            log.warning("a read cursor in %s was not stored: %s: %s", self.room, type(exc).__name__, exc)
-            await self.on_bad_input(_unavailable())
+            await self.on_bad_input(_failed(exc, f"a read cursor in {self.room} was not stored"))
 
     async def handle_thread(self, frame: protocol.ThreadRequest) -> None:
         assert self.room is not None
@@ -493,9 +500,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 selectors.thread, room_id=self.room.pk, room=self.room.name, target=frame.target
             )
         except Exception as exc:
-            metrics.backend_error(exc)
-            log.warning("a thread of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
-            await self.on_bad_input(_unavailable())
+            await self.on_bad_input(_failed(exc, f"a thread of {self.room} was not read"))
             return
         if replies is None:
             await self.refuse(ProtocolError(ErrorCode.NOT_FOUND, f"no message {frame.target} in this room"))
@@ -530,9 +535,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                         limit=frame.limit,
                     )
                 except Exception as exc:
-                    metrics.backend_error(exc)
-                    log.warning("a history page of %s was not read: %s: %s", self.room, type(exc).__name__, exc)
-                    await self.on_bad_input(_unavailable())
+                    await self.on_bad_input(_failed(exc, f"a history page of {self.room} was not read"))
                     continue
                 self.push_after(as_of, protocol.encode(protocol.history_frame(messages, has_more=has_more)))
         finally:
@@ -587,6 +590,21 @@ def _too_big(text: str, limit: int) -> bool:
 
 def _unavailable() -> ProtocolError:
     return ProtocolError(ErrorCode.UNAVAILABLE, "the server cannot reach its store right now; try again shortly")
+
+
+def _failed(exc: Exception, what: str) -> ProtocolError:
+    """The answer to a failure: ``unavailable`` when a backend is down (the client tries again
+    later), ``internal`` for anything else, a bug, logged with its traceback (``core.backends``)."""
+    if backends.down(exc):
+        metrics.backend_error(exc)
+        log.warning("%s: %s: %s", what, type(exc).__name__, exc)
+        return _unavailable()
+    log.error("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
+    return ProtocolError(ErrorCode.INTERNAL, "the server failed (a bug, logged); this was not done")
+
+
+def _close_for_failure(failure: ProtocolError) -> CloseCode:
+    return CloseCode.TRY_AGAIN_LATER if failure.code is ErrorCode.UNAVAILABLE else CloseCode.INTERNAL_ERROR
 
 
 def _rate_limited(bucket: TokenBucket) -> ProtocolError:

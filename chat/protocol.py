@@ -22,6 +22,8 @@ import orjson
 import regex
 from typing_extensions import TypedDict  # pydantic (the API's schema) needs it before Python 3.12
 
+from core import inputs
+
 
 class ErrorCode(enum.StrEnum):
     INVALID_JSON = "invalid_json"  # the text is not JSON
@@ -39,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "unauthenticated"  # a handshake's Authorization: Bearer token is unknown, revoked or expired
     CONFLICT = "conflict"  # (API) a namespace or room of that name exists, or the last owner would go
     MUTED = "muted"  # the account is muted in this namespace: nothing is stored (the frame has "until")
+    INTERNAL = "internal"  # a bug: the server failed to do what was asked (a backend being down is `unavailable`)
 
 
 class CloseCode(enum.IntEnum):
@@ -59,11 +62,14 @@ class CloseCode(enum.IntEnum):
 class ProtocolError(Exception):
     """A client frame that cannot be accepted; ``code`` is an ErrorCode, sent in an error frame."""
 
-    def __init__(self, code: ErrorCode, detail: str, *, until: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, detail: str, *, until: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.until = until  # muted: when the mute ends (ISO 8601 UTC), None for until lifted
+        self.retry_after = retry_after  # rate_limited: seconds until it may be tried again (HTTP Retry-After)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,15 +142,53 @@ MAX_CLIENT_ID_CHARS = 64  # room for a UUID or a ULID with a prefix; the column 
 MAX_ID = 2**63 - 1
 
 
+# The error code of a field that holds what it may not (``core.inputs``): names of rooms and
+# namespaces are invalid_room, names of people invalid_name, anything else invalid_frame.
+FIELD_CODES = {
+    "room": ErrorCode.INVALID_ROOM,
+    "ns": ErrorCode.INVALID_ROOM,
+    "ns_name": ErrorCode.INVALID_ROOM,
+    "username": ErrorCode.INVALID_NAME,
+    "name": ErrorCode.INVALID_NAME,
+    "sender": ErrorCode.INVALID_NAME,
+    "guest": ErrorCode.INVALID_NAME,
+    "dm": ErrorCode.INVALID_NAME,
+}
+
+
+def field_error(bad: inputs.BadInput) -> ProtocolError:
+    """The refusal of a string ``core.inputs`` refused, with its field's error code."""
+    return ProtocolError(FIELD_CODES.get(bad.field, ErrorCode.INVALID_FRAME), bad.detail)
+
+
 def load_object(text: str) -> dict[str, Any]:
-    """Parse a text frame into a JSON object, or raise invalid_json / invalid_frame."""
+    """Parse a text frame into a JSON object whose strings ``core.inputs`` accepts, or raise
+    invalid_json / invalid_frame (naming the field that holds a NUL or a lone surrogate)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+        data = _refused_json(text)
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "frame must be a JSON object")
+    try:
+        inputs.check_json(data, "frame")
+    except inputs.BadInput as bad:
+        raise field_error(bad) from None
     return data
+
+
+def _refused_json(text: str) -> Any:
+    """orjson refuses a lone surrogate's escape as it refuses bad JSON; a lenient parse tells which
+    it was, so that the error names the field."""
+    try:
+        data = inputs.parse_lenient(text)
+    except ValueError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    try:
+        inputs.check_json(data, "frame")
+    except inputs.BadInput as bad:
+        raise field_error(bad) from None
+    raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON")
 
 
 def parse_native(text: str, limits: Limits) -> ClientFrame:
@@ -226,8 +270,7 @@ def check_message(value: Any, limits: Limits) -> str:
         raise ProtocolError(
             ErrorCode.TOO_LARGE, f"message is {len(value)} characters, the limit is {limits.max_message_chars}"
         )
-    # PostgreSQL text cannot hold NUL; keep the message, show the character as U+FFFD.
-    return value.replace("\x00", "\ufffd")
+    return value
 
 
 def _check_client_id(value: Any) -> str | None:
@@ -288,6 +331,9 @@ def _optional_int(data: dict[str, Any], key: str, *, minimum: int) -> int | None
     value = data.get(key)
     if value is None:
         return None
+    # JSON has numbers, not integers: 5.0 is the integer 5 (as JSON Schema's "integer" says).
+    if isinstance(value, float) and value.is_integer() and minimum <= value <= MAX_ID:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
         raise ProtocolError(ErrorCode.INVALID_FRAME, f"'{key}' must be an integer from {minimum} to {MAX_ID}")
     return value

@@ -121,11 +121,10 @@ def delivered(text: str, now: float) -> None:
 
 
 def backend_error(exc: BaseException) -> None:
-    """Count ``exc`` if a backend failed: a database error, or Redis (its errors, or a socket's)."""
+    """Count ``exc`` if it says a backend is down (``core.backends``): the database, or Redis."""
     from django.db import Error as DatabaseError
-    from redis.exceptions import RedisError
 
-    if isinstance(exc, DatabaseError):
-        database_errors.inc()
-    elif isinstance(exc, (RedisError, OSError)):
-        redis_errors.inc()
+    from core import backends
+
+    if backends.down(exc):
+        (database_errors if isinstance(exc, DatabaseError) else redis_errors).inc()

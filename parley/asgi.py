@@ -21,7 +21,7 @@ import chat.routing  # noqa: E402
 from accounts.tokens import user_for_token  # noqa: E402
 from chat import db  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
-from core import metrics  # noqa: E402
+from core import backends, metrics  # noqa: E402
 from parley.edge import AddressLimits, OriginCheck  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
@@ -68,10 +68,14 @@ async def _bearer(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
     user = None
     try:
         user = await db.call(user_for_token, raw.decode("latin-1").strip())
-    except Exception as exc:  # the database cannot be reached: the client tries again later
-        log.warning("a handshake's token could not be checked: %s: %s", type(exc).__name__, exc)
-        metrics.backend_error(exc)
-        scope["parley.auth_refused"] = (ErrorCode.UNAVAILABLE, "the server cannot check the token right now")
+    except Exception as exc:
+        if backends.down(exc):  # the database cannot be reached: the client tries again later
+            log.warning("a handshake's token could not be checked: %s: %s", type(exc).__name__, exc)
+            metrics.backend_error(exc)
+            scope["parley.auth_refused"] = (ErrorCode.UNAVAILABLE, "the server cannot check the token right now")
+        else:  # a bug: close 1011
+            log.error("a handshake's token could not be checked", exc_info=exc)
+            scope["parley.auth_refused"] = (ErrorCode.INTERNAL, "the server failed (a bug, logged)")
     else:
         if user is None:
             scope["parley.auth_refused"] = (ErrorCode.UNAUTHENTICATED, "unknown, revoked or expired token")

@@ -1,4 +1,8 @@
-"""HTTP middleware: what a reverse proxy says about the client is believed from trusted proxies only.
+"""HTTP middleware: what a reverse proxy says about the client is believed from trusted proxies
+only; every string a request brings is checked before anything reads it; a page whose backend is
+down is a 503, not a 500.
+
+Trusted proxies.
 
 Django's ``SECURE_PROXY_SSL_HEADER`` believes ``X-Forwarded-Proto`` from whoever sends it, so a
 client talking plain HTTP straight to Parley could claim to be on HTTPS and skip the redirect. This
@@ -15,11 +19,16 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from asgiref.sync import iscoroutinefunction
-from django.http import HttpRequest
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.urls import Resolver404, resolve
 from django.utils.decorators import sync_and_async_middleware
+from django.utils.deprecation import MiddlewareMixin
 
+from core import backends, inputs
 from core.clientaddr import client_address, is_trusted_proxy
+from parley import errors
 
 
 def believe_trusted_proxy(request: HttpRequest) -> None:
@@ -56,3 +65,92 @@ def trusted_proxy_middleware(get_response: GetResponse) -> GetResponse:
         return get_sync(request)
 
     return middleware
+
+
+# --- Every string a request brings (core.inputs) ---------------------------------------------------
+
+# Paths answered in the API's JSON error shape rather than with a page.
+JSON_PATHS = ("/api/",)
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def check_request(request: HttpRequest) -> None:
+    """Every string of the request through ``core.inputs``: the path's parts (named by the route
+    that matches, when one does), the query's parameters, a form's fields, a JSON body. Raises
+    BadInput; a body too large to read is RequestDataTooBig."""
+    path = request.path_info
+    if inputs.suspect(path):
+        try:
+            kwargs = resolve(path).kwargs
+        except Resolver404:
+            kwargs = {"path": path}
+        inputs.check_pairs(kwargs.items())
+    if request.META.get("QUERY_STRING"):
+        inputs.check_pairs(request.GET.lists())
+    if request.method in _BODY_METHODS:
+        if request.content_type in _FORM_TYPES:
+            inputs.check_pairs(request.POST.lists())
+        else:
+            inputs.check_json_bytes(request.body)
+
+
+def refusal(request: HttpRequest) -> HttpResponse | None:
+    """The answer to a request whose input is refused, or None to go on."""
+    try:
+        check_request(request)
+    except inputs.BadInput as bad:
+        if request.path_info.startswith(JSON_PATHS):
+            from api.errors import error_response  # the API answers in its own shape
+            from chat.protocol import field_error
+
+            error = field_error(bad)
+            return error_response(error.code, error.detail)
+        return errors.bad_input(request, bad.detail)
+    except RequestDataTooBig:
+        if request.path_info.startswith(JSON_PATHS):
+            from api.errors import error_response
+
+            return error_response("too_large", "the request body is larger than the server accepts")
+        return errors.too_large(request)
+    except SuspiciousOperation:
+        if request.path_info.startswith(JSON_PATHS):
+            from api.errors import error_response
+
+            return error_response("invalid_frame", "the request cannot be read")
+        return errors.bad_request(request)
+    return None
+
+
+@sync_and_async_middleware
+def input_check_middleware(get_response: GetResponse) -> GetResponse:
+    """Before any view reads the request: no NUL, no lone surrogate, no control character in a
+    name, wherever it is (``core.inputs``): 400 in the API's error shape under /api/, the 400 page
+    elsewhere. Sync and async, without a thread hop."""
+    if iscoroutinefunction(get_response):
+        get_async = cast("Callable[[HttpRequest], Awaitable[HttpResponseBase]]", get_response)
+
+        async def async_middleware(request: HttpRequest) -> HttpResponseBase:
+            return refusal(request) or await get_async(request)
+
+        return async_middleware
+
+    get_sync = cast("Callable[[HttpRequest], HttpResponseBase]", get_response)
+
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        return refusal(request) or get_sync(request)
+
+    return middleware
+
+
+class BackendDownMiddleware(MiddlewareMixin):
+    """A page whose database or Redis cannot be reached is the 503 page ("try again in a moment"),
+    not a 500: only a bug is a 500 (``core.backends``). (The API answers its own: ``api.errors``.)"""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if backends.down(exception):
+            from core import metrics
+
+            metrics.backend_error(exception)
+            return errors.unavailable(request)
+        return None

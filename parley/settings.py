@@ -108,6 +108,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Every string a request brings, checked before a view reads it (core.inputs): 400 if refused.
+    "parley.middleware.input_check_middleware",
+    # A page whose backend is down is a 503, not a 500.
+    "parley.middleware.BackendDownMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into Parley's login page with a message.
     "axes.middleware.AxesMiddleware",
@@ -131,6 +135,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "parley.errors.csrf_failure"  # Parley's 403 page, in the visitor's language
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
@@ -156,7 +161,7 @@ ASGI_APPLICATION = "parley.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "parley" / "templates"],  # the error pages (parley/errors.py)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -3,7 +3,13 @@ from django.urls import include, path
 
 from api.app import urls as api_urls
 from chat import views
-from parley import health
+from parley import errors, health
+
+# Parley's own error pages, in the visitor's language (parley/errors.py).
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.not_found
+handler500 = errors.server_error
 
 urlpatterns = [
     path("", views.index, name="index"),

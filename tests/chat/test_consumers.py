@@ -14,6 +14,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 from django.test import Client
 
 from chat import services
@@ -68,10 +69,15 @@ async def test_hello_history_presence_for_a_new_room(connect, room):
     assert await database_sync_to_async(Room.objects.filter(name=room).exists)()
 
 
-async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room, monkeypatch):
+@pytest.mark.parametrize(
+    ("failure", "code", "close"),
+    [(OperationalError("store down"), "unavailable", 1013), (RuntimeError("a bug"), "internal", 1011)],
+)
+async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room, monkeypatch, failure, code, close):
     """The store fails between joining and sending history: the handshake is refused with an
-    ``unavailable`` error and close 1013 (not an HTTP 500), and the refused connection is not left
-    in the room to be fed (nor counted in its presence)."""
+    ``unavailable`` error and close 1013 (not an HTTP 500) when the store is down, ``internal``
+    and 1011 for a bug (never "try again later" for what will fail again), and the refused
+    connection is not left in the room to be fed (nor counted in its presence)."""
     from chat import broadcast, protocol, selectors
 
     await store(room, 3)
@@ -80,15 +86,15 @@ async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room
     await recv_until(stayer, "presence")
 
     def broken(**kwargs):
-        raise RuntimeError("store down")
+        raise failure
 
     monkeypatch.setattr(selectors, "history_before", broken)
     failing = WebsocketCommunicator(application, f"/ws/rooms/{urllib.parse.quote(room)}/?name=ghost")
     connected, _ = await failing.connect(timeout=5)
     assert connected
     error = await recv(failing)
-    assert error["type"] == "error" and error["code"] == "unavailable"
-    assert (await failing.receive_output(5))["code"] == 1013
+    assert error["type"] == "error" and error["code"] == code
+    assert (await failing.receive_output(5))["code"] == close
     monkeypatch.undo()
     hub, key = broadcast.get_hub(), protocol.room_key(room)
     assert [m.name for m in hub.rooms[key].members] == ["kim"]
@@ -315,6 +321,13 @@ BAD_FRAMES = [
     (json.dumps({"message": "x" * 4001}), "too_large"),
     (json.dumps({"message": "가" * 4001}), "too_large"),
     ('{"message": "hi", "sender": ""}', None),  # an empty claim means "my connection's name": accepted
+    # What no string may hold (core.inputs), refused with the field's code, the connection open.
+    ('{"message": "a\\u0000b"}', "invalid_frame"),
+    ('{"message": "x\\ud800y"}', "invalid_frame"),
+    ('{"message": "hi", "client_id": "a\\udc00"}', "invalid_frame"),
+    ('{"message": "hi", "sender": "k\\u0007m"}', "invalid_name"),
+    ('{"type": "reaction", "target": 1, "op": "add", "emoji": "\\u0000"}', "invalid_frame"),
+    ('{"message": "hi", "\\u0000": 1}', "invalid_frame"),
 ]
 
 
@@ -380,11 +393,36 @@ async def test_the_byte_limit_counts_utf8_bytes(native, room):
     assert await closed_with(comm) == 1009
 
 
-async def test_nul_characters_are_stored_as_replacement(native, room):
+async def test_nul_and_lone_surrogates_are_refused_naming_the_field(native, room):
     comm = await native(room)
+    await comm.send_to(text_data='{"message": "x\\ud800y", "client_id": "c1"}')
+    error = await recv_until(comm, "error")
+    assert error["code"] == "invalid_frame" and "'message'" in error["detail"] and "surrogate" in error["detail"]
     await send(comm, {"message": "a\x00b"})
+    error = await recv_until(comm, "error")
+    assert error["code"] == "invalid_frame" and "NUL" in error["detail"]
+    await send(comm, {"message": "tabs\tand\nnewlines\x07are text"})  # in free text, other controls are kept
     (frame,) = await messages(comm, 1)
-    assert frame["message"] == "a\ufffdb"
+    assert frame["message"] == "tabs\tand\nnewlines\x07are text"
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("?name=k%00m", "invalid_name"), ("?name=k%07m", "invalid_name"), ("?after=1%00", "invalid_frame")],
+)
+async def test_a_handshake_parameter_with_a_nul_or_a_control_is_refused_with_4400(connect, room, query, code):
+    comm = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/{query}")
+    error = await recv(comm)
+    assert error["type"] == "error" and error["code"] == code
+    assert await closed_with(comm) == 4400
+
+
+@pytest.mark.parametrize("path", ["/ws/rooms/a%00b/", "/ws/ns/x%00/room/", "/ws/dm/x%00y/", "/chat/a%00b"])
+async def test_a_path_with_a_nul_is_refused_with_4400_not_1013(connect, path):
+    comm = await connect(path)
+    error = await recv(comm)
+    assert error["type"] == "error" and error["code"] in ("invalid_room", "invalid_name")
+    assert await closed_with(comm) == 4400
 
 
 # --- Bad input on the seed and tutorial doors: ignored and logged ------------------------------------

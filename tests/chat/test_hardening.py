@@ -10,6 +10,7 @@ import urllib.parse
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
 
 from chat import actions, broadcast, identity, protocol, selectors, services
 from parley.asgi import application
@@ -141,11 +142,11 @@ async def test_history_is_read_while_the_write_thread_is_busy(native, room):
 
 
 def broken(*args, **kwargs):
-    raise RuntimeError("injected failure")
+    raise OperationalError("injected failure: the store is down")
 
 
-async def broken_async(*args, **kwargs):
-    raise RuntimeError("injected failure")
+async def buggy_async(*args, **kwargs):
+    raise RuntimeError("injected failure: a bug")
 
 
 @pytest.mark.parametrize(
@@ -181,13 +182,13 @@ async def test_a_failure_at_each_step_of_a_join_is_refused_with_1013_and_leaves_
 async def test_a_bug_while_sending_closes_with_1011_and_leaves_no_ghost(native, room, monkeypatch):
     kim = await native(room, "?name=kim")
     ghost = await native(room, "?name=ghost")
-    monkeypatch.setattr(actions, "do_send_message", broken_async)
+    monkeypatch.setattr(actions, "do_send_message", buggy_async)
     await send(ghost, {"type": "message", "message": "boom"})
-    # A failure to store is 'unavailable', not a close: the connection stays and can resend.
+    # A bug while storing is 'internal' (not 'unavailable': resending would fail again), not a close.
     error = await recv_until(ghost, "error")
-    assert error["code"] == "unavailable"
+    assert error["code"] == "internal"
     await assert_usable(ghost)
-    monkeypatch.setattr("chat.consumers.RoomConsumer.handle", lambda self, frame: broken_async())
+    monkeypatch.setattr("chat.consumers.RoomConsumer.handle", lambda self, frame: buggy_async())
     await send(ghost, {"type": "ping"})
     assert await closed_with(ghost) == 1011
     monkeypatch.undo()

@@ -99,8 +99,19 @@ def test_message_length_limit_counts_characters():
     assert error_of(protocol.parse_native, '{"message":"abcdef"}', small) == ErrorCode.TOO_LARGE
 
 
-def test_nul_is_kept_as_replacement_character():
-    assert protocol.parse_native('{"message":"a\\u0000b"}', LIMITS).message == "a\ufffdb"
+def test_nul_and_lone_surrogates_are_refused_in_any_field():
+    assert error_of(protocol.parse_native, '{"message":"a\\u0000b"}', LIMITS) == ErrorCode.INVALID_FRAME
+    assert error_of(protocol.parse_native, '{"message":"a\\ud800b"}', LIMITS) == ErrorCode.INVALID_FRAME
+    assert error_of(protocol.parse_native, '{"message":"a","sender":"\\udfff"}', LIMITS) == ErrorCode.INVALID_NAME
+    # A pair is a character, not a lone surrogate.
+    assert protocol.parse_native('{"message":"\\ud83d\\ude00"}', LIMITS).message == "\U0001f600"
+    assert error_of(protocol.parse_native, '{"message": "a", "x": [1, {"y": "\\u0000"}]}', LIMITS) == "invalid_frame"
+
+
+def test_integral_numbers_are_integers():
+    assert protocol.parse_native('{"type":"history","before":5.0,"limit":2.0}', LIMITS) == protocol.HistoryRequest(5, 2)
+    assert error_of(protocol.parse_native, '{"type":"history","before":5.5}', LIMITS) == ErrorCode.INVALID_FRAME
+    assert error_of(protocol.parse_native, '{"type":"history","before":1e300}', LIMITS) == ErrorCode.INVALID_FRAME
 
 
 def test_seed_and_tutorial_frames():
