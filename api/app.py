@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import URLPattern, URLResolver, re_path
-from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
 from ninja.renderers import BaseRenderer
 
 from . import errors
 from .auth import Credentials
+from .openapi import Api, ObjectParser
 from .routes import router
 
 NAMESPACE = "api-v1"
@@ -35,7 +35,7 @@ class OrjsonRenderer(BaseRenderer):
         return orjson.dumps(data)
 
 
-api = NinjaAPI(
+api = Api(
     title="Parley API",
     version="1",
     description="Parley's REST API v1: JSON in and out, personal tokens, the same rules and events as the "
@@ -46,6 +46,7 @@ api = NinjaAPI(
     docs=Swagger(),
     auth=Credentials(),
     renderer=OrjsonRenderer(),
+    parser=ObjectParser(),
 )
 errors.install(api)
 api.add_router("", router)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
@@ -81,7 +82,9 @@ def password_login(request: HttpRequest, username: str, password: str) -> Abstra
     request.axes_locked_out = False  # type: ignore[attr-defined]
     if locked:
         raise ProtocolError(
-            ErrorCode.RATE_LIMITED, "too many failed attempts for this name or from your address: try again later"
+            ErrorCode.RATE_LIMITED,
+            "too many failed attempts for this name or from your address: try again later",
+            retry_after=settings.PARLEY_LOGIN_COOLOFF,
         )
     if user is None or not user.is_active:
         raise ApiError(UNAUTHENTICATED, "wrong username or password")

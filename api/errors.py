@@ -10,15 +10,15 @@ builds an error response itself.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from redis.exceptions import RedisError
 
 from chat.protocol import ErrorCode, ProtocolError
+from core import backends, metrics
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -65,15 +65,23 @@ class ApiError(Exception):
 
 
 def error_response(
-    code: str, detail: str, *, status: int | None = None, extra: dict[str, Any] | None = None
+    code: str,
+    detail: str,
+    *,
+    status: int | None = None,
+    extra: dict[str, Any] | None = None,
+    retry_after: float | None = None,
 ) -> HttpResponse:
     """The error shape as a response; the status from ``STATUS`` unless given; ``extra`` fields
-    (``until`` of ``muted``) go beside code and detail."""
+    (``until`` of ``muted``) go beside code and detail. A 429 says when to try again (Retry-After,
+    whole seconds, at least 1)."""
     body = orjson.dumps({"error": {"code": str(code), "detail": detail, **(extra or {})}})
     response = HttpResponse(body, status=status or STATUS.get(code, 400), content_type="application/json")
     response["Cache-Control"] = "no-store"
     if code == UNAUTHENTICATED:
         response["WWW-Authenticate"] = 'Bearer realm="parley"'
+    if response.status_code == 429:
+        response["Retry-After"] = str(max(1, math.ceil(retry_after or 1)))
     return response
 
 
@@ -85,7 +93,7 @@ def install(api: NinjaAPI) -> None:
         assert isinstance(exc, ProtocolError)
         # muted: when the mute ends (null: until lifted); a timed ban tells it too.
         extra = {"until": exc.until} if exc.code == ErrorCode.MUTED or exc.until is not None else None
-        return error_response(exc.code, exc.detail, extra=extra)
+        return error_response(exc.code, exc.detail, extra=extra, retry_after=exc.retry_after)
 
     def api_error(request: HttpRequest, exc: Any) -> HttpResponse:
         assert isinstance(exc, ApiError)
@@ -100,6 +108,8 @@ def install(api: NinjaAPI) -> None:
         if isinstance(exc, AuthenticationError):
             return error_response(UNAUTHENTICATED, "credentials needed: Authorization: Bearer <token>, or a session")
         if exc.status_code == 400:  # django-ninja's "Cannot parse request body"
+            if isinstance(exc.__cause__, ProtocolError):  # api.openapi.ObjectParser: not an object
+                return error_response(exc.__cause__.code, exc.__cause__.detail)
             return error_response(ErrorCode.INVALID_JSON, "the body is not valid JSON")
         if exc.status_code == 429:
             return error_response(ErrorCode.RATE_LIMITED, str(exc))
@@ -109,13 +119,7 @@ def install(api: NinjaAPI) -> None:
         return error_response(ErrorCode.NOT_FOUND, "not found")
 
     def anything_else(request: HttpRequest, exc: Any) -> HttpResponse:
-        if isinstance(exc, (DatabaseError, RedisError, OSError)):
-            log.warning("%s %s: backend unavailable: %s: %s", request.method, request.path, type(exc).__name__, exc)
-            return error_response(
-                ErrorCode.UNAVAILABLE, "the server cannot reach its store right now; try again shortly"
-            )
-        log.exception("%s %s failed", request.method, request.path)
-        return error_response(INTERNAL, "internal error")
+        return failure_response(request, exc)
 
     api.add_exception_handler(Exception, anything_else)
     api.add_exception_handler(ProtocolError, protocol_error)
@@ -125,10 +129,32 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, not_found)
 
 
+def failure_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """A request that failed: 503 ``unavailable`` when a backend is down (``core.backends``), else
+    500 ``internal``, a bug, logged with its traceback."""
+    if backends.down(exc):
+        metrics.backend_error(exc)
+        log.warning("%s %s: backend unavailable: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        return error_response(ErrorCode.UNAVAILABLE, "the server cannot reach its store right now; try again shortly")
+    log.error("%s %s failed", request.method, request.path, exc_info=exc)
+    return error_response(INTERNAL, "internal error")
+
+
+# Where a value of a request comes from, as django-ninja names it first in an error's "loc".
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
+
+
 def describe(errors: list[dict[str, Any]]) -> str:
-    """pydantic's errors as one line: ``body.message: Input should be a valid string; ...``."""
+    """pydantic's errors as one line, each naming its field once: ``message: Input should be a
+    valid string; ...`` (django-ninja's loc is the source, the parameter, then the field:
+    ``("body", "body", "message")``)."""
     parts = []
     for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid")))
+        loc = [str(p) for p in error.get("loc", ())]
+        source = loc.pop(0) if loc and loc[0] in _SOURCES else ""
+        if source == "body" and len(loc) > 1:
+            loc.pop(0)  # the body parameter's own name
+        where = ".".join(loc) or source
+        message = str(error.get("msg", "invalid"))
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "invalid request"

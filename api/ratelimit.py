@@ -34,6 +34,11 @@ class UserBuckets:
             self.buckets.popitem(last=False)
         return bucket.take()
 
+    def wait(self, user_id: int) -> float:
+        """Seconds until ``user_id`` may write again (a 429's Retry-After)."""
+        bucket = self.buckets.get(user_id)
+        return bucket.wait() if bucket is not None else 0.0
+
     def clear(self) -> None:
         self.buckets.clear()
 

@@ -1,32 +1,106 @@
 """The API's bodies, typed: django-ninja builds the OpenAPI schema from these.
 
 Request bodies are strict (a string is a string, an integer an integer: no coercion, as the
-WebSocket frames); what they hold is then checked by the same functions as the frames
-(``chat.protocol``). Responses mirror the WebSocket frames field for field.
+WebSocket frames; an integral number such as ``5.0`` is the integer 5, as JSON Schema says); what
+they hold is then checked by the same functions as the frames (``chat.protocol``). Responses
+mirror the WebSocket frames field for field.
+
+The string types below (``RoomName``, ``Username``, ``MessageText``, ``Emoji``) say in the schema
+what the server enforces: ``x-pattern`` names a pattern of ``api.patterns``, which ``api.openapi``
+puts in the schema when it is first asked for. They validate nothing themselves: the server's
+checks stay where they are, with their own error codes (``invalid_room``, ``empty_message``...).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
+from django.conf import settings
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from chat import protocol
 from chat.namespaces import POLICY_BOUNDS
 from chat.protocol import MAX_CLIENT_ID_CHARS, MAX_ID
+
+
+def _integral(value: Any) -> Any:
+    """5.0 is the integer 5 (JSON has numbers; JSON Schema's "integer" is any number without a
+    fraction); 5.5 stays a float and is refused as not an integer."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_ID:
+        return int(value)
+    return value
+
+
+Integral = BeforeValidator(_integral)
+
+
+RoomName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "room_name",
+            "minLength": 1,
+            "maxLength": protocol.ROOM_NAME_MAX,
+            "description": "a room's or a namespace's name: 1 to 64 letters (any script), digits, '-', '_' and "
+            "'.', not only dots; compared in NFC. Another name: 400 invalid_room (a namespace: 404)",
+        }
+    ),
+]
+Username = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "username",
+            "minLength": 1,
+            "maxLength": 150,
+            "description": "a username: 1 to 150 letters, digits, '_', '.', '@', '+' and '-'",
+        }
+    ),
+]
+MessageText = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "message",
+            "minLength": 1,
+            "maxLength": settings.PARLEY_MAX_MESSAGE_CHARS,
+            "description": "the text: at least one visible character (else 400 empty_message), at most the "
+            "namespace's max_message_chars characters (GET /ns/{ns}; by default PARLEY_MAX_MESSAGE_CHARS, "
+            "the maxLength here; more: 413 too_large)",
+        }
+    ),
+]
+Emoji = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "emoji",
+            "minLength": 1,
+            "maxLength": protocol.MAX_EMOJI_CHARS,
+            "description": "one emoji: a pictograph (with a skin tone, or several joined by ZWJ), a flag, a keycap",
+        }
+    ),
+]
 
 MAX_TOKEN_NAME_CHARS = 100
 MAX_EXPIRES_IN = 10 * 366 * 24 * 3600  # ten years, in seconds
 
 
 class Body(Schema):
-    model_config = ConfigDict(strict=True)
+    """A request body: strict types, and no field the schema does not name (400 invalid_frame)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class Error(Schema):
-    code: str
-    detail: str
+    code: str = Field(description="what went wrong, one of the codes of docs/api.md")
+    detail: str = Field(description="the same in words, for a person (English)")
     until: str | None = Field(
         default=None, description="muted (and a timed ban): when it ends, ISO 8601 UTC; null: until lifted"
     )
@@ -43,7 +117,9 @@ class TokenRequest(Body):
     username: str = Field(max_length=150)
     password: str = Field(max_length=4096)
     name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME_CHARS)
-    expires_in: int | None = Field(default=None, ge=1, le=MAX_EXPIRES_IN, description="seconds; none: never")
+    expires_in: Annotated[int, Ge(1), Le(MAX_EXPIRES_IN), Integral] | None = Field(
+        None, description="seconds; null: never"
+    )
 
 
 class TokenOut(Schema):
@@ -103,22 +179,27 @@ class Thread(Schema):
 
 
 class PostMessage(Body):
-    message: str
-    client_id: str | None = Field(default=None, min_length=1, max_length=MAX_CLIENT_ID_CHARS)
-    reply_to: int | None = Field(default=None, ge=1, le=MAX_ID)
+    message: MessageText
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CLIENT_ID_CHARS,
+        description="yours, unique per message: a retry with the same one stores nothing twice",
+    )
+    reply_to: Annotated[int, Ge(1), Le(MAX_ID), Integral] | None = Field(None, description="a message of this room")
 
 
 class EditMessage(Body):
-    message: str
+    message: MessageText
 
 
 class ReactionRequest(Body):
-    emoji: str
+    emoji: Emoji
     op: Literal["add", "remove"]
 
 
 class ReadRequest(Body):
-    up_to: int = Field(ge=0, le=MAX_ID)
+    up_to: Annotated[int, Ge(0), Le(MAX_ID), Integral]
 
 
 class ReadOut(Schema):
@@ -135,9 +216,25 @@ MAX_REASON_CHARS = 500
 MAX_SANCTION_SECONDS = 10 * 366 * 24 * 3600
 
 
-def _bounded(key: str, description: str) -> Any:
-    low, high = POLICY_BOUNDS[key]
-    return Field(default=None, ge=low, le=high, description=description + "; null: the server's setting")
+def _low(key: str) -> Ge:
+    return Ge(POLICY_BOUNDS[key][0])
+
+
+def _high(key: str) -> Le:
+    return Le(POLICY_BOUNDS[key][1])
+
+
+def _override(description: str) -> Any:
+    return Field(None, description=description + "; null: the server's setting")
+
+
+def _not_null(description: str) -> Any:
+    """An optional field that may not be null (absent: unchanged)."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class NamespaceOut(Schema):
@@ -159,7 +256,7 @@ class NamespacesOut(Schema):
 
 
 class NamespaceCreate(Body):
-    name: str = Field(min_length=1, description="1 to 64 letters, digits, -, _, . (NFC)")
+    name: RoomName
     visibility: Visibility = "open"
     allow_guests: bool = True
     room_creation: Creation = "members"
@@ -170,15 +267,27 @@ class PolicyPatch(Body):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    visibility: Visibility | None = None
-    allow_guests: bool | None = None
-    room_creation: Creation | None = None
-    max_message_chars: int | None = _bounded("max_message_chars", "longest message, characters")
-    rate_per_sec: float | None = _bounded("rate_per_sec", "messages per second per connection")
-    rate_burst: int | None = _bounded("rate_burst", "how many of those at once")
-    edit_window: float | None = _bounded("edit_window", "seconds an author may edit; 0: no limit")
-    history_on_join: int | None = _bounded("history_on_join", "messages in the history frame on join")
-    retention_days: int | None = _bounded("retention_days", "days messages are kept; 0: forever")
+    visibility: Visibility = _not_null("who may see it")
+    allow_guests: bool = _not_null("whether guests (no account) may chat")
+    room_creation: Creation = _not_null("who may create rooms")
+    max_message_chars: Annotated[int, _low("max_message_chars"), _high("max_message_chars"), Integral] | None = (
+        _override("longest message, characters")
+    )
+    rate_per_sec: Annotated[float, _low("rate_per_sec"), _high("rate_per_sec")] | None = _override(
+        "messages per second per connection"
+    )
+    rate_burst: Annotated[int, _low("rate_burst"), _high("rate_burst"), Integral] | None = _override(
+        "how many of those at once"
+    )
+    edit_window: Annotated[float, _low("edit_window"), _high("edit_window")] | None = _override(
+        "seconds an author may edit; 0: no limit"
+    )
+    history_on_join: Annotated[int, _low("history_on_join"), _high("history_on_join"), Integral] | None = _override(
+        "messages in the history frame on join"
+    )
+    retention_days: Annotated[int, _low("retention_days"), _high("retention_days"), Integral] | None = _override(
+        "days messages are kept; 0: forever"
+    )
 
 
 class MemberOut(Schema):
@@ -191,13 +300,15 @@ class MembersOut(Schema):
 
 
 class MemberSet(Body):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
+    username: Username
     role: RoleName = "member"
 
 
 class InviteCreate(Body):
-    expires_in: int | None = Field(default=None, ge=1, le=MAX_EXPIRES_IN, description="seconds; none: never")
-    max_uses: int | None = Field(default=None, ge=1, le=1_000_000, description="none: unlimited")
+    expires_in: Annotated[int, Ge(1), Le(MAX_EXPIRES_IN), Integral] | None = Field(
+        None, description="seconds; null: never"
+    )
+    max_uses: Annotated[int, Ge(1), Le(1_000_000), Integral] | None = Field(None, description="null: unlimited")
 
 
 class InviteOut(Schema):
@@ -210,7 +321,7 @@ class JoinRequest(Body):
 
 
 class RoomCreate(Body):
-    name: str = Field(min_length=1, description="1 to 64 letters, digits, -, _, . (NFC)")
+    name: RoomName
     private: bool = False
 
 
@@ -220,7 +331,7 @@ class RoomCreated(Schema):
 
 
 class UsernameIn(Body):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
+    username: Username
 
 
 class UsernameOut(Schema):
@@ -228,8 +339,22 @@ class UsernameOut(Schema):
 
 
 class KickRequest(Body):
-    username: str | None = Field(default=None, min_length=1, max_length=MAX_USERNAME_CHARS)
-    guest: str | None = Field(default=None, min_length=1, max_length=100, description="a guest's display name")
+    """Exactly one of ``username`` and ``guest`` (else 400)."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["username"], "properties": {"username": {"type": "string"}}},
+                {"required": ["guest"], "properties": {"guest": {"type": "string"}}},
+            ]
+        },
+    )
+
+    username: Username | None = Field(default=None, description="an account (or give guest)")
+    guest: str | None = Field(
+        default=None, min_length=1, max_length=100, description="a guest's display name (or give username)"
+    )
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
 
 
@@ -239,8 +364,10 @@ class KickOut(Schema):
 
 
 class SanctionRequest(Body):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
-    seconds: int | None = Field(default=None, ge=1, le=MAX_SANCTION_SECONDS, description="none: until lifted")
+    username: Username
+    seconds: Annotated[int, Ge(1), Le(MAX_SANCTION_SECONDS), Integral] | None = Field(
+        None, description="null: until lifted"
+    )
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
 
 

@@ -315,10 +315,10 @@ def room_member_add(caller: Caller, room: RoomAccess, username: str) -> bool:
     """Add a member to a private room (its creator, moderators, owners); True if added."""
     _may_manage_room(caller, room)
     if not room.room.private:
-        raise _bad("only a private room has members")
+        raise ProtocolError(ErrorCode.CONFLICT, "only a private room has members")
     user = user_named(username)
     if not room.policy.open and not Membership.objects.filter(namespace=room.ns.namespace, user=user).exists():
-        raise _bad(f"{username!r} is not a member of the namespace")
+        raise ProtocolError(ErrorCode.CONFLICT, f"{username!r} is not a member of the namespace")
     _, created = RoomMember.objects.get_or_create(room=room.room, user=user)
     if created:
         audit(room.ns.namespace, _actor(caller), AuditEntry.Action.MEMBER_ADD, username, f"room {room.room.name}")

@@ -29,3 +29,10 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+    def wait(self) -> float:
+        """Seconds until a token is there again (0: one is there now): a 429's Retry-After."""
+        if self.rate <= 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (self.clock() - self.stamp) * self.rate)
+        return max(0.0, (1 - tokens) / self.rate)

@@ -37,6 +37,9 @@ log = logging.getLogger("parley.edge")
 # A refusal is logged at most this often (seconds), with how many there were: a storm of refused
 # handshakes must not become a storm of log lines.
 LOG_EVERY = 10.0
+# Retry-After (seconds) of a handshake refused because the address holds too many connections:
+# one closes when someone leaves, which nothing here can predict; a few seconds is a fair guess.
+FULL_RETRY_AFTER = 5
 # Seconds a refused request's socket stays open after the answer, its input read and dropped, so
 # that closing it does not reset it under the answer (EdgeHttpProtocol._linger).
 LINGER_SECONDS = 2.0
@@ -125,7 +128,8 @@ class AddressLimits:
         if self.max_connections and opened >= self.max_connections:
             self._log_full.note(address)
             detail = f"too many open connections from your address (at most {self.max_connections}); close some"
-            return await deny(scope, receive, send, status=429, code="rate_limited", detail=detail)
+            retry_after = [(b"retry-after", b"%d" % FULL_RETRY_AFTER)]
+            return await deny(scope, receive, send, status=429, code="rate_limited", detail=detail, headers=retry_after)
         if self.rate:
             wait = self._take(address)
             if wait:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import glob
 import hmac
 import math
 import os
 import re
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import orjson
 from django.conf import settings
@@ -54,6 +57,25 @@ def _error(code: str, detail: str, status: int) -> HttpResponse:
     return response
 
 
+def _get_only(
+    view: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
+) -> Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]]:
+    """GET and HEAD only: any other method is a JSON 405 with Allow (not Django's CSRF page: these
+    take no form, so they are exempt from the CSRF check)."""
+
+    @functools.wraps(view)
+    async def checked(request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = _error("method_not_allowed", "allowed methods: GET, HEAD", 405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        return await view(request)
+
+    checked.csrf_exempt = True  # type: ignore[attr-defined]  # as Django's csrf_exempt sets it
+    return checked
+
+
+@_get_only
 async def livez(request: HttpRequest) -> HttpResponse:
     return _json({"status": OK})
 
@@ -95,6 +117,7 @@ async def _redis(seconds: float) -> str:
     return OK
 
 
+@_get_only
 async def healthz(request: HttpRequest) -> HttpResponse:
     timeout = settings.PARLEY_HEALTH_TIMEOUT
     database, redis = await asyncio.gather(_database(timeout), _redis(timeout))
@@ -121,6 +144,7 @@ def _forget_dead_workers(path: str) -> None:
             pass  # alive, another user's
 
 
+@_get_only
 async def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.PARLEY_METRICS_TOKEN
     if not token:

@@ -18,10 +18,23 @@ from chat.access import Caller, NsAccess, RoomAccess
 from chat.identity import Identity
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 
+# The error statuses an operation may answer, by what it does. Every route may answer 400 (a bad
+# parameter, or a string core.inputs refuses anywhere in the request) and 503 (a backend down);
+# every route but the token request needs credentials (401).
+PLAIN = (400, 401, 503)  # reads with nothing to look up: /me, /tokens, /dm, /ns
+LOOKUP = (400, 401, 403, 404, 503)  # reads of a namespace or a room: hidden or missing 404, banned 403
+WRITE = (400, 401, 403, 404, 429, 503)  # writes: a role, a ban, a mute or no CSRF header 403, the budget 429
+TEXT = (*WRITE, 413)  # writes of a message's text: over the namespace's max_message_chars 413
+CREATE = (*WRITE, 409)  # creations and role changes: a name taken, the last owner 409
 
-def answers(ok: dict[int, Any] | None = None, *, status: int = 200, schema: Any = None) -> dict[int, Any]:
-    """An operation's documented responses: its success and every error status, in the error shape."""
-    documented: dict[int, Any] = dict.fromkeys(ERROR_STATUSES, schemas.ErrorOut)
+
+def answers(
+    ok: dict[int, Any] | None = None, *, status: int = 200, schema: Any = None, errors: tuple[int, ...]
+) -> dict[int, Any]:
+    """An operation's documented responses: its success, and the error statuses it may answer
+    (``errors``), in the error shape."""
+    assert set(errors) <= set(ERROR_STATUSES), errors
+    documented: dict[int, Any] = dict.fromkeys(sorted(errors), schemas.ErrorOut)
     documented.update(ok if ok is not None else {status: schema})
     return documented
 
@@ -42,7 +55,7 @@ def who(user: AbstractBaseUser) -> Identity:
 def spend(user: AbstractBaseUser) -> None:
     """Take one write from the user's budget (``api.ratelimit``), else rate_limited (429)."""
     if not writes.take(user.pk):
-        raise ProtocolError(ErrorCode.RATE_LIMITED, "too many writes: slow down")
+        raise ProtocolError(ErrorCode.RATE_LIMITED, "too many writes: slow down", retry_after=writes.wait(user.pk))
 
 
 def caller_of(user: AbstractBaseUser) -> Caller:
@@ -84,10 +97,12 @@ def json(data: Any, status: int = 200) -> HttpResponse:
 
 
 PUBLIC = protocol.PUBLIC
-MESSAGES_PAGE = answers(schema=schemas.MessagesPage | schemas.EventsPage)
-POSTED = answers({201: schemas.MessageFrame, 200: schemas.MessageState})
-MSG = Path(..., ge=1, le=MAX_ID)
-BEFORE = Query(None, ge=1, le=MAX_ID)
-AFTER = Query(None, ge=0, le=MAX_ID)
-LIMIT = Query(None, ge=1, le=MAX_ID)
-IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=1, max_length=64)
+MESSAGES_PAGE = answers(schema=schemas.MessagesPage | schemas.EventsPage, errors=LOOKUP)
+POSTED = answers({201: schemas.MessageFrame, 200: schemas.MessageState}, errors=TEXT)
+MSG = Path(..., ge=1, le=MAX_ID, description="a message's id (the id of the event that posted it)")
+BEFORE = Query(None, ge=1, le=MAX_ID, description="only ids below this")
+AFTER = Query(None, ge=0, le=MAX_ID, description="the events after this id (a resume)")
+LIMIT = Query(None, ge=1, le=MAX_ID, description="at most this many (capped at PARLEY_HISTORY_PAGE_MAX)")
+IDEMPOTENCY_KEY = Header(
+    None, alias="Idempotency-Key", min_length=1, max_length=64, description="the same as the body's client_id"
+)

@@ -11,6 +11,10 @@ from ninja import Query, Router
 
 from api import schemas
 from api.routes.common import (
+    CREATE,
+    LOOKUP,
+    PLAIN,
+    WRITE,
     answers,
     caller_of,
     json,
@@ -35,14 +39,18 @@ def namespace_out(ns: NsAccess) -> dict[str, Any]:
     return {"name": ns.namespace.name, **ns.policy.fields(), "role": ns.role}
 
 
-@router.get("/ns", response=answers(schema=schemas.NamespacesOut), tags=["namespaces"])
+@router.get("/ns", response=answers(schema=schemas.NamespacesOut, errors=PLAIN), tags=["namespaces"])
 async def ns_list(request: HttpRequest) -> HttpResponse:
     """The namespaces the caller may see (`public` first, then by name), with the caller's role."""
     found = await reads.read(access.visible_namespaces, caller_of(user_of(request)))
     return json({"namespaces": [namespace_out(ns) for ns in found]})
 
 
-@router.post("/ns", response=answers(status=201, schema=schemas.NamespaceOut), tags=["namespaces"])
+@router.post(
+    "/ns",
+    response=answers(status=201, schema=schemas.NamespaceOut, errors=(400, 401, 403, 409, 429, 503)),
+    tags=["namespaces"],
+)
 async def ns_create(request: HttpRequest, body: schemas.NamespaceCreate) -> HttpResponse:
     """Create a namespace, the caller its owner. A name taken: 409 `conflict`."""
     user = user_of(request)
@@ -52,15 +60,15 @@ async def ns_create(request: HttpRequest, body: schemas.NamespaceCreate) -> Http
     return json(namespace_out(made), status=201)
 
 
-@router.get("/ns/{ns}", response=answers(schema=schemas.NamespaceOut), tags=["namespaces"])
-async def ns_get(request: HttpRequest, ns: str) -> HttpResponse:
+@router.get("/ns/{ns}", response=answers(schema=schemas.NamespaceOut, errors=LOOKUP), tags=["namespaces"])
+async def ns_get(request: HttpRequest, ns: schemas.RoomName) -> HttpResponse:
     """The namespace: its policy and the caller's role."""
     _, _, found = await namespace_of(request, ns)
     return json(namespace_out(found))
 
 
-@router.patch("/ns/{ns}", response=answers(schema=schemas.NamespaceOut), tags=["namespaces"])
-async def ns_update(request: HttpRequest, ns: str, body: schemas.PolicyPatch) -> HttpResponse:
+@router.patch("/ns/{ns}", response=answers(schema=schemas.NamespaceOut, errors=WRITE), tags=["namespaces"])
+async def ns_update(request: HttpRequest, ns: schemas.RoomName, body: schemas.PolicyPatch) -> HttpResponse:
     """Change policy fields (owners); an override set to null falls back to the server's setting.
     A switch to `members` closes outsiders' connections."""
     user, caller, found = await namespace_of(request, ns)
@@ -70,8 +78,8 @@ async def ns_update(request: HttpRequest, ns: str, body: schemas.PolicyPatch) ->
     return json(namespace_out(updated))
 
 
-@router.get("/ns/{ns}/members", response=answers(schema=schemas.MembersOut), tags=["namespaces"])
-async def ns_members(request: HttpRequest, ns: str) -> HttpResponse:
+@router.get("/ns/{ns}/members", response=answers(schema=schemas.MembersOut, errors=LOOKUP), tags=["namespaces"])
+async def ns_members(request: HttpRequest, ns: schemas.RoomName) -> HttpResponse:
     """The namespace's members and their roles, by username."""
     _, _, found = await namespace_of(request, ns)
     return json({"members": await reads.read(namespaces.members, found)})
@@ -79,10 +87,10 @@ async def ns_members(request: HttpRequest, ns: str) -> HttpResponse:
 
 @router.post(
     "/ns/{ns}/members",
-    response=answers({201: schemas.MemberOut, 200: schemas.MemberOut}),
+    response=answers({201: schemas.MemberOut, 200: schemas.MemberOut}, errors=CREATE),
     tags=["namespaces"],
 )
-async def ns_member_set(request: HttpRequest, ns: str, body: schemas.MemberSet) -> HttpResponse:
+async def ns_member_set(request: HttpRequest, ns: schemas.RoomName, body: schemas.MemberSet) -> HttpResponse:
     """Add a member (201) or change a member's role (200). Owners grant any role; moderators add
     members (role `member`) only."""
     user, caller, found = await namespace_of(request, ns)
@@ -94,8 +102,10 @@ async def ns_member_set(request: HttpRequest, ns: str, body: schemas.MemberSet) 
     return json({"username": body.username, "role": role}, status=201 if added else 200)
 
 
-@router.delete("/ns/{ns}/members/{username}", response=answers(status=204, schema=None), tags=["namespaces"])
-async def ns_member_remove(request: HttpRequest, ns: str, username: str) -> HttpResponse:
+@router.delete(
+    "/ns/{ns}/members/{username}", response=answers(status=204, schema=None, errors=CREATE), tags=["namespaces"]
+)
+async def ns_member_remove(request: HttpRequest, ns: schemas.RoomName, username: schemas.Username) -> HttpResponse:
     """Remove a member (owners: anyone; moderators: members; anyone: themselves). The last owner
     cannot leave: 409."""
     user, caller, found = await namespace_of(request, ns)
@@ -114,8 +124,10 @@ def _invite_create(caller: Caller, ns: NsAccess, expires_in: int | None, max_use
     return {"code": invite.code, "url": namespaces.invite_url(invite)}
 
 
-@router.post("/ns/{ns}/invites", response=answers(status=201, schema=schemas.InviteOut), tags=["namespaces"])
-async def invite_create(request: HttpRequest, ns: str, body: schemas.InviteCreate) -> HttpResponse:
+@router.post(
+    "/ns/{ns}/invites", response=answers(status=201, schema=schemas.InviteOut, errors=WRITE), tags=["namespaces"]
+)
+async def invite_create(request: HttpRequest, ns: schemas.RoomName, body: schemas.InviteCreate) -> HttpResponse:
     """A new invite (owners and moderators): its code and the join page's path."""
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
@@ -123,8 +135,8 @@ async def invite_create(request: HttpRequest, ns: str, body: schemas.InviteCreat
     return json(await db.call(_invite_create, caller, found, body.expires_in, body.max_uses), status=201)
 
 
-@router.delete("/ns/{ns}/invites/{code}", response=answers(status=204, schema=None), tags=["namespaces"])
-async def invite_revoke(request: HttpRequest, ns: str, code: str) -> HttpResponse:
+@router.delete("/ns/{ns}/invites/{code}", response=answers(status=204, schema=None, errors=WRITE), tags=["namespaces"])
+async def invite_revoke(request: HttpRequest, ns: schemas.RoomName, code: str) -> HttpResponse:
     """Revoke an invite (owners and moderators); one unknown or already revoked: 404."""
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
@@ -133,7 +145,7 @@ async def invite_revoke(request: HttpRequest, ns: str, code: str) -> HttpRespons
     return HttpResponse(status=204)
 
 
-def _join(caller: Caller, ns: str, code: str) -> NsAccess:
+def _join(caller: Caller, ns: schemas.RoomName, code: str) -> NsAccess:
     """Redeem an invite. The code is checked first, so an outsider of a `members` namespace with a
     good code may join; a wrong, used-up, expired or revoked one is not_found, like a hidden namespace."""
     try:
@@ -147,8 +159,8 @@ def _join(caller: Caller, ns: str, code: str) -> NsAccess:
     return namespaces.invite_redeem(caller, name, code)
 
 
-@router.post("/ns/{ns}/join", response=answers(schema=schemas.NamespaceOut), tags=["namespaces"])
-async def ns_join(request: HttpRequest, ns: str, body: schemas.JoinRequest) -> HttpResponse:
+@router.post("/ns/{ns}/join", response=answers(schema=schemas.NamespaceOut, errors=WRITE), tags=["namespaces"])
+async def ns_join(request: HttpRequest, ns: schemas.RoomName, body: schemas.JoinRequest) -> HttpResponse:
     """Join the namespace with an invite code: 200 with the namespace (a member already: nothing
     changes). A wrong, used-up, expired or revoked code: 404."""
     user = user_of(request)
@@ -164,12 +176,15 @@ def _may_manage_room(caller: Caller, grant: RoomAccess) -> None:
 
 @router.post(
     "/ns/{ns}/rooms/{room}/members",
-    response=answers({201: schemas.UsernameOut, 200: schemas.UsernameOut}),
+    response=answers({201: schemas.UsernameOut, 200: schemas.UsernameOut}, errors=CREATE),
     tags=["namespaces"],
 )
-async def ns_room_member_add(request: HttpRequest, ns: str, room: str, body: schemas.UsernameIn) -> HttpResponse:
+async def ns_room_member_add(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: schemas.UsernameIn
+) -> HttpResponse:
     """Add a member to a private room (its creator, moderators, owners): 201, or 200 if they
-    already were one. A room that is not private: 400."""
+    already were one. A room that is not private, or someone who is not a member of a members-only
+    namespace: 409."""
     user = user_of(request)
     caller = caller_of(user)
     grant = await room_of(user, ns, room)
@@ -180,9 +195,13 @@ async def ns_room_member_add(request: HttpRequest, ns: str, room: str, body: sch
 
 
 @router.delete(
-    "/ns/{ns}/rooms/{room}/members/{username}", response=answers(status=204, schema=None), tags=["namespaces"]
+    "/ns/{ns}/rooms/{room}/members/{username}",
+    response=answers(status=204, schema=None, errors=WRITE),
+    tags=["namespaces"],
 )
-async def ns_room_member_remove(request: HttpRequest, ns: str, room: str, username: str) -> HttpResponse:
+async def ns_room_member_remove(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, username: schemas.Username
+) -> HttpResponse:
     """Remove a member of a private room (its creator, moderators, owners; anyone: themselves);
     their connections to it close."""
     user = user_of(request)
@@ -195,8 +214,10 @@ async def ns_room_member_remove(request: HttpRequest, ns: str, room: str, userna
     return HttpResponse(status=204)
 
 
-@router.post("/ns/{ns}/rooms/{room}/kick", response=answers(schema=schemas.KickOut), tags=["namespaces"])
-async def ns_kick(request: HttpRequest, ns: str, room: str, body: schemas.KickRequest) -> HttpResponse:
+@router.post("/ns/{ns}/rooms/{room}/kick", response=answers(schema=schemas.KickOut, errors=WRITE), tags=["namespaces"])
+async def ns_kick(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: schemas.KickRequest
+) -> HttpResponse:
     """Close every connection of a user (`username`) or a guest (`guest`, their display name) to the
     room (owners and moderators). They may rejoin a public room; a private room's member is removed."""
     user, caller, found = await namespace_of(request, ns)
@@ -212,7 +233,7 @@ async def ns_kick(request: HttpRequest, ns: str, room: str, body: schemas.KickRe
 # --- Mutes, bans, the audit log ------------------------------------------------------------------
 
 
-def sanction_out(row: Sanction, username: str) -> dict[str, Any]:
+def sanction_out(row: Sanction, username: schemas.Username) -> dict[str, Any]:
     return {
         "username": username,
         "kind": row.kind,
@@ -221,7 +242,9 @@ def sanction_out(row: Sanction, username: str) -> dict[str, Any]:
     }
 
 
-async def _sanction(request: HttpRequest, ns: str, kind: str, body: schemas.SanctionRequest) -> HttpResponse:
+async def _sanction(
+    request: HttpRequest, ns: schemas.RoomName, kind: str, body: schemas.SanctionRequest
+) -> HttpResponse:
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
     spend(user)
@@ -230,7 +253,7 @@ async def _sanction(request: HttpRequest, ns: str, kind: str, body: schemas.Sanc
     return json(sanction_out(row, body.username), status=201)
 
 
-async def _lift(request: HttpRequest, ns: str, kind: str, username: str) -> HttpResponse:
+async def _lift(request: HttpRequest, ns: schemas.RoomName, kind: str, username: schemas.Username) -> HttpResponse:
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
     spend(user)
@@ -238,34 +261,40 @@ async def _lift(request: HttpRequest, ns: str, kind: str, username: str) -> Http
     return HttpResponse(status=204)
 
 
-@router.post("/ns/{ns}/mutes", response=answers(status=201, schema=schemas.SanctionOut), tags=["namespaces"])
-async def ns_mute(request: HttpRequest, ns: str, body: schemas.SanctionRequest) -> HttpResponse:
+@router.post(
+    "/ns/{ns}/mutes", response=answers(status=201, schema=schemas.SanctionOut, errors=WRITE), tags=["namespaces"]
+)
+async def ns_mute(request: HttpRequest, ns: schemas.RoomName, body: schemas.SanctionRequest) -> HttpResponse:
     """Mute an account in the namespace (owners and moderators), for `seconds` or until lifted; a
     member or not. Its posts, edits and reactions are refused: 403 `muted` with `until`."""
     return await _sanction(request, ns, Sanction.Kind.MUTE, body)
 
 
-@router.delete("/ns/{ns}/mutes/{username}", response=answers(status=204, schema=None), tags=["namespaces"])
-async def ns_unmute(request: HttpRequest, ns: str, username: str) -> HttpResponse:
+@router.delete(
+    "/ns/{ns}/mutes/{username}", response=answers(status=204, schema=None, errors=WRITE), tags=["namespaces"]
+)
+async def ns_unmute(request: HttpRequest, ns: schemas.RoomName, username: schemas.Username) -> HttpResponse:
     """Lift a mute (none in force: 404)."""
     return await _lift(request, ns, Sanction.Kind.MUTE, username)
 
 
-@router.post("/ns/{ns}/bans", response=answers(status=201, schema=schemas.SanctionOut), tags=["namespaces"])
-async def ns_ban(request: HttpRequest, ns: str, body: schemas.SanctionRequest) -> HttpResponse:
+@router.post(
+    "/ns/{ns}/bans", response=answers(status=201, schema=schemas.SanctionOut, errors=WRITE), tags=["namespaces"]
+)
+async def ns_ban(request: HttpRequest, ns: schemas.RoomName, body: schemas.SanctionRequest) -> HttpResponse:
     """Ban an account from the namespace (owners and moderators), for `seconds` or until lifted; a
     member or not. Its connections there close, and everything in the namespace answers it 403."""
     return await _sanction(request, ns, Sanction.Kind.BAN, body)
 
 
-@router.delete("/ns/{ns}/bans/{username}", response=answers(status=204, schema=None), tags=["namespaces"])
-async def ns_unban(request: HttpRequest, ns: str, username: str) -> HttpResponse:
+@router.delete("/ns/{ns}/bans/{username}", response=answers(status=204, schema=None, errors=WRITE), tags=["namespaces"])
+async def ns_unban(request: HttpRequest, ns: schemas.RoomName, username: schemas.Username) -> HttpResponse:
     """Lift a ban (none in force: 404)."""
     return await _lift(request, ns, Sanction.Kind.BAN, username)
 
 
-@router.get("/ns/{ns}/audit", response=answers(schema=schemas.AuditOut), tags=["namespaces"])
-async def ns_audit(request: HttpRequest, ns: str, limit: int = Query(100, ge=1, le=1000)) -> HttpResponse:
+@router.get("/ns/{ns}/audit", response=answers(schema=schemas.AuditOut, errors=LOOKUP), tags=["namespaces"])
+async def ns_audit(request: HttpRequest, ns: schemas.RoomName, limit: int = Query(100, ge=1, le=1000)) -> HttpResponse:
     """The audit log, newest first (owners and moderators)."""
     _, _, found = await namespace_of(request, ns)
     found.require_moderator()

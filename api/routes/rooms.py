@@ -16,12 +16,17 @@ from api import schemas
 from api.routes.common import (
     AFTER,
     BEFORE,
+    CREATE,
     IDEMPOTENCY_KEY,
     LIMIT,
+    LOOKUP,
     MESSAGES_PAGE,
     MSG,
+    PLAIN,
     POSTED,
     PUBLIC,
+    TEXT,
+    WRITE,
     answers,
     caller_of,
     json,
@@ -41,7 +46,7 @@ from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 router = Router()
 
 
-def _rooms(caller: Caller, ns: str) -> list[dict[str, Any]]:
+def _rooms(caller: Caller, ns: schemas.RoomName) -> list[dict[str, Any]]:
     rooms = access.visible_rooms(caller, namespace_for(caller, ns))
     online = pubsub.online_counts(keys=[protocol.room_key(r.address) for r in rooms])
     assert caller.user_id is not None
@@ -65,9 +70,12 @@ def _history(room: Room, before: int | None, limit: int) -> dict[str, Any]:
     return {"messages": messages, "has_more": has_more}
 
 
-def _events(room: Room, after: int, limit: int) -> dict[str, Any]:
-    last_id = selectors.room_last_id(room_id=room.pk)
-    events = selectors.events_after(room_id=room.pk, after=after, until=last_id, limit=limit + 1)
+def _events(room: Room, after: int, before: int | None, limit: int) -> dict[str, Any]:
+    """The events after ``after`` (and before ``before``, if given), oldest first."""
+    until = selectors.room_last_id(room_id=room.pk)
+    if before is not None:
+        until = min(until, before - 1)
+    events = selectors.events_after(room_id=room.pk, after=after, until=until, limit=limit + 1)
     return {"events": events[:limit], "has_more": len(events) > limit}
 
 
@@ -75,17 +83,15 @@ def _events(room: Room, after: int, limit: int) -> dict[str, Any]:
 # may see it (or, for a post, how to find or make it), whichever prefix the route has.
 
 
-async def _room_list(user: AbstractBaseUser, ns: str) -> HttpResponse:
+async def _room_list(user: AbstractBaseUser, ns: schemas.RoomName) -> HttpResponse:
     return json({"rooms": await reads.read(_rooms, caller_of(user), ns)})
 
 
 async def _room_messages(grant: RoomAccess, before: int | None, after: int | None, limit: int | None) -> HttpResponse:
-    if before is not None and after is not None:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, "give 'before' or 'after', not both")
     page_max = settings.PARLEY_HISTORY_PAGE_MAX
     size = min(limit or page_max, page_max)
     if after is not None:
-        return json(await reads.read(_events, grant.room, after, size))
+        return json(await reads.read(_events, grant.room, after, before, size))
     return json(await reads.read(_history, grant.room, before, size))
 
 
@@ -93,11 +99,7 @@ async def _room_post(
     user: AbstractBaseUser, body: schemas.PostMessage, idempotency_key: str | None, grant: RoomAccess
 ) -> HttpResponse:
     """Post into the room of ``grant``, by its namespace's policy."""
-    client_id = body.client_id
-    if idempotency_key is not None:
-        if client_id is not None and client_id != idempotency_key:
-            raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' and Idempotency-Key differ")
-        client_id = idempotency_key
+    client_id = idempotency_key if idempotency_key is not None else body.client_id  # the header wins
     if client_id is not None and protocol.has_control(client_id):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' must not hold control characters")
     text = protocol.check_message(body.message, grant.policy.limits())
@@ -111,7 +113,11 @@ async def _room_post(
 
 
 async def _room_post_in(
-    user: AbstractBaseUser, ns: str, room: str, body: schemas.PostMessage, idempotency_key: str | None
+    user: AbstractBaseUser,
+    ns: schemas.RoomName,
+    room: schemas.RoomName,
+    body: schemas.PostMessage,
+    idempotency_key: str | None,
 ) -> HttpResponse:
     """A post to a room of a namespace: a missing room is made if the caller may create rooms
     there, else 404 (``access.access_join``: the namespace, the caller's role and ban, and the
@@ -160,7 +166,7 @@ async def _room_read(user: AbstractBaseUser, grant: RoomAccess, up_to: int) -> H
 # --- The rooms of public: /rooms ------------------------------------------------------------------
 
 
-@router.get("/rooms", response=answers(schema=schemas.RoomsOut), tags=["rooms"])
+@router.get("/rooms", response=answers(schema=schemas.RoomsOut, errors=(400, 401, 403, 503)), tags=["rooms"])
 async def rooms(request: HttpRequest) -> HttpResponse:
     """The rooms of `public` the caller may see (private ones only to their members and the
     namespace's moderators), most recently active first, with how many people are online and the
@@ -171,31 +177,37 @@ async def rooms(request: HttpRequest) -> HttpResponse:
 @router.get("/rooms/{room}/messages", response=MESSAGES_PAGE, tags=["messages"])
 async def messages(
     request: HttpRequest,
-    room: str,
+    room: schemas.RoomName,
     before: int | None = BEFORE,
     after: int | None = AFTER,
     limit: int | None = LIMIT,
 ) -> HttpResponse:
     """Without `after`: a page of messages as they are now (`before` an id: older than it; none:
     the newest), oldest first, like the WebSocket's history frame. With `after=N`: the events after
-    N of every kind in id order, as the WebSocket resume gives them. `limit` is capped at
-    PARLEY_HISTORY_PAGE_MAX (also the default)."""
+    N of every kind in id order, as the WebSocket resume gives them (with `before=M` too: only
+    those below M). `limit` is capped at PARLEY_HISTORY_PAGE_MAX (also the default)."""
     return await _room_messages(await room_of(user_of(request), PUBLIC, room), before, after, limit)
 
 
 @router.post("/rooms/{room}/messages", response=POSTED, tags=["messages"])
 async def post_message(
-    request: HttpRequest, room: str, body: schemas.PostMessage, idempotency_key: str | None = IDEMPOTENCY_KEY
+    request: HttpRequest,
+    room: schemas.RoomName,
+    body: schemas.PostMessage,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> HttpResponse:
     """Post a message (the room is made if it does not exist): 201 with the message frame every
     WebSocket member gets. A `client_id` already stored in the room, through any door: 200 with
-    that message as it is now, nothing stored. `Idempotency-Key` is the same as `client_id`."""
+    that message as it is now, nothing stored. `Idempotency-Key` is the same as `client_id` (given
+    both, the header is the message's client_id)."""
     return await _room_post_in(user_of(request), PUBLIC, room, body, idempotency_key)
 
 
-@router.patch("/rooms/{room}/messages/{message_id}", response=answers(schema=schemas.MessageState), tags=["messages"])
+@router.patch(
+    "/rooms/{room}/messages/{message_id}", response=answers(schema=schemas.MessageState, errors=TEXT), tags=["messages"]
+)
 async def edit_message(
-    request: HttpRequest, room: str, body: schemas.EditMessage, message_id: int = MSG
+    request: HttpRequest, room: schemas.RoomName, body: schemas.EditMessage, message_id: int = MSG
 ) -> HttpResponse:
     """Edit your message (within the namespace's edit window): 200 with the message as it is now;
     the `edit` event goes to every WebSocket member."""
@@ -203,8 +215,10 @@ async def edit_message(
     return await _message_edit(user, await room_of(user, PUBLIC, room), message_id, body.message)
 
 
-@router.delete("/rooms/{room}/messages/{message_id}", response=answers(status=204, schema=None), tags=["messages"])
-async def delete_message(request: HttpRequest, room: str, message_id: int = MSG) -> HttpResponse:
+@router.delete(
+    "/rooms/{room}/messages/{message_id}", response=answers(status=204, schema=None, errors=WRITE), tags=["messages"]
+)
+async def delete_message(request: HttpRequest, room: schemas.RoomName, message_id: int = MSG) -> HttpResponse:
     """Delete your message (a moderator of the namespace, or staff: anyone's): 204; the `delete`
     event goes to every member."""
     user = user_of(request)
@@ -212,23 +226,31 @@ async def delete_message(request: HttpRequest, room: str, message_id: int = MSG)
 
 
 @router.post(
-    "/rooms/{room}/messages/{message_id}/reactions", response=answers(schema=schemas.MessageState), tags=["messages"]
+    "/rooms/{room}/messages/{message_id}/reactions",
+    response=answers(schema=schemas.MessageState, errors=WRITE),
+    tags=["messages"],
 )
-async def react(request: HttpRequest, room: str, body: schemas.ReactionRequest, message_id: int = MSG) -> HttpResponse:
+async def react(
+    request: HttpRequest, room: schemas.RoomName, body: schemas.ReactionRequest, message_id: int = MSG
+) -> HttpResponse:
     """Add or remove your reaction: 200 with the message as it is now (also when nothing changed:
     a reaction you already have, or the removal of one you do not; then no event is sent)."""
     user = user_of(request)
     return await _message_react(user, await room_of(user, PUBLIC, room), message_id, body)
 
 
-@router.get("/rooms/{room}/messages/{message_id}/thread", response=answers(schema=schemas.Thread), tags=["messages"])
-async def thread(request: HttpRequest, room: str, message_id: int = MSG) -> HttpResponse:
+@router.get(
+    "/rooms/{room}/messages/{message_id}/thread",
+    response=answers(schema=schemas.Thread, errors=LOOKUP),
+    tags=["messages"],
+)
+async def thread(request: HttpRequest, room: schemas.RoomName, message_id: int = MSG) -> HttpResponse:
     """The replies to a message as they are now, oldest first (a deleted or missing message: 404)."""
     return await _message_thread(await room_of(user_of(request), PUBLIC, room), message_id)
 
 
-@router.post("/rooms/{room}/read", response=answers(schema=schemas.ReadOut), tags=["rooms"])
-async def read(request: HttpRequest, room: str, body: schemas.ReadRequest) -> HttpResponse:
+@router.post("/rooms/{room}/read", response=answers(schema=schemas.ReadOut, errors=WRITE), tags=["rooms"])
+async def read(request: HttpRequest, room: schemas.RoomName, body: schemas.ReadRequest) -> HttpResponse:
     """Move your read cursor forward (never back, never past the room's last id): the cursor now."""
     user = user_of(request)
     return await _room_read(user, await room_of(user, PUBLIC, room), body.up_to)
@@ -237,8 +259,8 @@ async def read(request: HttpRequest, room: str, body: schemas.ReadRequest) -> Ht
 # --- The rooms of any namespace: /ns/<ns>/rooms -------------------------------------------------
 
 
-@router.get("/ns/{ns}/rooms", response=answers(schema=schemas.RoomsOut), tags=["namespaces"])
-async def ns_rooms(request: HttpRequest, ns: str) -> HttpResponse:
+@router.get("/ns/{ns}/rooms", response=answers(schema=schemas.RoomsOut, errors=LOOKUP), tags=["namespaces"])
+async def ns_rooms(request: HttpRequest, ns: schemas.RoomName) -> HttpResponse:
     """The rooms of the namespace the caller may see, most recently active first."""
     return await _room_list(user_of(request), ns)
 
@@ -246,8 +268,8 @@ async def ns_rooms(request: HttpRequest, ns: str) -> HttpResponse:
 @router.get("/ns/{ns}/rooms/{room}/messages", response=MESSAGES_PAGE, tags=["namespaces"])
 async def ns_messages(
     request: HttpRequest,
-    ns: str,
-    room: str,
+    ns: schemas.RoomName,
+    room: schemas.RoomName,
     before: int | None = BEFORE,
     after: int | None = AFTER,
     limit: int | None = LIMIT,
@@ -259,8 +281,8 @@ async def ns_messages(
 @router.post("/ns/{ns}/rooms/{room}/messages", response=POSTED, tags=["namespaces"])
 async def ns_post_message(
     request: HttpRequest,
-    ns: str,
-    room: str,
+    ns: schemas.RoomName,
+    room: schemas.RoomName,
     body: schemas.PostMessage,
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> HttpResponse:
@@ -270,10 +292,12 @@ async def ns_post_message(
 
 
 @router.patch(
-    "/ns/{ns}/rooms/{room}/messages/{message_id}", response=answers(schema=schemas.MessageState), tags=["namespaces"]
+    "/ns/{ns}/rooms/{room}/messages/{message_id}",
+    response=answers(schema=schemas.MessageState, errors=TEXT),
+    tags=["namespaces"],
 )
 async def ns_edit_message(
-    request: HttpRequest, ns: str, room: str, body: schemas.EditMessage, message_id: int = MSG
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: schemas.EditMessage, message_id: int = MSG
 ) -> HttpResponse:
     """As `PATCH /rooms/{room}/messages/{id}`, within the namespace's `edit_window`."""
     user = user_of(request)
@@ -281,9 +305,13 @@ async def ns_edit_message(
 
 
 @router.delete(
-    "/ns/{ns}/rooms/{room}/messages/{message_id}", response=answers(status=204, schema=None), tags=["namespaces"]
+    "/ns/{ns}/rooms/{room}/messages/{message_id}",
+    response=answers(status=204, schema=None, errors=WRITE),
+    tags=["namespaces"],
 )
-async def ns_delete_message(request: HttpRequest, ns: str, room: str, message_id: int = MSG) -> HttpResponse:
+async def ns_delete_message(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, message_id: int = MSG
+) -> HttpResponse:
     """As `DELETE /rooms/{room}/messages/{id}`: the author, or an owner or moderator of the namespace."""
     user = user_of(request)
     return await _message_delete(user, await room_of(user, ns, room), message_id)
@@ -291,11 +319,15 @@ async def ns_delete_message(request: HttpRequest, ns: str, room: str, message_id
 
 @router.post(
     "/ns/{ns}/rooms/{room}/messages/{message_id}/reactions",
-    response=answers(schema=schemas.MessageState),
+    response=answers(schema=schemas.MessageState, errors=WRITE),
     tags=["namespaces"],
 )
 async def ns_react(
-    request: HttpRequest, ns: str, room: str, body: schemas.ReactionRequest, message_id: int = MSG
+    request: HttpRequest,
+    ns: schemas.RoomName,
+    room: schemas.RoomName,
+    body: schemas.ReactionRequest,
+    message_id: int = MSG,
 ) -> HttpResponse:
     """As `POST /rooms/{room}/messages/{id}/reactions`."""
     user = user_of(request)
@@ -303,15 +335,21 @@ async def ns_react(
 
 
 @router.get(
-    "/ns/{ns}/rooms/{room}/messages/{message_id}/thread", response=answers(schema=schemas.Thread), tags=["namespaces"]
+    "/ns/{ns}/rooms/{room}/messages/{message_id}/thread",
+    response=answers(schema=schemas.Thread, errors=LOOKUP),
+    tags=["namespaces"],
 )
-async def ns_thread(request: HttpRequest, ns: str, room: str, message_id: int = MSG) -> HttpResponse:
+async def ns_thread(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, message_id: int = MSG
+) -> HttpResponse:
     """As `GET /rooms/{room}/messages/{id}/thread`."""
     return await _message_thread(await room_of(user_of(request), ns, room), message_id)
 
 
-@router.post("/ns/{ns}/rooms/{room}/read", response=answers(schema=schemas.ReadOut), tags=["namespaces"])
-async def ns_read(request: HttpRequest, ns: str, room: str, body: schemas.ReadRequest) -> HttpResponse:
+@router.post("/ns/{ns}/rooms/{room}/read", response=answers(schema=schemas.ReadOut, errors=WRITE), tags=["namespaces"])
+async def ns_read(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: schemas.ReadRequest
+) -> HttpResponse:
     """As `POST /rooms/{room}/read`."""
     user = user_of(request)
     return await _room_read(user, await room_of(user, ns, room), body.up_to)
@@ -320,8 +358,10 @@ async def ns_read(request: HttpRequest, ns: str, room: str, body: schemas.ReadRe
 # --- Rooms of a namespace: creation, members, kicks -----------------------------------------------
 
 
-@router.post("/ns/{ns}/rooms", response=answers(status=201, schema=schemas.RoomCreated), tags=["namespaces"])
-async def ns_room_create(request: HttpRequest, ns: str, body: schemas.RoomCreate) -> HttpResponse:
+@router.post(
+    "/ns/{ns}/rooms", response=answers(status=201, schema=schemas.RoomCreated, errors=CREATE), tags=["namespaces"]
+)
+async def ns_room_create(request: HttpRequest, ns: schemas.RoomName, body: schemas.RoomCreate) -> HttpResponse:
     """Create a room, public or private (its creator its first member), where the policy lets the
     caller create rooms (else 403). A name taken: 409."""
     user, caller, found = await namespace_of(request, ns)
@@ -333,7 +373,7 @@ async def ns_room_create(request: HttpRequest, ns: str, body: schemas.RoomCreate
 # --- Direct messages ------------------------------------------------------------------------------
 
 
-@router.get("/dm", response=answers(schema=schemas.DmsOut), tags=["dm"])
+@router.get("/dm", response=answers(schema=schemas.DmsOut, errors=PLAIN), tags=["dm"])
 async def dm_list(request: HttpRequest) -> HttpResponse:
     """The caller's direct messages, newest activity first: the other's username, the last id and
     the caller's unread."""
@@ -341,7 +381,7 @@ async def dm_list(request: HttpRequest) -> HttpResponse:
     return json({"dms": [{"username": r["username"], "last_id": r["last_id"], "unread": r["unread"]} for r in rows]})
 
 
-async def _dm(user: AbstractBaseUser, username: str) -> RoomAccess:
+async def _dm(user: AbstractBaseUser, username: schemas.Username) -> RoomAccess:
     grant, _ = await db.call(namespaces.dm_room, caller_of(user), username)
     return grant
 
@@ -349,7 +389,7 @@ async def _dm(user: AbstractBaseUser, username: str) -> RoomAccess:
 @router.get("/dm/{username}/messages", response=MESSAGES_PAGE, tags=["dm"])
 async def dm_messages(
     request: HttpRequest,
-    username: str,
+    username: schemas.Username,
     before: int | None = BEFORE,
     after: int | None = AFTER,
     limit: int | None = LIMIT,
@@ -361,7 +401,10 @@ async def dm_messages(
 
 @router.post("/dm/{username}/messages", response=POSTED, tags=["dm"])
 async def dm_post_message(
-    request: HttpRequest, username: str, body: schemas.PostMessage, idempotency_key: str | None = IDEMPOTENCY_KEY
+    request: HttpRequest,
+    username: schemas.Username,
+    body: schemas.PostMessage,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> HttpResponse:
     """As `POST /rooms/{room}/messages`, a direct message to `username` (an unknown user: 404)."""
     user = user_of(request)

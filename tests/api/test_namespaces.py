@@ -119,7 +119,14 @@ def test_create_get_list_and_patch_a_namespace(srv, people):
     assert patched.json == {**made.json, "max_message_chars": 10, "edit_window": 0, "visibility": "open"}
     # Now open: the outsider sees it, as a non-member (role null).
     assert call(srv, outsider, "GET", f"/ns/{ns}").json["role"] is None
-    for bad in ({"max_message_chars": 0}, {"visibility": "secret"}, {"rate_burst": "5"}, {"colour": "red"}):
+    for bad in (
+        {"max_message_chars": 0},
+        {"visibility": "secret"},
+        {"visibility": None},  # an override may be null (the server's setting); the others may not
+        {"rate_burst": "5"},
+        {"rate_burst": 5.5},
+        {"colour": "red"},
+    ):
         assert status_code(call(srv, owner, "PATCH", f"/ns/{ns}", bad)) == (400, "invalid_frame"), bad
     reset = call(srv, owner, "PATCH", f"/ns/{ns}", {"max_message_chars": None})
     assert reset.status == 200 and reset.json["max_message_chars"] == 4000
@@ -356,11 +363,11 @@ def test_private_rooms_and_their_members(srv, team):
 
     assert call(srv, team.member, "DELETE", f"{members}/{other.name}").status == 204
     assert status_code(call(srv, other, "GET", msgs(team.ns, "secret"))) == (404, "not_found")
-    # A public room has no members.
+    # A public room has no members: the request conflicts with what the room is.
     call(srv, team.member, "POST", msgs(team.ns, "plain"), {"message": "hi"})
     assert status_code(
         call(srv, team.member, "POST", f"/ns/{team.ns}/rooms/plain/members", {"username": other.name})
-    ) == (400, "invalid_frame")
+    ) == (409, "conflict")
 
 
 # --- Kicks, mutes, bans, the audit log -------------------------------------------------------------
