@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from api.app import urls as api_urls
-from chat import views
+from chat.views import namespaces as ns_views
+from chat.views import rooms as views
 from parley import errors, health
 
 # Parley's own error pages, in the visitor's language (parley/errors.py).
@@ -19,15 +20,15 @@ urlpatterns = [
     path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
     # Namespaces (docs/namespaces.md): a room called "audit", "members" or "settings" is reached
     # through its WebSocket and the API only (the namespace's pages have those paths).
-    path("ns/", views.ns_create, name="ns_create"),
-    path("ns/<str:ns_name>/", views.ns_page, name="ns"),
-    path("ns/<str:ns_name>/audit/", views.ns_audit, name="ns_audit"),
-    path("ns/<str:ns_name>/members/", views.ns_members, name="ns_members"),
-    path("ns/<str:ns_name>/settings/", views.ns_settings, name="ns_settings"),
-    path("ns/<str:ns_name>/join/<str:code>/", views.ns_join, name="ns_join"),
-    path("ns/<str:ns_name>/<str:name>/", views.ns_room, name="ns_room"),
-    path("ns/<str:ns_name>/<str:name>/name/", views.ns_guest_name, name="ns_guest_name"),
-    path("ns/<str:ns_name>/<str:name>/members/", views.room_members, name="room_members"),
+    path("ns/", ns_views.ns_create, name="ns_create"),
+    path("ns/<str:ns_name>/", ns_views.ns_page, name="ns"),
+    path("ns/<str:ns_name>/audit/", ns_views.ns_audit, name="ns_audit"),
+    path("ns/<str:ns_name>/members/", ns_views.ns_members, name="ns_members"),
+    path("ns/<str:ns_name>/settings/", ns_views.ns_settings, name="ns_settings"),
+    path("ns/<str:ns_name>/join/<str:code>/", ns_views.ns_join, name="ns_join"),
+    path("ns/<str:ns_name>/<str:name>/", ns_views.ns_room, name="ns_room"),
+    path("ns/<str:ns_name>/<str:name>/name/", ns_views.ns_guest_name, name="ns_guest_name"),
+    path("ns/<str:ns_name>/<str:name>/members/", ns_views.room_members, name="room_members"),
     path("dm/<str:username>/", views.dm_page, name="dm"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

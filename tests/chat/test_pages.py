@@ -130,7 +130,7 @@ def test_mentions_page_without_mentions_says_so(client, ada):
 
 
 def test_mentions_page_keeps_the_newest(client, ada, bob, monkeypatch):
-    monkeypatch.setattr("chat.views.MENTIONS_SHOWN", 3)
+    monkeypatch.setattr("chat.views.rooms.MENTIONS_SHOWN", 3)
     room = new_room()
     ids = [post(room, bob, f"@{ada.get_username()} {i}", mention=ada) for i in range(5)]
     client.force_login(ada)
