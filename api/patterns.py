@@ -55,7 +55,7 @@ def _class(ranges: list[tuple[int, int]], *, negate: bool = False) -> str:
 # are left out: no UTF-8 text holds one, only a JSON escape can, and a pattern cannot name them in
 # every regex dialect: Rust's, which jsonschema-rs uses, has no surrogates at all.)
 _NEVER = "\\u0000"
-_NOT_IN_NAMES = "\\u0000-\\u001F\\u007F-\\u009F"
+_NOT_IN_NAMES = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F"
 
 
 def text(field: str) -> str:

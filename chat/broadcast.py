@@ -54,8 +54,9 @@ class Member(Protocol):
 
     def push(self, text: str, seq: int = 0) -> None: ...
 
-    def remove(self, code: int, reason: str) -> None:
-        """Called when the member is kicked, banned or no longer a member: close the connection."""
+    def remove(self, code: int, reason: str, *, note: str = "", until: str | None = None) -> None:
+        """Called when the member is kicked, banned or no longer a member: close the connection
+        (``note``: the moderator's reason; ``until``: a timed ban's end)."""
 
 
 class _Room:
@@ -366,7 +367,7 @@ class Hub:
                 if (event.user_id and member.user_id == event.user_id) or (
                     event.guest and member.guest and member.name == event.guest
                 ):
-                    member.remove(protocol.CloseCode.REMOVED, event.reason)
+                    member.remove(protocol.CloseCode.REMOVED, event.reason, note=event.note, until=event.until)
 
     async def _close_outsiders(self, namespace: str) -> None:
         """A namespace became ``members``: close the connections of everyone who is not one (4410)."""

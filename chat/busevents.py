@@ -61,6 +61,8 @@ class Removal:
     guest: str = ""
     room: str = ""
     private_only: bool = False
+    note: str = ""  # the moderator's reason, told to the client before the close
+    until: str | None = None  # a timed ban's end (ISO 8601 UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from core.clientaddr import scope_client_address
 from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
 from .access import Caller, NsAccess, RoomAccess
 from .identity import Identity
-from .models import Room
+from .models import Room, Sanction
 from .outbox import Outbox, new_origin
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .ratelimit import TokenBucket
@@ -326,10 +326,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             except Exception as exc:
                 log.warning("leaving %s: %s: %s", self.room.name, type(exc).__name__, exc)
 
-    def _on_removed(self, code: int, reason: str) -> None:
+    def _on_removed(self, code: int, reason: str, note: str, until: str | None) -> None:
         """Called by the hub when this connection's user is kicked, banned or no longer a member:
-        close with ``code`` (4410) and ``reason`` at once; the member leaves its room."""
+        a ``removed`` frame (the native door: why, the moderator's words, a ban's end), then close
+        with ``code`` (4410) and ``reason`` at once; the member leaves its room."""
         log.info("closing a connection to %s: %s", self.room, reason)
+        if self.ephemeral:
+            self.push(protocol.encode(protocol.removed_frame(reason=reason, note=note, until=until)))
         if self.outbox is not None and self.outbox.close_now(code, grace=FLOOD_CLOSE_GRACE, reason=reason):
             return
         self.outbox_task = broadcast.get_hub().loop.create_task(self._close_removed(code, reason))
@@ -644,29 +647,37 @@ class NativeConsumer(RoomConsumer):
 
     async def read_on_join(self, *, last_id: int) -> tuple[Any, int]:
         """The first history page (the newest messages as they are now, or the first events after
-        ``?after=``) and a logged-in user's read cursor, in one trip to a read thread, read as of
-        one moment: the id of the room's last event then is the hello's ``last_id``."""
+        ``?after=``), a logged-in user's read cursor and mute, in one trip to a read thread, read
+        as of one moment: the id of the room's last event then is the hello's ``last_id``."""
         if self.identity.user_id is None and (last_id == 0 or (self.after is not None and self.after >= last_id)):
-            return ([], False, None), last_id  # nothing to read: no trip to the database
+            return ([], False, None, None), last_id  # nothing to read: no trip to the database
         return await reads.read(self._first_page, last_id)
 
-    def _first_page(self, last_id: int) -> tuple[tuple[list[Any], bool, int | None], int]:
+    def _first_page(self, last_id: int) -> tuple[tuple[list[Any], bool, int | None, protocol.Muted | None], int]:
         assert self.room is not None
         user_id = self.identity.user_id
         with selectors.snapshot():
             as_of = max(last_id, selectors.room_last_id(room_id=self.room.pk))
-            read_up_to = None if user_id is None else selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
+            read_up_to = muted = None
+            if user_id is not None:
+                read_up_to = selectors.read_up_to(user_id=user_id, room_id=self.room.pk)
+                muted = self._muted(user_id)
             if self.after is not None:  # events the retention job removed cannot be resumed
                 self.after = max(self.after, selectors.room_pruned_to(room_id=self.room.pk))
             if as_of == 0 or (self.after is not None and self.after >= as_of):
-                return ([], False, read_up_to), as_of
+                return ([], False, read_up_to, muted), as_of
             if self.after is None:
                 messages, has_more = selectors.history_before(
                     room_id=self.room.pk, room=self.room.name, before=as_of + 1, limit=self.grant.policy.history_on_join
                 )
-                return (messages, has_more, read_up_to), as_of
+                return (messages, has_more, read_up_to, muted), as_of
             events, has_more = self._resume_page(self.after, as_of)
-            return (events, has_more, read_up_to), as_of
+            return (events, has_more, read_up_to, muted), as_of
+
+    def _muted(self, user_id: int) -> protocol.Muted | None:
+        """The caller's mute in the room's namespace (hello tells the page from the start)."""
+        muted, until = access.sanction_until(Caller(user_id=user_id), self.grant.ns, Sanction.Kind.MUTE)
+        return {"until": until} if muted else None
 
     def _resume_page(self, after: int, last_id: int) -> tuple[list[Any], bool]:
         """The events after ``after`` up to ``last_id``, one page, as they were sent live."""
@@ -680,7 +691,7 @@ class NativeConsumer(RoomConsumer):
         """Send hello, then history: the newest messages as they are now, or every event after
         ``?after=``, page by page."""
         assert self.room is not None
-        messages, has_more, read_up_to = snapshot
+        messages, has_more, read_up_to, muted = snapshot
         await self.send_frame(
             protocol.hello_frame(
                 room=self.room.name,
@@ -690,6 +701,7 @@ class NativeConsumer(RoomConsumer):
                 last_id=last_id,
                 read_up_to=read_up_to,
                 limits=self.client_limits(),
+                muted=muted,
             )
         )
         await self.send_frame(protocol.history_frame(messages, has_more=has_more))

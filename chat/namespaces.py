@@ -256,6 +256,25 @@ def invite_revoke(caller: Caller, ns: NsAccess, code: str) -> None:
     audit(ns.namespace, _actor(caller), AuditEntry.Action.INVITE_REVOKE, code)
 
 
+INVITE_VALID, INVITE_USED_UP, INVITE_EXPIRED, INVITE_REVOKED = "valid", "used_up", "expired", "revoked"
+
+
+def invite_state(ns_name: str, code: str) -> tuple[str, Invite | None]:
+    """What the invite link ``code`` of ``ns_name`` is now: valid, used up, expired or revoked
+    (the join page says which), and the invite; (``"unknown"``, None) for a code that names no
+    invite of that namespace, whether the namespace is hidden, missing or there."""
+    invite = Invite.objects.select_related("namespace").filter(namespace__name=ns_name, code=code).first()
+    if invite is None:
+        return "unknown", None
+    if invite.revoked:
+        return INVITE_REVOKED, invite
+    if invite.expires_at is not None and invite.expires_at <= timezone.now():
+        return INVITE_EXPIRED, invite
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return INVITE_USED_UP, invite
+    return INVITE_VALID, invite
+
+
 def invite_valid(ns_name: str, code: str) -> Invite:
     """The invite ``code`` of namespace ``ns_name`` if it can be used now, else not_found (a wrong,
     used-up, expired or revoked code: one answer). Read-only (the join page's GET)."""
@@ -357,13 +376,17 @@ def kick(
         raise _bad("give 'username' or 'guest'")
     if guest is not None:
         audit(room.ns.namespace, _actor(caller), AuditEntry.Action.KICK, guest, reason or f"room {room.room.name}")
-        return [Removal(namespace=room.ns.namespace.name, reason="kicked", guest=guest, room=room.room.name)]
+        return [
+            Removal(namespace=room.ns.namespace.name, reason="kicked", guest=guest, room=room.room.name, note=reason)
+        ]
     assert username is not None
     user = user_named(username)
     if room.room.private:
         RoomMember.objects.filter(room=room.room, user=user).delete()
     audit(room.ns.namespace, _actor(caller), AuditEntry.Action.KICK, username, reason or f"room {room.room.name}")
-    return [Removal(namespace=room.ns.namespace.name, reason="kicked", user_id=user.pk, room=room.room.name)]
+    return [
+        Removal(namespace=room.ns.namespace.name, reason="kicked", user_id=user.pk, room=room.room.name, note=reason)
+    ]
 
 
 def _until(seconds: Any) -> datetime.datetime | None:
@@ -393,7 +416,8 @@ def sanction(
     )
     audit(ns.namespace, _actor(caller), kind, username, reason)
     if kind == Sanction.Kind.BAN:
-        return row, [Removal(namespace=ns.namespace.name, reason="banned", user_id=user.pk)]
+        end = protocol.format_ts(until) if until else None
+        return row, [Removal(namespace=ns.namespace.name, reason="banned", user_id=user.pk, note=reason, until=end)]
     return row, []
 
 
@@ -468,10 +492,11 @@ def dm_list(caller: Caller) -> list[dict[str, Any]]:
 
     if caller.user_id is None:
         return []
+    # A conversation that was opened but never written in is in nobody's list.
     rooms = list(
-        Room.objects.filter(namespace__name=access.DM_NAMESPACE, members__user_id=caller.user_id).order_by(
-            "-last_activity"
-        )
+        Room.objects.filter(
+            namespace__name=access.DM_NAMESPACE, members__user_id=caller.user_id, last_id__gt=0
+        ).order_by("-last_activity")
     )
     others = dict(
         RoomMember.objects.filter(room__in=rooms)

@@ -80,7 +80,7 @@ class Outbox:
         ephemeral: bool,
         limit: int,
         on_overflow: Callable[[], None],
-        on_remove: Callable[[int, str], None] | None = None,
+        on_remove: Callable[[int, str, str, str | None], None] | None = None,
         origin: str | None = None,
         user_id: int | None = None,
         guest: bool = True,
@@ -130,10 +130,11 @@ class Outbox:
         if self._after is not None and seq:
             self._release(seq)
 
-    def remove(self, code: int, reason: str) -> None:
-        """Called by the hub when the connection is kicked, banned or no longer a member."""
+    def remove(self, code: int, reason: str, *, note: str = "", until: str | None = None) -> None:
+        """Called by the hub when the connection is kicked, banned or no longer a member (``note``:
+        the moderator's reason; ``until``: a timed ban's end)."""
         if not self.closed and self._on_remove is not None:
-            self._on_remove(code, reason)
+            self._on_remove(code, reason, note, until)
 
     def push_after(self, seq: int, text: str) -> None:
         """Queue a frame that must reach the client after every event up to ``seq``: a snapshot of

@@ -471,6 +471,10 @@ class ReactionFrame(TypedDict):
 EventFrame = MessageFrame | EditFrame | DeleteFrame | ReactionFrame
 
 
+class Muted(TypedDict):
+    until: str | None  # ISO 8601 UTC; None: until lifted
+
+
 class HelloFrame(TypedDict):
     type: Literal["hello"]
     room: str
@@ -479,6 +483,16 @@ class HelloFrame(TypedDict):
     last_id: int
     read_up_to: int | None
     limits: dict[str, Any]
+    muted: Muted | None  # the account is muted in the namespace (its messages are refused), or None
+
+
+class RemovedFrame(TypedDict):
+    """Sent just before the 4410 close: why, in the moderator's words, and a timed ban's end."""
+
+    type: Literal["removed"]
+    reason: str  # kicked | banned | removed (the close's reason)
+    note: str  # the moderator's reason ("" if none was given)
+    until: str | None  # banned: when the ban ends (ISO 8601 UTC); None: until lifted, or not a ban
 
 
 class HistoryFrame(TypedDict):
@@ -596,6 +610,7 @@ def hello_frame(
     last_id: int,
     read_up_to: int | None,
     limits: dict[str, Any],
+    muted: Muted | None = None,
 ) -> HelloFrame:
     return {
         "type": "hello",
@@ -605,7 +620,12 @@ def hello_frame(
         "last_id": last_id,
         "read_up_to": read_up_to,
         "limits": limits,
+        "muted": muted,
     }
+
+
+def removed_frame(*, reason: str, note: str = "", until: str | None = None) -> RemovedFrame:
+    return {"type": "removed", "reason": reason, "note": note, "until": until}
 
 
 def history_frame(messages: list[MessageState] | list[orjson.Fragment], *, has_more: bool) -> HistoryFrame:

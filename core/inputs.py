@@ -6,7 +6,9 @@ What no string may hold, anywhere:
 - A lone surrogate (U+D800 to U+DFFF outside a pair): not a character; JSON encoders (orjson) and
   UTF-8 refuse it. Only a JSON ``\\ud800`` escape can bring one in.
 
-What a *name* may not hold besides: any other control character (C0, DEL, C1). Names are the fields
+What a *name* may not hold besides: any other control character (C0, DEL, C1) but the white space
+a form can hold (tab, line feed, carriage return: each name's own check then collapses or refuses
+it, with that field's own message). Names are the fields
 listed in ``NAMES``: usernames, display names, room and namespace names, invite codes, client ids,
 emoji. Free text (a message, a reason, a password) may hold tabs, newlines and the like.
 
@@ -51,7 +53,7 @@ NAMES = frozenset(
 )
 
 _NEVER = re.compile("[\x00\ud800-\udfff]")
-_NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_IN_NAMES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # What a raw JSON body holds when one of its strings might: a NUL or a control escape (\u00XX,
 # \b \f \n \r \t), a surrogate escape (\uD800 to \uDFFF, paired or not), a raw NUL, DEL or C1 byte.

@@ -22,6 +22,7 @@ urlpatterns = [
     # through its WebSocket and the API only (the namespace's pages have those paths).
     path("ns/", ns_views.ns_create, name="ns_create"),
     path("ns/<str:ns_name>/", ns_views.ns_page, name="ns"),
+    path("ns/<str:ns_name>/rooms.json", ns_views.ns_rooms_json, name="ns_rooms_json"),
     path("ns/<str:ns_name>/audit/", ns_views.ns_audit, name="ns_audit"),
     path("ns/<str:ns_name>/members/", ns_views.ns_members, name="ns_members"),
     path("ns/<str:ns_name>/settings/", ns_views.ns_settings, name="ns_settings"),

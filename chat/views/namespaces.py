@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages as flash
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import access, moderation, namespaces, policy, protocol
+from chat import access, moderation, namespaces, policy, protocol, words
 from chat.access import Caller, NsAccess
 from chat.models import Invite, Role, Sanction
 from chat.protocol import ErrorCode, ProtocolError
@@ -30,74 +31,198 @@ from chat.views.common import (
     require_owner,
     room_url,
 )
-from chat.views.rooms import guest_name_for, room_page, rooms_with_counts
+from chat.views.rooms import (
+    guest_name_for,
+    no_store_json,
+    render_index,
+    room_figures,
+    room_page,
+    rooms_with_counts,
+)
+
+# Where the members page shows the error of an action: at its form.
+FORM_OF = {
+    "add": "member_add",
+    "role": "members",
+    "remove": "members",
+    "invite": "invite_create",
+    "revoke": "invites",
+    "mute": "sanction",
+    "ban": "sanction",
+    "unmute": "sanctions",
+    "unban": "sanctions",
+    "kick": "kick",
+}
+MEMBER_ACTIONS = tuple(FORM_OF)
+# Actions that are asked about first ("Ban alice?"): the form says confirm=1 once the moderator agreed.
+CONFIRMED = frozenset({"remove", "ban", "revoke"})
+
+# A form refused for a code answers with its status (the page shows why); any other refusal is 400.
+FORM_STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.CONFLICT: 409, ErrorCode.MUTED: 403}
+
+# The durations a moderator picks from (seconds); "custom" takes a number and a unit.
+DURATION_CHOICES = ("3600", "86400", "604800", "custom")
+UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
 def refused(request: HttpRequest, exc: ProtocolError) -> None:
-    """Show why a change was not made (the server's words) at the top of the next page."""
-    flash.error(request, _("Not done: %(detail)s") % {"detail": exc.detail})
+    """Show why a change was not made, in the page's words, at the top of the next page."""
+    flash.error(request, _("Not done: %(reason)s") % {"reason": words.error(exc.code)})
 
 
-def whole_number(value: str | None) -> int | None:
-    """A form's whole number (blank: None); a bad one is refused like the API refuses it."""
-    value = (value or "").strip()
+class FormError(Exception):
+    """A form's field that cannot be used, with what to tell the person who filled it in."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def whole_number(form: Any, field: str, *, minimum: int = 0) -> int | None:
+    """A form's whole number (blank: None), else FormError."""
+    value = (form.get(field) or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum or len(value) > 18:
+        raise FormError(
+            field, _("“%(value)s” is not a whole number of %(minimum)s or more.") % {"value": value, "minimum": minimum}
+        )
+    return int(value)
+
+
+def number(form: Any, field: str) -> float | None:
+    value = (form.get(field) or "").strip()
     if not value:
         return None
     try:
-        return int(value)
+        result = float(value)
     except ValueError:
-        raise ProtocolError(
-            ErrorCode.INVALID_FRAME, _("“%(value)s” is not a whole number") % {"value": value}
-        ) from None
+        result = float("nan")
+    if result != result or result in (float("inf"), float("-inf")):
+        raise FormError(field, _("“%(value)s” is not a number.") % {"value": value})
+    return result
 
 
-def number(value: str | None) -> float | None:
-    value = (value or "").strip()
-    if not value:
+def duration(form: Any, field: str = "duration") -> int | None:
+    """Seconds from a duration picker: one of DURATION_CHOICES, a custom number of minutes, hours
+    or days, or blank (no end: until lifted, or never). A form without the picker may say
+    ``seconds`` (as the API does)."""
+    if field not in form and "seconds" in form:
+        return whole_number(form, "seconds", minimum=1)
+    picked = form.get(field, "")
+    if not picked:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, _("“%(value)s” is not a number") % {"value": value}) from None
+    if picked == "custom":
+        amount = whole_number(form, f"{field}_amount", minimum=1)
+        unit = UNITS.get(form.get(f"{field}_unit", ""))
+        if amount is None or unit is None:
+            raise FormError(f"{field}_amount", _("Give a number of minutes, hours or days."))
+        return amount * unit
+    if picked not in DURATION_CHOICES:
+        raise FormError(field, _("Pick a duration."))
+    return int(picked)
+
+
+def duration_choices() -> list[tuple[str, str]]:
+    return [
+        ("3600", _("1 hour")),
+        ("86400", _("1 day")),
+        ("604800", _("1 week")),
+        ("custom", _("Custom…")),
+    ]
+
+
+def unit_choices() -> list[tuple[str, str]]:
+    return [("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))]
 
 
 @require_POST
 def ns_create(request: HttpRequest) -> HttpResponse:
-    """``POST /ns/``: a new namespace with the caller as its owner (the form on the room list)."""
+    """``POST /ns/``: a new namespace with the caller as its owner (the form on the room list); a
+    name that cannot be used shows the room list again with the error at the form, as typed."""
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={reverse('index')}")
+    typed = request.POST.get("name", "").strip()
     visibility = request.POST.get("visibility", "open")
     try:
-        ns = namespaces.ns_create(caller_of(request), request.POST.get("name", "").strip(), {"visibility": visibility})
+        ns = namespaces.ns_create(caller_of(request), typed, {"visibility": visibility})
     except ProtocolError as exc:
-        refused(request, exc)
-        return redirect("index")
+        if exc.code == ErrorCode.CONFLICT:
+            error = _("A namespace called “%(name)s” exists already.") % {"name": typed}
+        elif exc.code == ErrorCode.INVALID_ROOM:
+            error = name_error(typed)
+        else:
+            error = words.error(exc.code)
+        status = FORM_STATUS.get(exc.code, 400)
+        return render_index(request, ns_error=error, ns_typed=typed, ns_visibility=visibility, status=status)
     flash.success(request, _("Namespace “%(name)s” created.") % {"name": ns.namespace.name})
     return redirect("ns", ns.namespace.name)
 
 
+def name_error(typed: str) -> str:
+    """What is wrong with a namespace's or a room's name that cannot be used."""
+    if not typed:
+        return _("Type a name.")
+    return _("“%(name)s” cannot be a name: use 1 to 64 letters, digits, “-”, “_” or “.” (no spaces).") % {
+        "name": typed[:80]
+    }
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def ns_page(request: HttpRequest, ns_name: str) -> HttpResponse:
-    """``/ns/<ns>/``: the namespace's rooms the visitor may see; POST creates a room."""
+    """``/ns/<ns>/``: the namespace's rooms the visitor may see (their figures kept current by
+    rooms.js from ``ns_rooms_json``); POST creates a room (an error: the page again, the name as
+    typed). A banned visitor is told so, until when and why."""
     caller = caller_of(request)
     ns = ns_or_404(caller, ns_name)
+    error, typed, status = None, "", 200
     if request.method == "POST":
+        typed = request.POST.get("room", "").strip()
         private = request.POST.get("private") == "1"
         try:
-            made = namespaces.room_create(caller, ns, request.POST.get("room", "").strip(), private=private)
+            made = namespaces.room_create(caller, ns, typed, private=private)
         except ProtocolError as exc:
-            refused(request, exc)
-            return redirect("ns", ns.namespace.name)
-        return redirect(room_url(ns.namespace.name, made.name))
+            status = FORM_STATUS.get(exc.code, 400)
+            if exc.code == ErrorCode.CONFLICT:
+                error = _("A room called “%(name)s” exists already.") % {"name": typed}
+            elif exc.code == ErrorCode.INVALID_ROOM:
+                error = name_error(typed)
+            else:
+                error = words.error(exc.code)
+        else:
+            return redirect(room_url(ns.namespace.name, made.name))
     rooms = rooms_with_counts(request, access.visible_rooms(caller, ns))
+    banned, until = access.sanction_until(caller, ns, Sanction.Kind.BAN)
     context = {
         "ns": ns,
         "ns_name": ns.namespace.name,
         "rooms": [{**item, "url": room_url(ns.namespace.name, item["room"].name)} for item in rooms],
-        "may_create": ns.may_create_rooms(caller),
-        "your_role": role_label(ns.role),
+        "may_create": ns.may_create_rooms(caller) and not banned,
+        "your_role": words.role(ns.role),
+        "refresh": settings.PARLEY_ROOM_LIST_REFRESH,
+        "error": error,
+        "typed": typed,
+        "private_typed": request.method == "POST" and request.POST.get("private") == "1",
+        "ban": _ban_of(caller, ns) if banned else None,
+        "ban_until": until,
     }
-    return render(request, "chat/ns.html", context)
+    return render(request, "chat/ns.html", context, status=status)
+
+
+def _ban_of(caller: Caller, ns: NsAccess) -> Sanction | None:
+    if caller.user_id is None:
+        return None
+    return Sanction.objects.filter(namespace=ns.namespace, user_id=caller.user_id, kind=Sanction.Kind.BAN).first()
+
+
+@require_GET
+def ns_rooms_json(request: HttpRequest, ns_name: str) -> HttpResponse:
+    """``/ns/<ns>/rooms.json``: the namespace page's figures, for rooms.js (as ``/rooms.json``)."""
+    caller = caller_of(request)
+    ns = ns_or_404(caller, ns_name)
+    rooms = rooms_with_counts(request, access.visible_rooms(caller, ns))
+    return no_store_json({"rooms": room_figures(rooms, url=lambda name: room_url(ns.namespace.name, name))})
 
 
 def ns_room(request: HttpRequest, ns_name: str, name: str) -> HttpResponse:
@@ -139,18 +264,24 @@ def room_members(request: HttpRequest, ns_name: str, name: str) -> HttpResponse:
             namespaces.room_member_add(caller, room_access, username)
             flash.success(request, _("%(name)s is a member of the room.") % {"name": username})
     except ProtocolError as exc:
-        refused(request, exc)
+        if exc.code == ErrorCode.NOT_FOUND:
+            flash.error(request, _("There is no account called “%(name)s”.") % {"name": username})
+        else:
+            refused(request, exc)
     return redirect(room_url(ns.namespace.name, room_access.room.name))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def ns_join(request: HttpRequest, ns_name: str, code: str) -> HttpResponse:
     """``/ns/<ns>/join/<code>/``: an invite link. GET shows the namespace and a button (it changes
-    nothing); POST joins. A wrong, used-up, expired or revoked code: 404."""
-    try:
-        invite = namespaces.invite_valid(ns_name, code)
-    except ProtocolError:
-        raise Http404("no such invite") from None
+    nothing); POST joins. A link that was used up, has expired or was revoked says so (410); a code
+    that names no invite of that namespace is the 404 page, whether the namespace is hidden or
+    missing."""
+    state, invite = namespaces.invite_state(ns_name, code)
+    if invite is None:
+        raise Http404("no such invite")
+    if state != namespaces.INVITE_VALID:
+        return render(request, "chat/ns_join.html", {"ns_name": ns_name, "state": state}, status=410)
     caller = caller_of(request)
     if request.method == "POST":
         if caller.guest:
@@ -158,49 +289,73 @@ def ns_join(request: HttpRequest, ns_name: str, code: str) -> HttpResponse:
         try:
             ns = namespaces.invite_redeem(caller, ns_name, code)
         except ProtocolError:
-            raise Http404("no such invite") from None
+            return render(request, "chat/ns_join.html", {"ns_name": ns_name, "state": "used_up"}, status=410)
         flash.success(request, _("You are a member of “%(name)s”.") % {"name": ns.namespace.name})
         return redirect("ns", ns.namespace.name)
     member = False
     if caller.user_id is not None:
         member = invite.namespace.memberships.filter(user_id=caller.user_id).exists()
-    context = {"ns_name": invite.namespace.name, "member": member, "here": request.path}
+    context = {"ns_name": invite.namespace.name, "member": member, "here": request.path, "state": state}
     return render(request, "chat/ns_join.html", context)
 
 
 def ns_audit(request: HttpRequest, ns_name: str) -> HttpResponse:
-    """``/ns/<ns>/audit/``: the audit log, newest first (owners and moderators)."""
+    """``/ns/<ns>/audit/``: the audit log, newest first (owners and moderators), in the reader's
+    words (``chat.words``): actions, roles, the parts Parley wrote itself."""
     ns = ns_or_404(caller_of(request), ns_name)
     require_moderator(ns)
-    entries = namespaces.audit_entries(ns, limit=500)
+    actions = words.audit_actions()
+    entries = [
+        {
+            **e,
+            "label": actions.get(e["action"], e["action"]),
+            "reason_text": words.audit_reason(e["action"], e["reason"]),
+        }
+        for e in namespaces.audit_entries(ns, limit=500)
+    ]
     return render(request, "chat/ns_audit.html", {"ns": ns, "ns_name": ns.namespace.name, "entries": entries})
-
-
-MEMBER_ACTIONS = ("add", "role", "remove", "invite", "revoke", "mute", "ban", "unmute", "unban", "kick")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def ns_members(request: HttpRequest, ns_name: str) -> HttpResponse:
-    """``/ns/<ns>/members/``: members and roles, invites, mutes, bans and kicks (owners and moderators)."""
+    """``/ns/<ns>/members/``: members and roles, invites, mutes, bans and kicks (owners and
+    moderators), each row offering only what the viewer may do. Removing, banning and revoking are
+    asked about first (``confirm``). A refusal shows the page again with the error at its form and
+    what was typed."""
     caller = caller_of(request)
     ns = ns_or_404(caller, ns_name)
     require_moderator(ns)
+    errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action not in MEMBER_ACTIONS:
             return HttpResponse(status=400)
+        if action in CONFIRMED and request.POST.get("confirm") != "1":
+            return render(request, "chat/confirm.html", confirm_context(ns, action, request.POST))
         try:
             done = member_action(caller, ns, action, request.POST)
         except ProtocolError as exc:
-            refused(request, exc)
+            errors[FORM_OF[action]] = member_refusal(action, exc, request.POST)
+            status = FORM_STATUS.get(exc.code, 400)
+        except FormError as exc:
+            errors[FORM_OF[action]] = exc.message
+            status = 400
         else:
             flash.success(request, done)
-        return redirect("ns_members", ns.namespace.name)
+            return redirect("ns_members", ns.namespace.name)
+    context = members_context(request, caller, ns)
+    context.update(errors=errors, typed=request.POST if errors else {}, action=request.POST.get("action", ""))
+    return render(request, "chat/ns_members.html", context, status=status)
+
+
+def members_context(request: HttpRequest, caller: Caller, ns: NsAccess) -> dict[str, Any]:
     now = timezone.now()
     invites = [
         {"invite": i, "url": request.build_absolute_uri(namespaces.invite_url(i))}
         for i in Invite.objects.filter(namespace=ns.namespace, revoked=False)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
         .select_related("namespace")
         .order_by("-id")
     ]
@@ -210,16 +365,66 @@ def ns_members(request: HttpRequest, ns_name: str) -> HttpResponse:
         .select_related("user")
         .order_by("kind", "user__username")
     )
-    context = {
+    me = request.user.get_username()
+    members = [
+        {
+            **m,
+            "role_label": words.role(m["role"]),
+            # Owners change any role and remove anyone; moderators remove members only; anyone leaves.
+            "may_change_role": ns.owner,
+            "may_remove": ns.owner or m["role"] == Role.MEMBER or m["username"] == me,
+        }
+        for m in namespaces.members(ns)
+    ]
+    return {
         "ns": ns,
         "ns_name": ns.namespace.name,
-        "members": namespaces.members(ns),
+        "members": members,
         "invites": invites,
         "sanctions": sanctions,
         "rooms": access.visible_rooms(caller, ns),
-        "roles": role_choices(),
+        "roles": [(value, label) for value, label in words.roles().items() if ns.owner or value == Role.MEMBER],
+        "all_roles": list(words.roles().items()),
+        "durations": duration_choices(),
+        "units": unit_choices(),
     }
-    return render(request, "chat/ns_members.html", context)
+
+
+def confirm_context(ns: NsAccess, action: str, form: Any) -> dict[str, Any]:
+    """The question asked before removing, banning or revoking, and the form that goes on."""
+    username = form.get("username", "")
+    if action == "remove":
+        question = _("Remove %(name)s from the namespace?") % {"name": username}
+    elif action == "ban":
+        try:
+            seconds = duration(form)
+        except FormError:
+            seconds = None
+        if seconds is None:
+            question = _("Ban %(name)s from the namespace until the ban is lifted?") % {"name": username}
+        else:
+            question = _("Ban %(name)s from the namespace for %(duration)s?") % {
+                "name": username,
+                "duration": words.duration(seconds),
+            }
+    else:
+        question = _("Revoke this invite link? It stops working at once.")
+    fields = [(k, v) for k, v in form.items() if k not in ("csrfmiddlewaretoken", "confirm")]
+    return {"ns": ns, "ns_name": ns.namespace.name, "question": question, "fields": fields, "action": action}
+
+
+def member_refusal(action: str, exc: ProtocolError, form: Any) -> str:
+    """Why a members page's change was refused, in the page's words."""
+    username = form.get("username", "").strip()
+    if exc.code == ErrorCode.NOT_FOUND and action not in ("revoke", "unmute", "unban", "kick"):
+        return _("There is no account called “%(name)s”.") % {"name": username}
+    if exc.code == ErrorCode.NOT_FOUND and action in ("unmute", "unban"):
+        return _("%(name)s is not muted or banned.") % {"name": username}
+    if exc.code == ErrorCode.NOT_FOUND and action == "kick":
+        return _("There is no such room or account.")
+    if exc.code == ErrorCode.CONFLICT:
+        return _("A namespace must keep at least one owner.")
+    return words.error(exc.code)
 
 
 def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
@@ -231,21 +436,21 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
             moderation.do_member_set, caller, ns, username, form.get("role", Role.MEMBER)
         )
         if added:
-            return _("%(name)s is now a member (%(role)s).") % {"name": username, "role": role_label(role)}
-        return _("%(name)s's role is now %(role)s.") % {"name": username, "role": role_label(role)}
+            return _("%(name)s is now a member (%(role)s).") % {"name": username, "role": words.role(role)}
+        return _("%(name)s's role is now %(role)s.") % {"name": username, "role": words.role(role)}
     if action == "remove":
         moderation.from_sync(moderation.do_member_remove, caller, ns, username)
         return _("%(name)s is no longer a member.") % {"name": username}
     if action == "invite":
-        expires_in = whole_number(form.get("expires_in"))
-        max_uses = whole_number(form.get("max_uses"))
+        expires_in = duration(form, "expires")
+        max_uses = whole_number(form, "max_uses", minimum=1)
         namespaces.invite_create(caller, ns, expires_in=expires_in, max_uses=max_uses)
         return _("Invite link created.")
     if action == "revoke":
         namespaces.invite_revoke(caller, ns, form.get("code", ""))
         return _("Invite link revoked.")
     if action in ("mute", "ban"):
-        seconds = whole_number(form.get("seconds"))
+        seconds = duration(form)
         if action == "mute":
             moderation.from_sync(moderation.do_mute, caller, ns, username, seconds=seconds, reason=reason)
             return _("%(name)s is muted.") % {"name": username}
@@ -263,54 +468,70 @@ def member_action(caller: Caller, ns: NsAccess, action: str, form: Any) -> str:
     return _("%(name)s was kicked from %(room)s.") % {"name": username, "room": room_access.room.name}
 
 
-def role_choices() -> list[tuple[str, str]]:
-    return [(Role.OWNER, _("Owner")), (Role.MODERATOR, _("Moderator")), (Role.MEMBER, _("Member"))]
-
-
-def role_label(role: str | None) -> str:
-    return dict(role_choices()).get(role or "", role or "")
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 def ns_settings(request: HttpRequest, ns_name: str) -> HttpResponse:
-    """``/ns/<ns>/settings/``: the namespace's policy (owners)."""
+    """``/ns/<ns>/settings/``: the namespace's policy (owners). Every field is checked before
+    anything is saved; the errors are all shown at once, at their fields, with what was typed."""
     caller = caller_of(request)
     ns = ns_or_404(caller, ns_name)
     require_owner(ns)
+    errors: dict[str, str] = {}
+    form = request.POST
     if request.method == "POST":
-        form = request.POST
-        try:
-            fields: dict[str, Any] = {
-                "visibility": form.get("visibility", ns.namespace.visibility),
-                "allow_guests": form.get("allow_guests") == "1",
-                "room_creation": form.get("room_creation", ns.namespace.room_creation),
-            }
-            for key in policy.OVERRIDES:
-                fields[key] = number(form.get(key)) if key in FLOAT_OVERRIDES else whole_number(form.get(key))
-            moderation.from_sync(moderation.do_ns_update, caller, ns, fields)
-        except ProtocolError as exc:
-            refused(request, exc)
-        else:
-            flash.success(request, _("Settings saved."))
-        return redirect("ns_settings", ns.namespace.name)
+        fields: dict[str, Any] = {
+            "visibility": form.get("visibility", ns.namespace.visibility),
+            "allow_guests": form.get("allow_guests") == "1",
+            "room_creation": form.get("room_creation", ns.namespace.room_creation),
+        }
+        for key in policy.OVERRIDES:
+            try:
+                fields[key] = number(form, key) if key in FLOAT_OVERRIDES else whole_number(form, key)
+            except FormError as exc:
+                errors[key] = exc.message
+                continue
+            low, high = namespaces.POLICY_BOUNDS[key]
+            if fields[key] is not None and not low <= fields[key] <= high:
+                errors[key] = _("Give a value from %(low)s to %(high)s.") % {"low": f"{low:g}", "high": f"{high:g}"}
+        if not errors:
+            try:
+                moderation.from_sync(moderation.do_ns_update, caller, ns, fields)
+            except ProtocolError as exc:
+                errors["form"] = words.error(exc.code)
+            else:
+                flash.success(request, _("Settings saved."))
+                return redirect("ns_settings", ns.namespace.name)
     row = ns.namespace
+    labels = words.policy_fields()
     overrides = [
-        {"key": key, "label": override_labels()[key], "value": getattr(row, key), "default": getattr(ns.policy, key)}
+        {
+            "key": key,
+            "label": labels[key],
+            "value": form.get(key, "") if errors else _plain(getattr(row, key)),
+            "default": _plain(getattr(ns.policy, key)),
+            "error": errors.get(key),
+        }
         for key in policy.OVERRIDES
     ]
-    context = {"ns": ns, "ns_name": row.name, "row": row, "overrides": overrides}
-    return render(request, "chat/ns_settings.html", context)
+    context = {
+        "ns": ns,
+        "ns_name": row.name,
+        "row": row,
+        "overrides": overrides,
+        "errors": errors,
+        "visibility": form.get("visibility", row.visibility) if errors else row.visibility,
+        "allow_guests": (form.get("allow_guests") == "1") if errors else row.allow_guests,
+        "room_creation": form.get("room_creation", row.room_creation) if errors else row.room_creation,
+    }
+    return render(request, "chat/ns_settings.html", context, status=400 if errors else 200)
 
 
 FLOAT_OVERRIDES = ("rate_per_sec", "edit_window")
 
 
-def override_labels() -> dict[str, str]:
-    return {
-        "max_message_chars": _("Longest message (characters)"),
-        "rate_per_sec": _("Messages per second per connection"),
-        "rate_burst": _("Burst of messages"),
-        "edit_window": _("Edit window (seconds, 0: no limit)"),
-        "history_on_join": _("Messages shown on joining"),
-        "retention_days": _("Days messages are kept (0: forever)"),
-    }
+def _plain(value: Any) -> str:
+    """A number as a person writes it: 10, not 10.0; 2.5 as it is; nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import access, identity, namespaces, protocol, pubsub, selectors
+from chat import access, identity, namespaces, protocol, pubsub, selectors, words
 from chat.access import Caller, NsAccess, RoomAccess
 from chat.models import Room
 from chat.protocol import ErrorCode, ProtocolError
@@ -38,33 +38,76 @@ def index(request: HttpRequest) -> HttpResponse:
         typed = request.POST.get("room", "").strip()
         try:
             name = protocol.check_room_name(typed)
-        except ProtocolError as exc:
-            error = room_name_error(typed, exc)
+        except ProtocolError:
+            error = room_name_error(typed)
         else:
             return redirect(reverse("room", args=[name]))
+    return render_index(request, error=error, typed=typed, status=400 if error else 200)
+
+
+def render_index(
+    request: HttpRequest,
+    *,
+    error: str | None = None,
+    typed: str = "",
+    ns_error: str | None = None,
+    ns_typed: str = "",
+    ns_visibility: str = "open",
+    status: int = 200,
+) -> HttpResponse:
+    """The room list page, with an error at the room form or at the namespace form, as typed."""
     caller = caller_of(request)
     context = {
         "rooms": room_listing(request),
         "error": error,
         "typed": typed,
+        "ns_error": ns_error,
+        "ns_typed": ns_typed,
+        "ns_visibility": ns_visibility,
         "refresh": settings.PARLEY_ROOM_LIST_REFRESH,
-        "dms": namespaces.dm_list(caller),
+        "dms": dms_of(caller),
         "namespaces": [ns for ns in access.visible_namespaces(caller) if not ns.policy.public],
         "may_create_ns": may_create_namespace(request),
     }
-    return render(request, "chat/index.html", context, status=400 if error else 200)
+    return render(request, "chat/index.html", context, status=status)
+
+
+def dms_of(caller: Caller) -> list[dict[str, Any]]:
+    """The caller's direct messages with their pages' URLs."""
+    return [{**dm, "url": reverse("dm", args=[dm["username"]])} for dm in namespaces.dm_list(caller)]
 
 
 @require_GET
 def rooms_json(request: HttpRequest) -> HttpResponse:
     """``/rooms.json``: the room list's figures, what the page shows and no more, for rooms.js to
-    refresh them: ``{"rooms": [{"name", "unread", "online", "last_id"}]}``, newest activity first;
-    ``unread`` is null for an anonymous visitor. The session says who is asking (no CSRF: a read)."""
-    rooms = [
-        {"name": item["room"].name, "unread": item["unread"], "online": item["online"], "last_id": item["room"].last_id}
-        for item in room_listing(request)
+    refresh them (``room_figures``), and a logged-in user's direct messages (``dms``: a new one
+    appears on the page without a reload). The session says who is asking (no CSRF: a read)."""
+    body: dict[str, Any] = {"rooms": room_figures(room_listing(request), url=lambda name: reverse("room", args=[name]))}
+    if request.user.is_authenticated:
+        body["dms"] = [
+            {"username": dm["username"], "unread": dm["unread"], "last_id": dm["last_id"], "url": dm["url"]}
+            for dm in dms_of(caller_of(request))
+        ]
+    return no_store_json(body)
+
+
+def room_figures(rooms: list[dict[str, Any]], *, url: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Each listed room as rooms.js wants it: ``{"name", "url", "unread", "online", "last_id"}``,
+    newest activity first; ``unread`` is null for an anonymous visitor."""
+    return [
+        {
+            "name": item["room"].name,
+            "url": url(item["room"].name),
+            "unread": item["unread"],
+            "online": item["online"],
+            "last_id": item["room"].last_id,
+        }
+        for item in rooms
     ]
-    response = JsonResponse({"rooms": rooms})
+
+
+def no_store_json(body: dict[str, Any]) -> HttpResponse:
+    response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -98,10 +141,23 @@ def mentions(request: HttpRequest) -> HttpResponse:
     """``/mentions/``: the logged-in user's recent mentions, newest first, each linking to its message."""
     assert request.user.is_authenticated  # login_required
     items = [
-        {"mention": m, "url": address_url(m.address, dm_with=m.sender) + f"#m{m.id}"}
+        {
+            "mention": m,
+            "url": address_url(m.address, dm_with=m.sender) + f"#m{m.id}",
+            "where": where(m.address, m.sender),
+        }
         for m in selectors.mentions_recent(user_id=request.user.pk, limit=MENTIONS_SHOWN)
     ]
     return render(request, "chat/mentions.html", {"mentions": items, "shown": MENTIONS_SHOWN})
+
+
+def where(address: str, sender: str) -> str:
+    """Where a room is, for a list of several namespaces: "#lobby", "class / #lobby", "@kim" (a
+    direct message, named by its other party)."""
+    ns, _slash, name = address.rpartition("/")
+    if ns == access.DM_NAMESPACE:
+        return _("@%(name)s (direct message)") % {"name": sender}
+    return f"{ns} / #{name}" if ns else f"#{name}"
 
 
 def address_url(address: str, *, dm_with: str = "") -> str:
@@ -113,13 +169,13 @@ def address_url(address: str, *, dm_with: str = "") -> str:
     return room_url(ns or protocol.PUBLIC, name)
 
 
-def room_name_error(typed: str, exc: ProtocolError) -> str:
+def room_name_error(typed: str) -> str:
     """The message shown for a room name that cannot be used."""
     if not typed:
         return _("Type a room name.")
-    return _(
-        "“%(name)s” cannot be a room name: use 1 to 64 letters, digits, “-”, “_” or “.” (no spaces). (%(detail)s)"
-    ) % {"name": typed[:80], "detail": exc.detail}
+    return _("“%(name)s” cannot be a room name: use 1 to 64 letters, digits, “-”, “_” or “.” (no spaces).") % {
+        "name": typed[:80]
+    }
 
 
 def with_room_name(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable[[HttpRequest, str], HttpResponse]:
@@ -129,8 +185,8 @@ def with_room_name(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable
     def checked(request: HttpRequest, name: str) -> HttpResponse:
         try:
             name = protocol.check_room_name(name)
-        except ProtocolError as exc:
-            return render(request, "chat/bad_room.html", {"error": room_name_error(name, exc)}, status=400)
+        except ProtocolError:
+            return render(request, "chat/bad_room.html", {"error": room_name_error(name)}, status=400)
         return view(request, name)
 
     return checked
@@ -289,7 +345,7 @@ def render_chat(
     return render(request, "chat/room.html", context)
 
 
-def room_strings() -> dict[str, str]:
+def room_strings() -> dict[str, Any]:
     """The room page's words that room.js shows, translated; ``%(x)s`` placeholders are filled in JS."""
     return {
         "connecting": _("Connecting…"),
@@ -335,6 +391,10 @@ def room_strings() -> dict[str, str]:
         "not_allowed": _("You may not join this room."),
         "muted_until": _("You are muted until %(until)s."),
         "muted_forever": _("You are muted until the mute is lifted."),
+        "banned_until": _("The ban ends %(until)s."),
+        "reason_given": _("Reason given: %(reason)s"),
+        "not_in_room": _("You are not in this room any more."),
+        "codes": {**words.error_codes(), "unknown": words.error("")},
     }
 
 

@@ -4,6 +4,7 @@ moderator's page), CSRF on every POST, and GETs that change nothing."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -11,6 +12,7 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from chat import access, namespaces, services
 from chat.access import Caller
@@ -143,7 +145,8 @@ def test_room_creation_policy_moderators_only(space, owner, member, mod):
     assert 'id="room-create"' not in html
     assert login(member).get(f"/ns/{space.name}/not-made-yet/").status_code == 404
     response = login(member).post(f"/ns/{space.name}/", {"room": "x1"})
-    assert response.status_code == 302 and not Room.objects.filter(namespace=space, name="x1").exists()
+    assert response.status_code == 403 and not Room.objects.filter(namespace=space, name="x1").exists()
+    assert 'id="room-error"' not in response.content.decode()  # no form to show it at: members may not create
     response = login(mod).post(f"/ns/{space.name}/", {"room": "x2", "private": "1"})
     assert response.status_code == 302 and response["Location"] == f"/ns/{space.name}/x2/"
     assert Room.objects.get(namespace=space, name="x2").private
@@ -213,12 +216,34 @@ def test_join_page_for_anonymous_links_to_login(space, owner):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_join_page_bad_or_revoked_code_is_404(space, owner, outsider):
-    assert login(outsider).get(f"/ns/{space.name}/join/nope/").status_code == 404
-    invite = namespaces.invite_create(caller(owner), ns_access(owner, space))
-    namespaces.invite_revoke(caller(owner), ns_access(owner, space), invite.code)
-    assert login(outsider).get(namespaces.invite_url(invite)).status_code == 404
-    assert login(outsider).post(namespaces.invite_url(invite)).status_code == 404
+def test_join_page_unknown_code_is_the_404_page_and_a_dead_link_says_why(space, owner, outsider):
+    missing = login(outsider).get(f"/ns/{space.name}/join/nope/")
+    hidden_or_missing = login(outsider).get("/ns/no-such-ns-at-all/join/nope/")
+    assert missing.status_code == hidden_or_missing.status_code == 404
+
+    def page(answer, ns):
+        html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", answer.content.decode())
+        return html.replace(ns, "NS")
+
+    # The namespace exists (hidden) or not: one page.
+    assert page(missing, space.name) == page(hidden_or_missing, "no-such-ns-at-all")
+    ns = ns_access(owner, space)
+    revoked = namespaces.invite_create(caller(owner), ns)
+    namespaces.invite_revoke(caller(owner), ns, revoked.code)
+    expired = namespaces.invite_create(caller(owner), ns, expires_in=1)
+    Invite.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    used_up = namespaces.invite_create(caller(owner), ns, max_uses=1)
+    namespaces.invite_redeem(caller(make_user("first")), space.name, used_up.code)
+    for invite, state, words in (
+        (revoked, "revoked", "was revoked"),
+        (expired, "expired", "has expired"),
+        (used_up, "used_up", "used as many times"),
+    ):
+        for method in ("get", "post"):
+            answer = getattr(login(outsider), method)(namespaces.invite_url(invite))
+            html = answer.content.decode()
+            assert answer.status_code == 410 and f'data-state="{state}"' in html and words in html, (state, method)
+    assert not Membership.objects.filter(namespace=space, user=outsider).exists()
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -281,6 +306,9 @@ def test_members_page_actions(space, owner, mod, member):
 
     def act(**data):
         response = client.post(path, data)
+        if data["action"] in ("remove", "ban", "revoke"):  # asked first: nothing done yet
+            assert response.status_code == 200 and 'id="confirm-form"' in response.content.decode()
+            response = client.post(path, {**data, "confirm": "1"})
         assert response.status_code == 302, response.status_code
         return client.get(path).content.decode()
 
@@ -319,15 +347,55 @@ def test_members_page_actions(space, owner, mod, member):
 
 
 @committing
-def test_members_page_refusals_are_shown_not_raised(space, mod, member):
+def test_members_page_refusals_are_shown_at_their_form_as_typed(space, mod, member):
     client = login(mod)
     path = f"/ns/{space.name}/members/"
-    response = client.post(path, {"action": "role", "username": member.get_username(), "role": "owner"}, follow=True)
-    assert response.status_code == 200 and "Not done" in response.content.decode()
+    response = client.post(path, {"action": "role", "username": member.get_username(), "role": "owner"})
+    assert response.status_code == 403 and 'id="members-error"' in response.content.decode()
     assert Membership.objects.get(namespace=space, user=member).role == "member"
-    response = client.post(path, {"action": "mute", "username": "nobody-at-all", "seconds": "x"}, follow=True)
-    assert "Not done" in response.content.decode()
+    response = client.post(path, {"action": "mute", "username": "nobody-at-all", "duration": "3600", "reason": "why"})
+    html = response.content.decode()
+    assert response.status_code == 400 and 'id="sanction-error"' in html and "no account called" in html
+    assert 'value="nobody-at-all"' in html and 'value="why"' in html  # what was typed is kept
+    response = client.post(path, {"action": "mute", "username": member.get_username(), "duration": "custom"})
+    assert response.status_code == 400 and 'id="sanction-error"' in response.content.decode()
+    assert not Sanction.objects.filter(namespace=space, user=member).exists()
     assert client.post(path, {"action": "explode"}).status_code == 400
+
+
+@committing
+def test_members_page_durations_are_picked(space, owner, member):
+    client = login(owner)
+    path = f"/ns/{space.name}/members/"
+    started = timezone.now()
+    name = member.get_username()
+    picked = {"3600": 3600, "604800": 604800}
+    for value, seconds in picked.items():
+        assert client.post(path, {"action": "mute", "username": name, "duration": value}).status_code == 302
+        until = Sanction.objects.get(namespace=space, user=member, kind="mute").until
+        assert abs((until - started).total_seconds() - seconds) < 60
+    custom = {"action": "mute", "username": name, "duration": "custom", "duration_amount": "3", "duration_unit": "days"}
+    assert client.post(path, custom).status_code == 302
+    until = Sanction.objects.get(namespace=space, user=member, kind="mute").until
+    assert abs((until - started).total_seconds() - 3 * 86400) < 60
+    assert client.post(path, {"action": "mute", "username": name, "duration": ""}).status_code == 302
+    assert Sanction.objects.get(namespace=space, user=member, kind="mute").until is None
+    assert client.post(path, {"action": "invite", "expires": "86400", "max_uses": "2"}).status_code == 302
+    invite = Invite.objects.get(namespace=space)
+    assert invite.max_uses == 2 and abs((invite.expires_at - started).total_seconds() - 86400) < 60
+
+
+@committing
+def test_members_page_offers_only_what_the_viewer_may_do(space, owner, mod, member):
+    as_mod = login(mod).get(f"/ns/{space.name}/members/").content.decode()
+    as_owner = login(owner).get(f"/ns/{space.name}/members/").content.decode()
+    assert as_owner.count('class="inline role-form"') == 3 and 'class="inline role-form"' not in as_mod
+    # A moderator may remove members (and leave), not owners or other moderators.
+    removable = re.findall(r'<tr data-user="([^"]+)" data-role="[^"]+">(?:(?!</tr>).)*remove-form', as_mod, re.S)
+    assert set(removable) == {member.get_username(), mod.get_username()}
+    assert '<option value="owner"' not in as_mod.split('id="member-add"')[1].split("</form>")[0]
+    # Ban is not dressed like mute.
+    assert 'id="ban-button" class="danger"' in as_owner and 'id="mute-button" class="secondary-button"' in as_owner
 
 
 @committing
@@ -350,8 +418,16 @@ def test_settings_page_changes_the_policy(space, owner):
     assert (row.visibility, row.allow_guests, row.room_creation) == ("open", False, "moderators")
     assert (row.max_message_chars, row.rate_per_sec, row.history_on_join) == (500, 2.5, None)
     assert AuditEntry.objects.filter(namespace=space, action="policy").exists()
-    client.post(path, {"visibility": "open", "room_creation": "members", "max_message_chars": "0"})
-    assert Namespace.objects.get(pk=space.pk).max_message_chars == 500  # out of bounds: refused
+    response = client.post(
+        path, {"visibility": "open", "room_creation": "members", "max_message_chars": "0", "rate_burst": "lots"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 400  # nothing saved, every error at its field, as typed
+    assert 'id="max_message_chars-error"' in html and 'id="rate_burst-error"' in html
+    assert 'value="lots"' in html and 'value="0"' in html
+    assert Namespace.objects.get(pk=space.pk).max_message_chars == 500
+    assert Namespace.objects.get(pk=space.pk).room_creation == "moderators"
+    assert 'value="2.5"' in client.get(path).content.decode() and "10.0" not in client.get(path).content.decode()
     # open now: an outsider and an anonymous visitor see it
     assert Client().get(f"/ns/{space.name}/").status_code == 200
 

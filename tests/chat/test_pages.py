@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 
 import pytest
@@ -244,7 +245,8 @@ def test_rooms_json_gives_the_lists_figures(client, ada, bob):
     assert response["Content-Type"] == "application/json"
     assert response["Cache-Control"] == "no-store"
     listed = {r["name"]: r for r in response.json()["rooms"]}
-    assert listed[room.name] == {"name": room.name, "unread": 2, "online": 0, "last_id": mine}
+    url = f"/rooms/{urllib.parse.quote(room.name)}/"
+    assert listed[room.name] == {"name": room.name, "url": url, "unread": 2, "online": 0, "last_id": mine}
     page = rows(client.get("/").content.decode())
     assert {name: str(r["unread"]) for name, r in listed.items()} == page
 
@@ -258,7 +260,13 @@ def test_rooms_json_gives_anonymous_visitors_no_unread(client, bob):
     room = new_room()
     post(room, bob, "1")
     listed = {r["name"]: r for r in client.get("/rooms.json").json()["rooms"]}
-    assert listed[room.name] == {"name": room.name, "unread": None, "online": 0, "last_id": 1}
+    assert listed[room.name] == {
+        "name": room.name,
+        "url": f"/rooms/{urllib.parse.quote(room.name)}/",
+        "unread": None,
+        "online": 0,
+        "last_id": 1,
+    }
 
 
 def test_rooms_json_is_read_only(client):

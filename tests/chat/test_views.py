@@ -104,11 +104,20 @@ def test_a_guest_cannot_take_a_registered_name_in_any_case(client, user):
     assert 'href="/accounts/login/?next=/rooms/lobby/" id="login-link"' in response.content.decode()
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 33, "tab\there\x07"])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 33, "zero\u200bwidth"])
 def test_a_malformed_guest_name_is_refused(client, name):
     response = client.post(reverse("guest_name", args=["lobby"]), {"name": name})
     assert response.status_code == 400
     assert "Choose a name of 1 to 32 characters" in response.content.decode()
+    assert f'value="{name}"' in response.content.decode() or not name.strip()  # as typed
+
+
+def test_a_control_character_in_a_name_is_the_400_page_naming_the_field(client):
+    response = client.post(reverse("guest_name", args=["lobby"]), {"name": "bell\x07"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="error-page"' in html and "&#x27;name&#x27; holds a control character (U+0007)" in html
+    assert GUEST_NAME_SESSION_KEY not in client.session
 
 
 def test_a_guest_whose_name_was_registered_since_chooses_again(client):

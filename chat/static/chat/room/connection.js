@@ -23,7 +23,8 @@ export class Connection {
    * /ws/ns/<ns>/<room>/, /ws/dm/<user>/); lastId(): the newest event id the page holds (a resume starts after it).
    * handlers: onFrame(frame) for every server frame; onStatus(name) with connecting | live |
    * reconnecting | closed; onLive(first) when a join (first: the page's first) or a resume is
-   * complete; onDetach() when the socket is given up; onRefused(detail, code, reason) after a final close.
+   * complete; onDetach() when the socket is given up; onRefused(error, code, reason) after a final close
+   * (error: the code of the server's error frame before it, if any).
    */
   constructor(path, lastId, handlers) {
     this.path = path;
@@ -33,7 +34,7 @@ export class Connection {
     this.phase = "closed"; // closed | joining | live | refused
     this.joined = false; // a join has completed once: reconnects resume with ?after=
     this.resuming = false; // this connection was opened with ?after=
-    this.refusal = ""; // why the server refused the connection (its error frame before the close)
+    this.refusal = ""; // why the server refused the connection (its error frame's code, before the close)
     this.attempt = 0;
     this.reconnectTimer = 0;
     this.lastFrameAt = 0;
@@ -97,7 +98,7 @@ export class Connection {
   receive(ws, frame) {
     const joining = this.phase === "joining";
     this.lastFrameAt = performance.now();
-    if (joining && frame.type === "error") this.refusal = frame.detail; // the close (4400/4403) that follows shows it
+    if (joining && frame.type === "error") this.refusal = frame.code; // the close (4400/4403) that follows shows it
     this.handlers.onFrame(frame);
     if (ws !== this.ws) return; // the frame made the page start over
     // The join's history is one frame; a resume's comes in pages until has_more is false.
@@ -118,7 +119,7 @@ export class Connection {
     this.detach();
     if (REFUSED.has(event.code)) {
       this.setStatus("closed");
-      this.handlers.onRefused(this.refusal || String(event.code), event.code, event.reason);
+      this.handlers.onRefused(this.refusal, event.code, event.reason);
       return;
     }
     this.scheduleReconnect();

@@ -21,6 +21,7 @@ const LOAD_OLDER_WITHIN_PX = 120; // scrolling this close to the top loads the p
 const READ_EVERY_MS = 1000; // the read cursor goes to the server at most this often
 const REMOVED_REASONS = new Set(["kicked", "banned", "removed"]); // a 4410 close's reason
 const REFUSED_ACTIONS = new Set(["not_found", "forbidden", "too_late", "invalid_frame", "empty_message", "too_large"]);
+const LONGEST_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit (24.8 days): a longer mute is re-checked on reload
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const t = translator(config.strings);
@@ -53,6 +54,8 @@ const page = {
   readSent: 0, // the read cursor as the server (or, for a guest, localStorage) last got it
   readSentAt: Number.NEGATIVE_INFINITY,
   readTimer: 0,
+  mutedTimer: 0, // re-enables the composer when a mute ends
+  removal: null, // the "removed" frame (kicked, banned, removed) before the 4410 close
 };
 
 // --- Server frames ---------------------------------------------------------------------------------
@@ -80,6 +83,9 @@ function onFrame(frame) {
       return renderTyping();
     case "error":
       return onError(frame, update);
+    case "removed":
+      page.removal = frame; // the close (4410) that follows shows it
+      return undefined;
     default:
       return undefined; // pong, and frame types added later
   }
@@ -87,7 +93,10 @@ function onFrame(frame) {
 
 /** Called first on every connection: who we are and the limits in force. */
 function onHello() {
-  view.setYou(room.you, room.limits);
+  view.setYou(room.you);
+  if (room.muted) showMuted(room.muted.until);
+  else endMuted();
+  updateCount();
   if (!page.entered) {
     // The read cursor: a logged-in user's came in hello; a guest's is kept in this browser.
     if (room.you.guest) room.readUpTo = Math.max(room.readUpTo, storage.loadRead(roomKey));
@@ -137,7 +146,7 @@ function onHistory(frame, update) {
 
 /** Called when a join or a resume is complete. */
 function onLive(first) {
-  view.hideBanner();
+  if (!room.muted) view.hideBanner(); // a mute's banner stays until it ends
   renderOlder();
   flushOutbox();
   if (first) enter();
@@ -190,32 +199,70 @@ function onError(frame, update) {
   } else if (page.olderLoading && frame.code === "rate_limited") {
     page.olderLoading = false;
   } else if (REFUSED_ACTIONS.has(frame.code)) {
-    view.showNotice(t("refused_action", { detail: frame.detail })); // an edit, a delete, a reaction...
+    view.showNotice(t("refused_action", { detail: t.code(frame.code) })); // an edit, a delete, a reaction...
   }
 }
 
 /**
  * Called after a close the page does not come back from (the connection does not reconnect):
- * 4410 removed (reason kicked, banned or removed), 4403 not allowed to join, 4400 refused.
+ * 4410 removed (reason kicked, banned or removed; the "removed" frame before it had the moderator's
+ * words and a ban's end), 4403 not allowed to join, 4400 refused. One banner says why; the composer
+ * is off and the people list empty (we are not in the room any more).
  */
-function onRefused(detail, code, reason) {
+function onRefused(error, code, reason) {
+  view.setComposer(false, t("not_in_room"));
+  view.renderPresence([], null);
   if (code === 4410) {
-    view.showBanner(t(REMOVED_REASONS.has(reason) ? reason : "removed"));
+    const removal = page.removal || {};
+    const why = removal.reason || reason;
+    const parts = [t(REMOVED_REASONS.has(why) ? why : "removed")];
+    if (why === "banned") parts.push(removal.until ? t("banned_until", { until: localTime(removal.until) }) : "");
+    if (removal.note) parts.push(t("reason_given", { reason: removal.note }));
+    view.showBanner(parts.filter(Boolean).join(" "));
   } else if (code === 4403) {
-    view.showBanner(`${t("not_allowed")} ${t("refused", { detail })}`);
+    view.showBanner(t("not_allowed"));
   } else {
-    view.showBanner(t("refused", { detail }));
+    view.showBanner(t("refused", { detail: error ? t.code(error) : String(code) }));
   }
 }
 
-/** A message refused because we are muted: say until when ("until" is ISO 8601, null: until lifted). */
+/** A time the server sent (ISO 8601), in the reader's time zone and language. */
+function localTime(iso) {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime()) ? iso : when.toLocaleString(document.documentElement.lang || undefined);
+}
+
+/**
+ * We are muted (hello says so from the start, or a message was refused): say until when, in local
+ * time ("until" is ISO 8601, null: until lifted), and turn the composer off until then.
+ */
 function showMuted(until) {
   const end = until ? new Date(until) : null;
+  clearTimeout(page.mutedTimer);
   if (end && !Number.isNaN(end.getTime())) {
-    view.showBanner(t("muted_until", { until: end.toLocaleString(document.documentElement.lang || undefined) }));
+    const words = t("muted_until", { until: localTime(until) });
+    view.showBanner(words);
+    view.setComposer(false, words);
+    const wait = end.getTime() - Date.now();
+    if (wait < LONGEST_TIMER_MS) page.mutedTimer = setTimeout(endMuted, Math.max(0, wait));
   } else {
     view.showBanner(t("muted_forever"));
+    view.setComposer(false, t("muted_forever"));
   }
+}
+
+/** The mute is over (or there is none): the composer is back. */
+function endMuted() {
+  clearTimeout(page.mutedTimer);
+  if (ui.input.disabled && connection.phase !== "refused") {
+    view.setComposer(true);
+    view.hideBanner();
+  }
+}
+
+/** The composer's counter near the limit; past it, nothing is sent. */
+function updateCount() {
+  view.showCount([...ui.input.value].length, room.limits.max_message_chars);
 }
 
 /** Called when the connection gives up its socket: what it did not confirm is queued again. */
@@ -259,8 +306,8 @@ function submit() {
   const text = ui.input.value;
   if (!text.trim()) return;
   const length = [...text].length;
-  if (length > room.limits.max_message_chars) {
-    view.showBanner(t("too_long", { count: length, limit: room.limits.max_message_chars }));
+  if (length > room.limits.max_message_chars || ui.input.disabled) {
+    updateCount(); // the counter is red: the text waits in the composer until it fits
     return;
   }
   const clientId = newClientId();
@@ -270,6 +317,7 @@ function submit() {
   saveOutbox();
   ui.input.value = "";
   view.autosize();
+  updateCount();
   // The message ends our "typing…" for the others; typing again should say so again soon.
   page.typingAllowedAt = page.lastTypingSent + TYPING_SERVER_GAP_MS;
   flushOutbox();
@@ -333,6 +381,7 @@ function newClientId() {
 /** Called on every keystroke in the composer: tell the room, at most every 2 s. */
 function onInput() {
   view.autosize();
+  updateCount();
   const now = performance.now();
   if (ui.input.value.trim() && connection.live && now >= page.typingAllowedAt) {
     page.lastTypingSent = now;

@@ -63,7 +63,8 @@ export class RoomState {
     this.limits = { max_message_chars: 4000, typing_timeout: 5, rate_per_sec: 10, rate_burst: 30 };
     this.users = []; // names online, from the last presence frame
     this.typers = new Map(); // name -> when their "is typing" expires (performance.now() ms)
-    this.outbox = new Map(); // client_id -> {clientId, text, replyTo, status: queued|sent|failed, detail}
+    this.outbox = new Map(); // client_id -> {clientId, text, replyTo, status: queued|sent|failed, code}
+    this.muted = null; // {until: ISO 8601 | null} while our account is muted in the namespace, else null
     this.mine = new Set(mine);
   }
 
@@ -120,6 +121,7 @@ export class RoomState {
       return;
     }
     this.you = frame.you;
+    this.muted = frame.muted || null;
     Object.assign(this.limits, frame.limits || {});
     if (typeof frame.read_up_to === "number") this.readUpTo = Math.max(this.readUpTo, frame.read_up_to);
   }
@@ -262,7 +264,7 @@ export class RoomState {
     const item = frame.client_id ? this.outbox.get(frame.client_id) : undefined;
     if (!item) return null;
     if (frame.code === "rate_limited") this.mark(item, "queued");
-    else this.mark(item, "failed", frame.detail);
+    else this.mark(item, "failed", frame.code);
     return item;
   }
 
@@ -303,14 +305,15 @@ export class RoomState {
 
   /** A message typed here (a reply to `replyTo`, or null), queued to be sent: returns its outbox item. */
   queue(clientId, text, replyTo = null) {
-    const item = { clientId, text, replyTo, status: "queued", detail: "" };
+    const item = { clientId, text, replyTo, status: "queued", code: "" };
     this.outbox.set(clientId, item);
     return item;
   }
 
-  mark(item, status, detail = "") {
+  /** An outbox item's status, and the error code of a failed one. */
+  mark(item, status, code = "") {
     item.status = status;
-    item.detail = detail;
+    item.code = code;
   }
 
   /** Called when the connection is lost: what was sent but not confirmed is queued again. */

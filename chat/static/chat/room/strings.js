@@ -6,7 +6,14 @@ export function fill(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
 
-/** A function giving the translated word for a key, blanks filled in; an unknown key gives the key itself. */
+/**
+ * A function giving the translated word for a key, blanks filled in; an unknown key gives the key
+ * itself. Its `code(code)` gives the page's own words for a server error code (never the server's
+ * English detail).
+ */
 export function translator(strings) {
-  return (key, values = {}) => fill(strings[key] || key, values);
+  const t = (key, values = {}) => fill(strings[key] || key, values);
+  const codes = strings.codes || {};
+  t.code = (code) => codes[code] || codes.unknown || code;
+  return t;
 }

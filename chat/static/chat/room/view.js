@@ -21,6 +21,8 @@ export function findElements() {
     typing: $("typing"),
     composer: $("composer"),
     input: $("message"),
+    send: $("send"),
+    counter: $("counter"),
     presence: $("presence"),
     onlineCount: $("online-count"),
     youName: $("you-name"),
@@ -115,7 +117,7 @@ export class View {
     const mine = this.room.isMine(message);
     li.classList.toggle("mine", mine);
     li.classList.toggle("deleted", message.deleted);
-    li.classList.toggle("mentioned", this.room.mentionsMe(message));
+    li.classList.toggle("mentioned", !message.deleted && this.room.mentionsMe(message));
     if (inLog) li.classList.toggle("linked", location.hash === `#m${message.id}`);
     if (message.reply_to !== null && inLog) li.append(this.renderQuote(message.reply_to));
     const meta = document.createElement("div");
@@ -329,7 +331,6 @@ export class View {
     box.className = "edit-box";
     box.value = message.message;
     box.rows = Math.min(8, message.message.split("\n").length);
-    box.maxLength = this.room.limits.max_message_chars;
     box.setAttribute("aria-label", this.t("edit"));
     box.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
@@ -470,7 +471,7 @@ export class View {
       dismiss.className = "link";
       dismiss.textContent = this.t("dismiss");
       dismiss.addEventListener("click", () => onDismiss(item));
-      note.append(this.t("failed", { detail: item.detail || "" }), " ", dismiss);
+      note.append(this.t("failed", { detail: this.t.code(item.code) }), " ", dismiss);
     } else {
       note.textContent = this.t(item.status === "sent" ? "sending" : "queued");
     }
@@ -497,10 +498,28 @@ export class View {
     this.ui.banner.hidden = true;
   }
 
-  /** Called on hello: our name as the server knows it, and the longest message it takes. */
-  setYou(you, limits) {
+  /** Called on hello: our name as the server knows it. (The composer does not cut what is typed
+   * at the limit: the counter says how much is too much, and sending waits until it fits.) */
+  setYou(you) {
     this.ui.youName.textContent = you.name;
-    this.ui.input.maxLength = limits.max_message_chars;
+  }
+
+  /** Below the composer: "523 / 500" once the text is near the namespace's limit, red past it. */
+  showCount(length, limit) {
+    const near = length >= Math.floor(limit * 0.8);
+    this.ui.counter.hidden = !near;
+    this.ui.counter.textContent = near ? `${length} / ${limit}` : "";
+    this.ui.counter.classList.toggle("over", length > limit);
+    this.ui.composer.classList.toggle("over", length > limit);
+  }
+
+  /** The composer on or off (muted, kicked, banned), with why in its placeholder. */
+  setComposer(enabled, why = "") {
+    this.ui.input.disabled = !enabled;
+    this.ui.send.disabled = !enabled;
+    this.ui.composer.classList.toggle("disabled", !enabled);
+    if (!this.placeholder) this.placeholder = this.ui.input.placeholder;
+    this.ui.input.placeholder = enabled ? this.placeholder : why;
   }
 
   /** The name shown in the page header (before the first hello, the name the page was rendered with). */
