@@ -88,25 +88,37 @@ def policy_fields() -> dict[str, str]:
 _POLICY_PART = re.compile(r"^([a-z_]+)=(.*)$")
 
 
-def audit_reason(action: str, reason: str) -> str:
-    """An audit entry's reason as the reader should see it: what Parley wrote there itself (the
-    room of a kick or a private room's member, the invite a member joined with, a role, the policy
-    fields that changed) in the reader's words; a moderator's own words as they are."""
+def audit_reason(action: str, reason: str) -> tuple[str, str]:
+    """An audit entry's reason as the reader should see it: (words, a code shown as code). What
+    Parley wrote there itself (the room of a kick or a private room's member, the invite link a
+    member joined with, a role, the policy fields that changed, an invite's limits) is said in the
+    reader's words; a moderator's own words are shown as they are."""
     if not reason:
-        return ""
+        return "", ""
     if action in (AuditEntry.Action.MEMBER_ADD, AuditEntry.Action.ROLE) and reason in roles():
-        return role(reason)
+        return role(reason), ""
     if action in (AuditEntry.Action.KICK, AuditEntry.Action.MEMBER_ADD, AuditEntry.Action.MEMBER_REMOVE):
         if reason.startswith("room "):
-            return _("room %(room)s") % {"room": reason[5:]}
+            return _("room %(room)s") % {"room": reason[5:]}, ""
         if reason.startswith("invite "):
-            return _("with invite link %(code)s") % {"code": reason[7:]}
-    if action == AuditEntry.Action.POLICY:
-        labels = policy_fields()
-        parts = [_POLICY_PART.match(part) for part in reason.split(", ")]
-        if all(parts):
-            return "; ".join(f"{labels.get(m.group(1), m.group(1))}: {m.group(2)}" for m in parts if m)
-    return reason
+            return _("with an invite link:"), reason[7:]
+    parts = [_POLICY_PART.match(part) for part in reason.split(", ")]
+    if action in (AuditEntry.Action.POLICY, AuditEntry.Action.INVITE_CREATE) and all(parts):
+        labels = {**policy_fields(), "max_uses": _("Uses"), "expires_in": _("Expires in")}
+        said = []
+        for m in parts:
+            assert m is not None
+            key, value = m.group(1), _plain(m.group(2))
+            if key == "expires_in" and value.isdigit():
+                value = duration(int(value))
+            said.append(f"{labels.get(key, key)}: {value}")
+        return "; ".join(said), ""
+    return reason, ""
+
+
+def _plain(value: str) -> str:
+    """A stored number as a person writes it: 600, not 600.0."""
+    return value[:-2] if re.fullmatch(r"-?\d+\.0", value) else value
 
 
 def duration(seconds: int) -> str:

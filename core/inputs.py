@@ -61,12 +61,17 @@ _SUSPECT_JSON = re.compile(rb"\\u00[0-9a-fA-F]{2}|\\u[dD][89a-fA-F]|\\[bfnrt]|[\
 
 
 class BadInput(ValueError):
-    """A string Parley does not accept: ``field`` names where it was, ``detail`` says what is wrong."""
+    """A string Parley does not accept: ``field`` names where it was, ``char`` is the character
+    refused there (``kind`` says what it is: nul, surrogate or control), ``what`` what held it when
+    not the field's value (a key, a field's name), and ``detail`` says it all in English."""
 
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, field: str, char: str, what: str | None = None) -> None:
         self.field = field
-        self.detail = detail
+        self.char = char
+        self.what = what
+        self.kind = "nul" if char == "\x00" else "surrogate" if "\ud800" <= char <= "\udfff" else "control"
+        self.detail = f"{what or repr(field)} holds {_describe(char)}"
+        super().__init__(self.detail)
 
 
 def _describe(ch: str) -> str:
@@ -82,7 +87,7 @@ def check(field: str, value: str, *, what: str | None = None) -> None:
     ``what`` says what the value is when it is not the field's value (a key, a field's name)."""
     found = (_NOT_IN_NAMES if field in NAMES and what is None else _NEVER).search(value)
     if found is not None:
-        raise BadInput(field, f"{what or repr(field)} holds {_describe(found.group())}")
+        raise BadInput(field, found.group(), what)
 
 
 def suspect(text: str) -> bool:

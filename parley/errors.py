@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from core import inputs
+
 # Seconds a visitor is asked to wait when the database or Redis cannot be reached.
 UNAVAILABLE_RETRY_AFTER = 10
 
@@ -23,7 +25,9 @@ def page(
 ) -> HttpResponse:
     """An error page. ``bare``: without the account part of the header, which needs the session
     (and so the database) that a 500 or a 503 may be about."""
-    context = {"status": status, "title": title, "message": message, "detail": detail, "bare": bare}
+    # "here" is where the header's language menu and "Log in" come back to: the home page, not the
+    # path asked for (an error page echoes nothing of the request).
+    context = {"status": status, "title": title, "message": message, "detail": detail, "bare": bare, "here": "/"}
     return render(request, "errors/error.html", context, status=status)
 
 
@@ -31,14 +35,21 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return page(request, 400, _("Bad request"), _("Parley could not understand this request."))
 
 
-def bad_input(request: HttpRequest, detail: str) -> HttpResponse:
+def bad_input(request: HttpRequest, bad: inputs.BadInput) -> HttpResponse:
     """A request with a string Parley does not take (``core.inputs``): which field, and why."""
+    code = f"U+{ord(bad.char):04X}"
+    if bad.kind == "nul":
+        char = _("a NUL character (%(code)s)") % {"code": code}
+    elif bad.kind == "surrogate":
+        char = _("half of a character (%(code)s)") % {"code": code}
+    else:
+        char = _("a control character (%(code)s)") % {"code": code}
     return page(
         request,
         400,
         _("Bad request"),
         _("Part of this request holds characters Parley does not accept (such as NUL or control characters)."),
-        detail=detail,
+        detail=_("The field “%(field)s” holds %(char)s.") % {"field": bad.field, "char": char},
     )
 
 

@@ -106,7 +106,7 @@ def refusal(request: HttpRequest) -> HttpResponse | None:
 
             error = field_error(bad)
             return error_response(error.code, error.detail)
-        return errors.bad_input(request, bad.detail)
+        return errors.bad_input(request, bad)
     except RequestDataTooBig:
         if request.path_info.startswith(JSON_PATHS):
             from api.errors import error_response

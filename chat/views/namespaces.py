@@ -305,14 +305,10 @@ def ns_audit(request: HttpRequest, ns_name: str) -> HttpResponse:
     ns = ns_or_404(caller_of(request), ns_name)
     require_moderator(ns)
     actions = words.audit_actions()
-    entries = [
-        {
-            **e,
-            "label": actions.get(e["action"], e["action"]),
-            "reason_text": words.audit_reason(e["action"], e["reason"]),
-        }
-        for e in namespaces.audit_entries(ns, limit=500)
-    ]
+    entries = []
+    for entry in namespaces.audit_entries(ns, limit=500):
+        about, code = words.audit_reason(entry["action"], entry["reason"])
+        entries.append({**entry, "label": actions.get(entry["action"], entry["action"]), "about": about, "code": code})
     return render(request, "chat/ns_audit.html", {"ns": ns, "ns_name": ns.namespace.name, "entries": entries})
 
 

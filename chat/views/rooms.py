@@ -391,6 +391,7 @@ def room_strings() -> dict[str, Any]:
         "not_allowed": _("You may not join this room."),
         "muted_until": _("You are muted until %(until)s."),
         "muted_forever": _("You are muted until the mute is lifted."),
+        "muted_short": _("You are muted."),
         "banned_until": _("The ban ends %(until)s."),
         "reason_given": _("Reason given: %(reason)s"),
         "not_in_room": _("You are not in this room any more."),

@@ -124,8 +124,8 @@ class User:
     browser: Browser
 
 
-def new_user(base: str) -> User:
-    browser = sign_up(base)
+def new_user(base: str, username: str | None = None) -> User:
+    browser = sign_up(base, username)
     answer = new_token(base, browser.username)  # type: ignore[attr-defined]
     assert answer.status == 201, answer.text
     return User(name=browser.username, token=answer.json["token"], browser=browser)  # type: ignore[attr-defined]

@@ -42,11 +42,22 @@ def status_of(chat: Chat, path: str) -> int:
     return response.status
 
 
-def members_action(chat: Chat, ns: str, form: str, fields: dict[str, str], button: str) -> None:
+def members_action(
+    chat: Chat, ns: str, form: str, fields: dict[str, str], button: str, *, choose: dict[str, str] | None = None
+) -> None:
+    """Fill a form of the members page (``choose``: its selects), press ``button``; if the page
+    asks first ("Ban kim?"), say yes; wait for the success banner."""
     chat.goto(f"/ns/{ns}/members/")
     for name, value in fields.items():
         chat.page.locator(f"#{form} [name={name}]").fill(value)
+    for name, value in (choose or {}).items():
+        chat.page.locator(f"#{form} select[name={name}]").select_option(value)
+    asks = chat.page.locator(button).get_attribute("data-confirm-button") is not None
     chat.page.click(button)
+    if asks:
+        ask = chat.page.locator(".ask button.danger")
+        expect(ask).to_be_visible()
+        ask.click()
     expect(chat.page.locator(".flash li.success")).to_be_visible()
 
 
@@ -141,27 +152,58 @@ def test_a_moderator_deletes_mutes_kicks_and_bans(people):
     expect(victim.page.locator("#log li.msg").first).to_have_class(re.compile(r"\bdeleted\b"))
 
     members_action(
-        mod, ns, "sanction-form", {"username": victim_name, "seconds": "600", "reason": "calm"}, "#mute-button"
+        mod,
+        ns,
+        "sanction-form",
+        {"username": victim_name, "reason": "calm"},
+        "#mute-button",
+        choose={"duration": "3600"},
     )
     victim.send("still talking")
     expect(victim.page.locator("#banner")).to_contain_text("You are muted until")
+    expect(victim.page.locator("#message")).to_be_disabled()  # until the mute ends
+    victim.page.reload()  # a page opened while muted says so from the start (hello.muted)
+    victim.expect_live()
+    expect(victim.page.locator("#banner")).to_contain_text("You are muted until")
+    expect(victim.page.locator("#message")).to_be_disabled()
+    members_action(mod, ns, "sanctions", {}, f'#sanctions tr[data-user="{victim_name}"] button.lift')
+    victim.page.reload()
+    victim.expect_live()
+    expect(victim.page.locator("#message")).to_be_enabled()
+    expect(victim.page.locator("#banner")).to_be_hidden()
 
     members_action(mod, ns, "kick-form", {"username": victim_name, "reason": "out"}, "#kick-button")
     expect(victim.page.locator("#banner")).to_contain_text("A moderator removed you from this room")
+    expect(victim.page.locator("#banner")).to_contain_text("Reason given: out")  # the moderator's words
     expect(victim.page.locator("#status")).to_have_attribute("data-state", "closed")
+    expect(victim.page.locator("#message")).to_be_disabled()
+    expect(victim.page.locator("#presence li")).to_have_count(0)  # out of the room: nobody shown
     victim.page.wait_for_timeout(2500)  # no reconnect: still closed after the first backoff steps
     expect(victim.page.locator("#status")).to_have_attribute("data-state", "closed")
 
     victim.page.reload()  # a kick is not a ban: they may come back
     victim.expect_live()
-    members_action(mod, ns, "sanction-form", {"username": victim_name, "reason": "enough"}, "#ban-button")
-    expect(victim.page.locator("#banner")).to_contain_text("You are banned from this namespace")
+    members_action(
+        mod,
+        ns,
+        "sanction-form",
+        {"username": victim_name, "reason": "enough"},
+        "#ban-button",
+        choose={"duration": "86400"},
+    )
+    banner = victim.page.locator("#banner")
+    expect(banner).to_contain_text("You are banned from this namespace")
+    expect(banner).to_contain_text("The ban ends")
+    expect(banner).to_contain_text("Reason given: enough")
     expect(victim.page.locator("#status")).to_have_attribute("data-state", "closed")
     victim.page.wait_for_timeout(2500)
     expect(victim.page.locator("#status")).to_have_attribute("data-state", "closed")
     victim.page.reload()
     expect(victim.page.locator("#banner")).to_contain_text("You may not join this room")
     expect(victim.page.locator("#status")).to_have_attribute("data-state", "closed")
+    victim.goto(f"/ns/{ns}/")  # the namespace page shows the ban: until when, and why
+    expect(victim.page.locator("#ns-banned")).to_contain_text("You are banned from this namespace")
+    expect(victim.page.locator("#ns-banned")).to_contain_text("enough")
 
     actions = audit_actions(mod, ns)
     for action in ("delete", "mute", "kick", "ban"):
@@ -173,15 +215,20 @@ def test_direct_messages_with_unread_counts(people):
     ada, bob = people(), people()
     ada_name = sign_up(ada, "ada")
     bob_name = sign_up(bob, "bob")
+    bob.goto("/")  # open before the conversation exists: it appears without a reload
+    ada.goto(f"/dm/{bob_name}/")
+    ada.expect_live()
+    ada.goto("/")  # opened, nothing sent: in nobody's list
+    expect(ada.page.locator(f'#dms tr[data-user="{bob_name}"]')).to_have_count(0)
+    expect(bob.page.locator(f'#dms tr[data-user="{ada_name}"]')).to_have_count(0)
     ada.goto(f"/dm/{bob_name}/")
     ada.expect_live()
     ada.send("hello bob")
     ada.send("are you there?")
     ada.wait_for_count(2)
 
-    bob.goto("/")
     row = bob.page.locator(f'#dms tr[data-user="{ada_name}"]')
-    expect(row.locator(".unread")).to_have_text("2")
+    expect(row.locator(".unread")).to_have_text("2")  # the room list's refresh added the row
     expect(bob.page.locator("#rooms")).not_to_contain_text(ada_name)
     row.locator("a").click()
     bob.expect_live()

@@ -116,7 +116,7 @@ def test_a_control_character_in_a_name_is_the_400_page_naming_the_field(client):
     response = client.post(reverse("guest_name", args=["lobby"]), {"name": "bell\x07"})
     assert response.status_code == 400
     html = response.content.decode()
-    assert 'id="error-page"' in html and "&#x27;name&#x27; holds a control character (U+0007)" in html
+    assert 'id="error-page"' in html and "The field “name” holds a control character (U+0007)." in html
     assert GUEST_NAME_SESSION_KEY not in client.session
 
 

@@ -1,9 +1,11 @@
 // A message's parts as DOM. User text only ever reaches the page as text nodes (textContent,
 // append(string)); links are <a> elements built here, with an http(s) href only. No innerHTML.
 
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dateAndTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+// In the page's language (a Korean page shows Korean dates, whatever the browser's own language).
+const LANG = document.documentElement.lang || undefined;
+const timeOnly = new Intl.DateTimeFormat(LANG, { hour: "numeric", minute: "2-digit" });
+const dateAndTime = new Intl.DateTimeFormat(LANG, { dateStyle: "medium", timeStyle: "short" });
+const fullDate = new Intl.DateTimeFormat(LANG, { dateStyle: "full", timeStyle: "medium" });
 
 /** A <time> in the reader's time zone: the time for today's messages, date and time for older ones. */
 export function renderTime(ts) {

@@ -240,14 +240,13 @@ function showMuted(until) {
   const end = until ? new Date(until) : null;
   clearTimeout(page.mutedTimer);
   if (end && !Number.isNaN(end.getTime())) {
-    const words = t("muted_until", { until: localTime(until) });
-    view.showBanner(words);
-    view.setComposer(false, words);
+    view.showBanner(t("muted_until", { until: localTime(until) }));
+    view.setComposer(false, t("muted_short"));
     const wait = end.getTime() - Date.now();
     if (wait < LONGEST_TIMER_MS) page.mutedTimer = setTimeout(endMuted, Math.max(0, wait));
   } else {
     view.showBanner(t("muted_forever"));
-    view.setComposer(false, t("muted_forever"));
+    view.setComposer(false, t("muted_short"));
   }
 }
 
