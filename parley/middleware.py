@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -95,50 +95,61 @@ def check_request(request: HttpRequest) -> None:
             inputs.check_json_bytes(request.body)
 
 
-def refusal(request: HttpRequest) -> HttpResponse | None:
-    """The answer to a request whose input is refused, or None to go on."""
+def problem(request: HttpRequest) -> Exception | None:
+    """What is wrong with the request's input (``check_request``), or None."""
     try:
         check_request(request)
-    except inputs.BadInput as bad:
-        if request.path_info.startswith(JSON_PATHS):
+    except (inputs.BadInput, SuspiciousOperation) as exc:  # RequestDataTooBig is a SuspiciousOperation
+        return exc
+    return None
+
+
+def refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The answer to a request whose input is refused: the API's error shape under /api/, else a
+    page (which reads the session: from async code, call it on a thread)."""
+    api = request.path_info.startswith(JSON_PATHS)
+    if isinstance(exc, inputs.BadInput):
+        if api:
             from api.errors import error_response  # the API answers in its own shape
             from chat.protocol import field_error
 
-            error = field_error(bad)
+            error = field_error(exc)
             return error_response(error.code, error.detail)
-        return errors.bad_input(request, bad)
-    except RequestDataTooBig:
-        if request.path_info.startswith(JSON_PATHS):
+        return errors.bad_input(request, exc)
+    if isinstance(exc, RequestDataTooBig):
+        if api:
             from api.errors import error_response
 
             return error_response("too_large", "the request body is larger than the server accepts")
         return errors.too_large(request)
-    except SuspiciousOperation:
-        if request.path_info.startswith(JSON_PATHS):
-            from api.errors import error_response
+    if api:
+        from api.errors import error_response
 
-            return error_response("invalid_frame", "the request cannot be read")
-        return errors.bad_request(request)
-    return None
+        return error_response("invalid_frame", "the request cannot be read")
+    return errors.bad_request(request)
 
 
 @sync_and_async_middleware
 def input_check_middleware(get_response: GetResponse) -> GetResponse:
     """Before any view reads the request: no NUL, no lone surrogate, no control character in a
     name, wherever it is (``core.inputs``): 400 in the API's error shape under /api/, the 400 page
-    elsewhere. Sync and async, without a thread hop."""
+    elsewhere. Sync and async; the check adds no thread hop (a refused request's page does)."""
     if iscoroutinefunction(get_response):
         get_async = cast("Callable[[HttpRequest], Awaitable[HttpResponseBase]]", get_response)
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
-            return refusal(request) or await get_async(request)
+            exc = problem(request)
+            if exc is None:
+                return await get_async(request)
+            return await sync_to_async(refusal)(request, exc)
 
         return async_middleware
 
     get_sync = cast("Callable[[HttpRequest], HttpResponseBase]", get_response)
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
-        return refusal(request) or get_sync(request)
+        exc = problem(request)
+        return get_sync(request) if exc is None else refusal(request, exc)
 
     return middleware
 

@@ -390,5 +390,9 @@ else:
         "disable_existing_loggers": False,
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-        "loggers": {"parley": {"handlers": ["console"], "level": PARLEY_LOG_LEVEL}},
+        "loggers": {
+            "parley": {"handlers": ["console"], "level": PARLEY_LOG_LEVEL},
+            # A page's or an API call's uncaught exception (a 500): its traceback, on the console.
+            "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        },
     }
