@@ -110,17 +110,20 @@ def check_pairs(pairs: Iterable[tuple[str, Any]]) -> None:
 
 def check_json(data: Any, field: str = "body") -> None:
     """Walk a parsed JSON document: every key and every string, a string under the rules of its
-    innermost key (``NAMES``); ``field`` names the document (a body, a frame)."""
-    if isinstance(data, str):
-        check(field, data)
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(key, str):
-                check(field, key, what=f"a key in {field!r}")
-            check_json(value, key if isinstance(key, str) else field)
-    elif isinstance(data, list):
-        for item in data:
-            check_json(item, field)
+    innermost key (``NAMES``); ``field`` names the document (a body, a frame). Iterative: however
+    deep the document, no recursion."""
+    stack: list[tuple[Any, str]] = [(data, field)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            check(where, value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str):
+                    check(where, key, what=f"a key in {where!r}")
+                stack.append((item, key if isinstance(key, str) else where))
+        elif isinstance(value, list):
+            stack.extend((item, where) for item in value)
 
 
 def check_json_bytes(raw: bytes) -> None:
@@ -130,13 +133,22 @@ def check_json_bytes(raw: bytes) -> None:
         return
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: its reader refuses it
         return
     check_json(data)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_lenient(text: str) -> Any:
     """Parse JSON that a strict parser (orjson) refused, to find out why: Python's own parser takes
     lone surrogates, so ``check_json`` can then name the field that holds one. ValueError if it is
-    not JSON at all."""
-    return json.loads(text)
+    not JSON at all (or holds no surrogate escape, the one thing orjson refuses and JSON allows, or
+    is nested too deep to parse)."""
+    if _SURROGATE_ESCAPE.search(text) is None:
+        raise ValueError("not JSON")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deep") from None

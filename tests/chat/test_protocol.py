@@ -237,3 +237,14 @@ def test_error_codes_of_the_issue_exist():
     assert protocol.CloseCode.MESSAGE_TOO_BIG == 1009
     assert protocol.CloseCode.INVALID_ROOM == 4400
     assert protocol.CloseCode.TRY_AGAIN_LATER == 1013
+
+
+def test_deeply_nested_frames_are_invalid_json_not_a_crash():
+    """orjson refuses nesting past 1,024 levels; the lenient parse that names a field holding a lone
+    surrogate must not recurse into it (a RecursionError was a 1011 close, found by make soak)."""
+    for text in [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        "[" * 3000 + '"\\ud800"' + "]" * 3000,
+    ]:
+        assert error_of(protocol.parse_native, text, LIMITS) == ErrorCode.INVALID_JSON

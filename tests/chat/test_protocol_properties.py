@@ -14,13 +14,15 @@ from chat.protocol import ErrorCode, ProtocolError
 LIMITS = protocol.Limits(max_message_chars=50, max_name_chars=8, history_page_max=20)
 PARSERS = {"native": protocol.parse_native, "seed": protocol.parse_seed, "tutorial": protocol.parse_tutorial}
 # What each door may answer a bad frame with (docs/protocol.md); a guest name in ``sender`` is
-# checked later (identity), not by the parser.
+# checked later (identity), but what no name may hold (a control character: core.inputs) is
+# refused by the parser, as invalid_name.
 DOCUMENTED = {
     ErrorCode.INVALID_JSON,
     ErrorCode.INVALID_FRAME,
     ErrorCode.UNKNOWN_TYPE,
     ErrorCode.EMPTY_MESSAGE,
     ErrorCode.TOO_LARGE,
+    ErrorCode.INVALID_NAME,
 }
 
 json_values = st.recursive(
@@ -52,7 +54,7 @@ def check(parse, text: str) -> None:
     assert isinstance(frame, protocol.SendMessage | protocol.HistoryRequest | protocol.Typing | protocol.Ping)
     if isinstance(frame, protocol.SendMessage):
         assert frame.message.strip() and len(frame.message) <= LIMITS.max_message_chars
-        assert "\x00" not in frame.message
+        assert "\x00" not in frame.message and not any("\ud800" <= c <= "\udfff" for c in frame.message)
         assert frame.client_id is None or not protocol.has_control(frame.client_id)
         assert frame.client_id is None or 1 <= len(frame.client_id) <= protocol.MAX_CLIENT_ID_CHARS
     if isinstance(frame, protocol.HistoryRequest):
