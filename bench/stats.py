@@ -82,7 +82,7 @@ def summarize_collapsed(lines: Iterable[str], top: int = 25) -> dict[str, list[t
 PARLEY_CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("uvicorn send: WebSocket framing + transport.write()", ("websockets_sansio_impl.py", "websockets/")),
     ("Channels SessionMiddleware send wrapper (per frame)", ("channels/sessions.py", "django/utils/functional.py")),
-    ("outbox: queue push + writer task wake-up", ("chat/outbox.py",)),
+    ("outbox: queue push + writer task wake-up", ("chat/fanout/outbox.py",)),
     (
         "store: Django ORM + psycopg (in the DB thread)",
         ("psycopg", "django/db/", "chat/services.py", "chat/selectors.py"),
@@ -91,7 +91,7 @@ PARLEY_CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
         "thread hops: asgiref sync_to_async, executor",
         ("asgiref/", "concurrent/futures", "threading.py", "channels/db.py"),
     ),
-    ("hub fan-out + Redis pub/sub read", ("chat/broadcast.py", "chat/pubsub.py", "redis/")),
+    ("hub fan-out + Redis pub/sub read", ("chat/fanout/broadcast.py", "chat/fanout/pubsub.py", "redis/")),
     ("group commit, encode, actions", ("chat/groupcommit.py", "chat/actions.py", "chat/protocol.py", "orjson")),
     ("consumer: connect, receive, dispatch", ("chat/", "channels/", "django/")),
     ("uvicorn: reading, handshakes, HTTP parsing", ("uvicorn/", "httptools", "h11")),

@@ -8,7 +8,8 @@ consumers call these; so will the HTTP API. They raise ProtocolError for a chang
 
 from __future__ import annotations
 
-from . import broadcast, db, events, groupcommit, identity, protocol, selectors, services
+from . import db, groupcommit, identity, protocol, selectors, services
+from .fanout import broadcast, events
 from .identity import Identity
 from .models import Room
 

@@ -31,11 +31,12 @@ from django.conf import settings
 from core import backends, inputs, logs, metrics
 from core.clientaddr import scope_client_address
 
-from . import access, actions, broadcast, db, identity, namespaces, protocol, reads, selectors, services
+from . import access, actions, db, identity, namespaces, protocol, reads, selectors, services
 from .access import Caller, NsAccess, RoomAccess
+from .fanout import broadcast
+from .fanout.outbox import Outbox, new_origin
 from .identity import Identity
 from .models import Room, Sanction
-from .outbox import Outbox, new_origin
 from .protocol import CloseCode, ErrorCode, ProtocolError
 from .ratelimit import TokenBucket
 

@@ -15,7 +15,8 @@ import time
 
 from core import logs, metrics
 
-from . import db, events, services
+from . import db, services
+from .fanout import events
 
 log = logging.getLogger("parley.groupcommit")
 

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync, async_to_sync
 
-from . import broadcast, db, events, namespaces
+from . import db, namespaces
 from .access import Caller, NsAccess, RoomAccess
+from .fanout import broadcast, events
 from .models import Sanction
 
 T = TypeVar("T")

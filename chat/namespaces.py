@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from . import access, policy, protocol
 from .access import Caller, NsAccess, RoomAccess
-from .busevents import ControlEvent, PolicyChanged, Removal
+from .fanout.busevents import ControlEvent, PolicyChanged, Removal
 from .models import AuditEntry, Invite, Membership, Namespace, Role, Room, RoomMember, Sanction
 from .protocol import ErrorCode, ProtocolError
 

@@ -14,7 +14,8 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import looks_registered
 
-from . import access, busevents, protocol
+from . import access, protocol
+from .fanout import busevents
 from .models import Event, Membership, Mention, Message, ReadState, Room
 
 

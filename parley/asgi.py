@@ -88,7 +88,7 @@ class ServerSend:
     """Puts the ASGI server's own ``send`` in the scope as ``parley.server_send``.
 
     The middlewares below wrap ``send``; only the server's own reaches its transport, which
-    ``chat.outbox`` writes message frames to directly (one frame built per message, not one per
+    ``chat.fanout.outbox`` writes message frames to directly (one frame built per message, not one per
     recipient and a coroutine each).
     """
 

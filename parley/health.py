@@ -35,7 +35,7 @@ from django.db.utils import load_backend
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-from chat import redisconn
+from chat.fanout import redisconn
 from core import metrics as _defined  # noqa: F401  # the metrics exist before the first scrape
 
 OK, DOWN, UNUSED = "ok", "down", "unused"

@@ -208,8 +208,8 @@ PARLEY_REDIS_SOCKET_TIMEOUT = env_float("PARLEY_REDIS_SOCKET_TIMEOUT", 30.0)
 
 if REDIS_URL:
     # redis://host:port/db, or redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
-    # that Redis Sentinel names (chat/redisconn.py; docs/deployment.md).
-    from chat.redisconn import channel_layer_host, parse_sentinel_url
+    # that Redis Sentinel names (chat/fanout/redisconn.py; docs/deployment.md).
+    from chat.fanout.redisconn import channel_layer_host, parse_sentinel_url
 
     try:
         parse_sentinel_url(REDIS_URL)
@@ -254,7 +254,7 @@ PARLEY_HISTORY_READ_THREADS = env_int("PARLEY_HISTORY_READ_THREADS", 2, minimum=
 # clients, so this bounds a list of references, not copies).
 PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)
 # Seconds the socket of a client closed for falling behind stays open for it to read what was sent
-# and then the 1013 close; then it is reset and its buffers freed (chat/outbox.py close_now).
+# and then the 1013 close; then it is reset and its buffers freed (chat/fanout/outbox.py close_now).
 PARLEY_SLOW_CLIENT_GRACE = env_float("PARLEY_SLOW_CLIENT_GRACE", 10.0)
 PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
 # Seconds after posting during which a message's author may edit it; 0: no limit.

@@ -49,7 +49,7 @@ def _forget_policies():
 async def _close_hub():
     """Each test's event loop gets its own hub; close its Redis connections when the test ends."""
     yield
-    from chat import broadcast
+    from chat.fanout import broadcast
 
     hub = broadcast._hub
     if hub is not None:

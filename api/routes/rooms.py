@@ -38,8 +38,9 @@ from api.routes.common import (
     user_of,
     who,
 )
-from chat import access, actions, db, namespaces, protocol, pubsub, reads, selectors
+from chat import access, actions, db, namespaces, protocol, reads, selectors
 from chat.access import Caller, RoomAccess
+from chat.fanout import pubsub
 from chat.models import Room
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 

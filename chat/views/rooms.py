@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import access, identity, namespaces, protocol, pubsub, selectors, words
+from chat import access, identity, namespaces, protocol, selectors, words
 from chat.access import Caller, NsAccess, RoomAccess
+from chat.fanout import pubsub
 from chat.models import Room
 from chat.protocol import ErrorCode, ProtocolError
 from chat.views.common import caller_of, may_create_namespace, ns_or_404, room_url

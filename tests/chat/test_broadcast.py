@@ -1,4 +1,4 @@
-"""chat.broadcast.Hub over real buses (LocalBus, and RedisBus on the real Redis).
+"""chat.fanout.broadcast.Hub over real buses (LocalBus, and RedisBus on the real Redis).
 
 Messages are really stored (so gap fills read them from the store) and events really travel through
 the bus. Each test builds its own hub and, for Redis, its own key prefix.
@@ -18,7 +18,8 @@ import pytest
 import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 
-from chat import broadcast, busevents, protocol, pubsub, services
+from chat import protocol, services
+from chat.fanout import broadcast, busevents, pubsub
 from chat.models import Room
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -78,7 +78,8 @@ async def test_a_join_whose_history_cannot_be_read_leaves_the_room(connect, room
     ``unavailable`` error and close 1013 (not an HTTP 500) when the store is down, ``internal``
     and 1011 for a bug (never "try again later" for what will fail again), and the refused
     connection is not left in the room to be fed (nor counted in its presence)."""
-    from chat import broadcast, protocol, selectors
+    from chat import protocol, selectors
+    from chat.fanout import broadcast
 
     await store(room, 3)
     stayer = await connect(f"/ws/rooms/{urllib.parse.quote(room)}/?name=kim")
@@ -736,7 +737,8 @@ async def test_more_than_a_hundred_messages_to_a_member_that_reads_late(native, 
 
 
 async def test_people_online_counts_for_the_room_list(native, room):
-    from chat import protocol, pubsub
+    from chat import protocol
+    from chat.fanout import pubsub
 
     key = protocol.room_key(room)
     await native(room, "?name=kim")
@@ -776,7 +778,8 @@ async def test_message_limit_follows_the_setting(native, room, settings):
 async def test_resume_after_an_id_this_process_has_not_delivered_yet(native, connect, room):
     """A client saw message N through another process and resumes here with ?after=N while this
     process's hub has not delivered N yet: N must not reach it a second time."""
-    from chat import broadcast, busevents, protocol
+    from chat import protocol
+    from chat.fanout import broadcast, busevents
 
     here = await native(room, "?name=here")  # this process now has the room, at id 0
 

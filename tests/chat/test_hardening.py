@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
 
-from chat import actions, broadcast, identity, protocol, selectors, services
+from chat import actions, identity, protocol, selectors, services
+from chat.fanout import broadcast
 from parley.asgi import application
 from tests.chat.test_consumers import TIMEOUT, assert_usable, closed_with, store
 from tests.wsclient import recv, recv_until, send

@@ -12,8 +12,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chat import access, busevents, moderation, namespaces
+from chat import access, moderation, namespaces
 from chat.access import Caller
+from chat.fanout import busevents
 from chat.models import AuditEntry, Message, Namespace
 from tests.chat.test_consumers import login
 from tests.wsclient import read_history, recv, recv_until, send

@@ -13,8 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from chat import broadcast
-from chat.outbox import Outbox, close_now, wire_frame
+from chat.fanout import broadcast
+from chat.fanout.outbox import Outbox, close_now, wire_frame
 from tests.servers import free_port
 
 

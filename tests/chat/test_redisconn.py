@@ -1,4 +1,4 @@
-"""chat.redisconn: REDIS_URL parsing (pure), and clients on a real primary, replica and sentinels."""
+"""chat.fanout.redisconn: REDIS_URL parsing (pure), and clients on a real primary, replica and sentinels."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import redis
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chat import pubsub, redisconn
-from chat.redisconn import SentinelURL, channel_layer_host, parse_sentinel_url
+from chat.fanout import pubsub, redisconn
+from chat.fanout.redisconn import SentinelURL, channel_layer_host, parse_sentinel_url
 from tests.sentinel import SERVICE, SentinelSet
 
 # --- Parsing ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Protocol, cast
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chat import busevents, redisconn
+from chat.fanout import busevents, redisconn
 from core import logs, metrics
 
 log = logging.getLogger("parley.pubsub")

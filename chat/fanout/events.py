@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
-from . import broadcast, busevents, protocol
-from .models import Room
-from .services import Outcome
+from .. import protocol
+from ..models import Room
+from ..services import Outcome
+from . import broadcast, busevents
 
 
 async def publish(committed: list[tuple[Room, Outcome]]) -> None:

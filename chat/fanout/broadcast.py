@@ -25,9 +25,10 @@ from django.conf import settings
 
 from core import logs, metrics
 
-from . import access, busevents, db, protocol, pubsub, selectors, services
-from .models import Room
-from .protocol import ErrorCode, ProtocolError
+from .. import access, db, protocol, selectors, services
+from ..models import Room
+from ..protocol import ErrorCode, ProtocolError
+from . import busevents, pubsub
 
 log = logging.getLogger("parley.broadcast")
 
