@@ -24,6 +24,9 @@ from chat import protocol
 from chat.namespaces import POLICY_BOUNDS
 from chat.protocol import MAX_CLIENT_ID_CHARS, MAX_ID
 
+# The longest message text any namespace may allow (its max_message_chars' upper bound).
+MAX_MESSAGE_CHARS = max(settings.PARLEY_MAX_MESSAGE_CHARS, int(POLICY_BOUNDS["max_message_chars"][1]))
+
 
 def _integral(value: Any) -> Any:
     """5.0 is the integer 5 (JSON has numbers; JSON Schema's "integer" is any number without a
@@ -68,10 +71,10 @@ MessageText = Annotated[
             "type": "string",
             "x-pattern": "message",
             "minLength": 1,
-            "maxLength": settings.PARLEY_MAX_MESSAGE_CHARS,
+            "maxLength": MAX_MESSAGE_CHARS,
             "description": "the text: at least one visible character (else 400 empty_message), at most the "
-            "namespace's max_message_chars characters (GET /ns/{ns}; by default PARLEY_MAX_MESSAGE_CHARS, "
-            "the maxLength here; more: 413 too_large)",
+            "namespace's max_message_chars characters (GET /ns/{ns}; by default PARLEY_MAX_MESSAGE_CHARS; "
+            "more: 413 too_large). The maxLength here is the most any namespace may allow.",
         }
     ),
 ]

@@ -365,6 +365,22 @@ def room_members(room: RoomAccess) -> list[str]:
 # --- Moderation ----------------------------------------------------------------------------------
 
 
+def _check_target(caller: Caller, ns: NsAccess, user: Any, what: str) -> None:
+    """Moderation aims down: nobody mutes, bans or kicks themself (a lone owner would lock
+    themself out: 409), an owner, or, unless an owner, a moderator (403: change their role first).
+    Staff may act on anyone but themself."""
+    if user.pk == caller.user_id:
+        raise ProtocolError(ErrorCode.CONFLICT, f"you cannot {what} yourself")
+    if ns.staff and ns.namespace.name != access.DM_NAMESPACE:
+        return
+    target = Membership.objects.filter(namespace=ns.namespace, user=user).values_list("role", flat=True).first()
+    if target == Role.OWNER or (target == Role.MODERATOR and ns.role != Role.OWNER):
+        raise ProtocolError(
+            ErrorCode.FORBIDDEN,
+            f"you cannot {what} {'an owner' if target == Role.OWNER else 'a moderator'}: change their role first",
+        )
+
+
 @transaction.atomic
 def kick(
     caller: Caller, room: RoomAccess, *, username: str | None = None, guest: str | None = None, reason: str = ""
@@ -381,6 +397,7 @@ def kick(
         ]
     assert username is not None
     user = user_named(username)
+    _check_target(caller, room.ns, user, "kick")
     if room.room.private:
         RoomMember.objects.filter(room=room.room, user=user).delete()
     audit(room.ns.namespace, _actor(caller), AuditEntry.Action.KICK, username, reason or f"room {room.room.name}")
@@ -408,6 +425,7 @@ def sanction(
         raise access.not_found("namespace")
     until = _until(seconds)
     user = user_named(username)
+    _check_target(caller, ns, user, kind)
     row, _ = Sanction.objects.update_or_create(
         namespace=ns.namespace,
         user=user,

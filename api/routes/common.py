@@ -26,6 +26,7 @@ LOOKUP = (400, 401, 403, 404, 503)  # reads of a namespace or a room: hidden or 
 WRITE = (400, 401, 403, 404, 429, 503)  # writes: a role, a ban, a mute or no CSRF header 403, the budget 429
 TEXT = (*WRITE, 413)  # writes of a message's text: over the namespace's max_message_chars 413
 CREATE = (*WRITE, 409)  # creations and role changes: a name taken, the last owner 409
+MODERATE = (*WRITE, 409)  # kicks, mutes and bans: of yourself 409 (of an owner, or a moderator by a moderator: 403)
 
 
 def answers(

@@ -13,6 +13,7 @@ from api import schemas
 from api.routes.common import (
     CREATE,
     LOOKUP,
+    MODERATE,
     PLAIN,
     WRITE,
     answers,
@@ -214,7 +215,9 @@ async def ns_room_member_remove(
     return HttpResponse(status=204)
 
 
-@router.post("/ns/{ns}/rooms/{room}/kick", response=answers(schema=schemas.KickOut, errors=WRITE), tags=["namespaces"])
+@router.post(
+    "/ns/{ns}/rooms/{room}/kick", response=answers(schema=schemas.KickOut, errors=MODERATE), tags=["namespaces"]
+)
 async def ns_kick(
     request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: schemas.KickRequest
 ) -> HttpResponse:
@@ -262,11 +265,12 @@ async def _lift(request: HttpRequest, ns: schemas.RoomName, kind: str, username:
 
 
 @router.post(
-    "/ns/{ns}/mutes", response=answers(status=201, schema=schemas.SanctionOut, errors=WRITE), tags=["namespaces"]
+    "/ns/{ns}/mutes", response=answers(status=201, schema=schemas.SanctionOut, errors=MODERATE), tags=["namespaces"]
 )
 async def ns_mute(request: HttpRequest, ns: schemas.RoomName, body: schemas.SanctionRequest) -> HttpResponse:
     """Mute an account in the namespace (owners and moderators), for `seconds` or until lifted; a
-    member or not. Its posts, edits and reactions are refused: 403 `muted` with `until`."""
+    member or not. Its posts, edits and reactions are refused: 403 `muted` with `until`. Nobody
+    mutes themself (409), an owner, or (unless an owner) a moderator (403)."""
     return await _sanction(request, ns, Sanction.Kind.MUTE, body)
 
 
@@ -279,11 +283,13 @@ async def ns_unmute(request: HttpRequest, ns: schemas.RoomName, username: schema
 
 
 @router.post(
-    "/ns/{ns}/bans", response=answers(status=201, schema=schemas.SanctionOut, errors=WRITE), tags=["namespaces"]
+    "/ns/{ns}/bans", response=answers(status=201, schema=schemas.SanctionOut, errors=MODERATE), tags=["namespaces"]
 )
 async def ns_ban(request: HttpRequest, ns: schemas.RoomName, body: schemas.SanctionRequest) -> HttpResponse:
     """Ban an account from the namespace (owners and moderators), for `seconds` or until lifted; a
-    member or not. Its connections there close, and everything in the namespace answers it 403."""
+    member or not. Its connections there close, and everything in the namespace answers it 403.
+    Nobody bans themself (409: a lone owner would be locked out), an owner, or (unless an owner)
+    a moderator (403)."""
     return await _sanction(request, ns, Sanction.Kind.BAN, body)
 
 

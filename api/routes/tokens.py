@@ -70,7 +70,7 @@ async def token_delete(request: HttpRequest, token_id: int = Path(..., ge=1, le=
 # --- The caller and the rooms -------------------------------------------------------------------
 
 
-@router.get("/me", response=answers(schema=schemas.MeOut, errors=PLAIN), tags=["rooms"])
+@router.get("/me", response=answers(schema=schemas.MeOut, errors=PLAIN), tags=["tokens"])
 async def me(request: HttpRequest) -> HttpResponse:
     """Who the credentials speak as."""
     return json({"username": user_of(request).get_username(), "guest": False})

@@ -418,8 +418,15 @@ def member_refusal(action: str, exc: ProtocolError, form: Any) -> str:
         return _("%(name)s is not muted or banned.") % {"name": username}
     if exc.code == ErrorCode.NOT_FOUND and action == "kick":
         return _("There is no such room or account.")
+    if exc.code == ErrorCode.CONFLICT and action in ("mute", "ban", "kick"):
+        return _("You cannot mute, ban or kick yourself.")
     if exc.code == ErrorCode.CONFLICT:
         return _("A namespace must keep at least one owner.")
+    if exc.code == ErrorCode.FORBIDDEN and action in ("mute", "ban", "kick"):
+        return _(
+            "Owners cannot be muted, banned or kicked, and only an owner may do it to a moderator: "
+            "change their role first."
+        )
     return words.error(exc.code)
 
 

@@ -61,13 +61,13 @@ def test_a_generated_client_speaks_the_api(live, generated, room):
     user = new_user(live.http)
     client_module = generated("client")
     models = generated("models")
-    me = generated("api.rooms.api_routes_tokens_me")
-    post_message = generated("api.messages.api_routes_rooms_post_message")
-    messages = generated("api.messages.api_routes_rooms_messages")
-    ns_create = generated("api.namespaces.api_routes_namespaces_ns_create")
-    ns_update = generated("api.namespaces.api_routes_namespaces_ns_update")
-    ns_get = generated("api.namespaces.api_routes_namespaces_ns_get")
-    ns_post_message = generated("api.namespaces.api_routes_rooms_ns_post_message")
+    me = generated("api.tokens.me")
+    post_message = generated("api.messages.post_message")
+    messages = generated("api.messages.messages")
+    ns_create = generated("api.namespaces.ns_create")
+    ns_update = generated("api.namespaces.ns_update")
+    ns_get = generated("api.namespaces.ns_get")
+    ns_post_message = generated("api.namespaces.ns_post_message")
 
     # Any status the schema does not document raises (errors.UnexpectedStatus).
     with client_module.AuthenticatedClient(

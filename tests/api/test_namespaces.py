@@ -482,6 +482,26 @@ def test_banned_in_a_members_namespace_cannot_join_by_invite(srv, team):
     assert status_code(call(srv, team.outsider, "GET", f"/ns/{team.ns}")) == (404, "not_found")
 
 
+def test_moderation_aims_down(srv, people):
+    """Nobody mutes, bans or kicks themself (409: a lone owner would be locked out), an owner, or,
+    unless an owner, a moderator (403); an owner may act on a moderator."""
+    team = make_team(srv, people)
+    other_mod = new_user(srv.http)
+    assert call(srv, team.owner, "POST", f"/ns/{team.ns}/members", {"username": other_mod.name, "role": "moderator"})
+    kick = f"/ns/{team.ns}/rooms/general/kick"
+    assert call(srv, team.owner, "POST", f"/ns/{team.ns}/rooms", {"name": "general"}).status == 201
+    for who in (team.owner, team.mod):
+        for path in (f"/ns/{team.ns}/bans", f"/ns/{team.ns}/mutes", kick):
+            assert status_code(call(srv, who, "POST", path, {"username": who.name})) == (409, "conflict"), path
+    for path in (f"/ns/{team.ns}/bans", f"/ns/{team.ns}/mutes", kick):
+        assert status_code(call(srv, team.mod, "POST", path, {"username": team.owner.name})) == (403, "forbidden")
+        assert status_code(call(srv, team.mod, "POST", path, {"username": other_mod.name})) == (403, "forbidden")
+    # The owner still owns the namespace, and may mute a moderator.
+    assert call(srv, team.owner, "GET", f"/ns/{team.ns}").json["role"] == "owner"
+    assert call(srv, team.owner, "POST", f"/ns/{team.ns}/mutes", {"username": team.mod.name}).status == 201
+    assert call(srv, team.mod, "POST", f"/ns/{team.ns}/mutes", {"username": team.member.name}).status == 201
+
+
 def test_audit(srv, team):
     call(srv, team.mod, "POST", f"/ns/{team.ns}/mutes", {"username": team.member.name, "reason": "shouting"})
     log = call(srv, team.owner, "GET", f"/ns/{team.ns}/audit")

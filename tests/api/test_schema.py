@@ -17,7 +17,7 @@ The config file (schemathesis.toml, as a user would write it) makes that bite:
   moderation) instead of a 404; the rest stay fuzzed. Usernames in bodies name the second user only:
   an owner may ban themself, and the fuzzing user would then be shut out of its namespace.
 - 413 ``too_large`` is a correct rejection: a message longer than its namespace's
-  ``max_message_chars``, which the schema cannot state (its ``maxLength`` is the server's default,
+  ``max_message_chars``, which the schema cannot state (its ``maxLength`` is the most any namespace may allow,
   and the fuzzer lowers its own namespaces' limits). No 5xx is ever expected: the checks' default
   ``5xx`` entries are left out.
 - Two settings keep schemathesis 4.32.5's own generation to the schema. Its fuzzing and stateful
