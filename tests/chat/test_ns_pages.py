@@ -361,6 +361,13 @@ def test_members_page_refusals_are_shown_at_their_form_as_typed(space, mod, memb
     assert response.status_code == 400 and 'id="sanction-error"' in response.content.decode()
     assert not Sanction.objects.filter(namespace=space, user=member).exists()
     assert client.post(path, {"action": "explode"}).status_code == 400
+    # Moderation aims down: not at yourself (409), not at an owner (403), with the page's words.
+    response = client.post(path, {"action": "mute", "username": mod.get_username(), "duration": "3600"})
+    assert response.status_code == 409 and "yourself" in response.content.decode()
+    owner = Membership.objects.get(namespace=space, role="owner").user.get_username()
+    response = client.post(path, {"action": "mute", "username": owner, "duration": "3600"})
+    assert response.status_code == 403 and "change their role first" in response.content.decode()
+    assert not Sanction.objects.filter(namespace=space).exists()
 
 
 @committing
