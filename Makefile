@@ -44,7 +44,7 @@ lint: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIOME) check --error-on-warnings chat/static
-	$(BIN)/mypy core parley chat accounts api
+	$(BIN)/mypy
 
 format: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff format .

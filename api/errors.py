@@ -19,6 +19,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from chat.protocol import ErrorCode, ProtocolError
 from core import backends, metrics
+from uploads.services import UploadRefused
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -28,6 +29,7 @@ log = logging.getLogger("parley.api")
 UNAUTHENTICATED = "unauthenticated"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 INTERNAL = "internal"
+INVALID_FILE = "invalid_file"  # an upload that is not what it claims, or cannot be read (uploads.files)
 
 # The status of every code. Each ErrorCode must be here (tests/api check it): a new code without
 # a status would be a 500.
@@ -38,6 +40,7 @@ STATUS: dict[str, int] = {
     ErrorCode.EMPTY_MESSAGE: 400,
     ErrorCode.INVALID_ROOM: 400,
     ErrorCode.INVALID_NAME: 400,
+    INVALID_FILE: 400,
     UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_LATE: 403,
@@ -92,11 +95,13 @@ def install(api: NinjaAPI) -> None:
     def protocol_error(request: HttpRequest, exc: Any) -> HttpResponse:
         assert isinstance(exc, ProtocolError)
         # muted: when the mute ends (null: until lifted); a timed ban tells it too.
-        extra = {"until": exc.until} if exc.code == ErrorCode.MUTED or exc.until is not None else None
+        extra: dict[str, Any] = {"until": exc.until} if exc.code == ErrorCode.MUTED or exc.until is not None else {}
+        if exc.reason is not None:
+            extra["reason"] = exc.reason  # a finer reason (protocol.NAME_TAKEN)
         return error_response(exc.code, exc.detail, extra=extra, retry_after=exc.retry_after)
 
     def api_error(request: HttpRequest, exc: Any) -> HttpResponse:
-        assert isinstance(exc, ApiError)
+        assert isinstance(exc, (ApiError, UploadRefused))
         return error_response(exc.code, exc.detail)
 
     def validation_error(request: HttpRequest, exc: Any) -> HttpResponse:
@@ -124,6 +129,7 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(Exception, anything_else)
     api.add_exception_handler(ProtocolError, protocol_error)
     api.add_exception_handler(ApiError, api_error)
+    api.add_exception_handler(UploadRefused, api_error)
     api.add_exception_handler(ValidationError, validation_error)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, not_found)

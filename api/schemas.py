@@ -19,6 +19,7 @@ from annotated_types import Ge, Le
 from django.conf import settings
 from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from chat import protocol
 from chat.namespaces import POLICY_BOUNDS
@@ -181,8 +182,20 @@ class Thread(Schema):
     messages: list[MessageState]
 
 
+# A message with attachments needs no text: ``message`` is then "" or left out. (As if/then, not
+# anyOf: a generated client keeps one model for the body.)
+_TEXT_OR_ATTACHMENTS: JsonDict = {
+    "if": {"not": {"required": ["attachments"], "properties": {"attachments": {"type": "array", "minItems": 1}}}},
+    "then": {"required": ["message"], "properties": {"message": {"minLength": 1}}},
+}
+
+
 class PostMessage(Body):
-    message: MessageText
+    """Text, attachments, or both."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_TEXT_OR_ATTACHMENTS)
+
+    message: MessageText | Literal[""] = ""
     client_id: str | None = Field(
         default=None,
         min_length=1,
@@ -190,10 +203,35 @@ class PostMessage(Body):
         description="yours, unique per message: a retry with the same one stores nothing twice",
     )
     reply_to: Annotated[int, Ge(1), Le(MAX_ID), Integral] | None = Field(None, description="a message of this room")
+    attachments: list[Annotated[int, Ge(1), Le(MAX_ID), Integral]] = Field(
+        default_factory=list,
+        max_length=protocol.MAX_ATTACHMENTS,
+        description="ids of your uploads to this room that no message uses yet (POST .../uploads)",
+        json_schema_extra={"uniqueItems": True},
+    )
 
 
 class EditMessage(Body):
+    """The new text (it may be "" when the message keeps or gets attachments), and the message's
+    uploads if they change."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_TEXT_OR_ATTACHMENTS)
+
+    message: MessageText | Literal[""] = ""
+    attachments: list[Annotated[int, Ge(1), Le(MAX_ID), Integral]] | None = Field(
+        None,
+        max_length=protocol.MAX_ATTACHMENTS,
+        description="the message's uploads now; null: as they are",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+
+class Preview(Body):
     message: MessageText
+
+
+class PreviewOut(Schema):
+    html: str = Field(description="the text as sanitized HTML, as a message's `html`")
 
 
 class ReactionRequest(Body):
@@ -245,6 +283,7 @@ class NamespaceOut(Schema):
     visibility: Visibility
     allow_guests: bool
     room_creation: Creation
+    uploads: bool
     max_message_chars: int
     rate_per_sec: float
     rate_burst: int
@@ -273,6 +312,7 @@ class PolicyPatch(Body):
     visibility: Visibility = _not_null("who may see it")
     allow_guests: bool = _not_null("whether guests (no account) may chat")
     room_creation: Creation = _not_null("who may create rooms")
+    uploads: bool = _not_null("whether members may share files")
     max_message_chars: Annotated[int, _low("max_message_chars"), _high("max_message_chars"), Integral] | None = (
         _override("longest message, characters")
     )
@@ -404,3 +444,30 @@ class DmOut(Schema):
 
 class DmsOut(Schema):
     dms: list[DmOut]
+
+
+# --- Uploads and notifications ---------------------------------------------------------------------
+
+
+class UploadOut(Schema):
+    """An upload, as a message's ``attachments`` carry it."""
+
+    id: int
+    name: str
+    size: int = Field(description="bytes")
+    content_type: str = Field(description="what Parley found the bytes to be")
+    url: str = Field(description="/files/<id>/<name>: the room's readers may fetch it once a message carries it")
+    width: int | None = Field(description="an image's, in pixels; null otherwise")
+    height: int | None
+    thumbnail_url: str | None = Field(description="an image's thumbnail (longest side 400 px); null otherwise")
+
+
+Level = Literal["all", "mentions", "none"]
+
+
+class Notifications(Body):
+    level: Level = Field(description="all: every message; mentions (the default; DMs: all); none")
+
+
+class NotificationsOut(Schema):
+    level: Level

@@ -8,6 +8,8 @@ consumers call these; so will the HTTP API. They raise ProtocolError for a chang
 
 from __future__ import annotations
 
+import markup
+
 from . import db, groupcommit, identity, protocol, selectors, services
 from .fanout import broadcast, events
 from .identity import Identity
@@ -22,6 +24,7 @@ async def do_send_message(
     client_id: str | None = None,
     sender: str | None = None,
     reply_to: int | None = None,
+    attachments: tuple[int, ...] = (),
 ) -> services.Outcome:
     """Post a message; return its outcome (``created`` False: a repeated ``client_id``, whose
     stored event is returned for the sender alone).
@@ -31,7 +34,10 @@ async def do_send_message(
     registered ones are told. Raises ProtocolError: invalid_name for a malformed ``sender``;
     forbidden for a guest whose name looks like a registered user's (checked when the message is
     stored, so a name registered after the guest chose it stops working at once); not_found for a
-    ``reply_to`` that names no message of the room.
+    ``reply_to`` that names no message of the room or an attachment that is not the sender's
+    upload to this room; conflict for an upload another message carries.
+
+    The text is rendered here, once (``markup.render``: the frame and the store carry its HTML).
     """
     name = identity.sender_claim(who, sender)
     mentions, notify = await _mentions(room, text, author=who)
@@ -45,13 +51,26 @@ async def do_send_message(
         reply_to=reply_to,
         mentions=mentions,
         notify=notify,
+        html=markup.render(text, mentions=mentions),
+        attachments=attachments,
     )
     return await groupcommit.get_writer().submit(post)
 
 
-async def do_edit(*, room: Room, who: Identity, target: int, text: str, edit_window: float) -> services.Outcome:
-    """Change the text of message ``target``: its author only, within ``edit_window`` seconds (the
-    namespace's policy; 0: no limit)."""
+async def do_edit(
+    *,
+    room: Room,
+    who: Identity,
+    target: int,
+    text: str,
+    edit_window: float,
+    attachments: tuple[int, ...] | None = None,
+) -> services.Outcome:
+    """Change the text of message ``target`` (and its ``attachments``, if given): its author only,
+    within ``edit_window`` seconds (the namespace's policy; 0: no limit). The new text is rendered
+    here; its HTML marks the names it mentions now (an edit tells no one: a message's ``mentions``
+    are those it was posted with)."""
+    mentions, _ = await _mentions(room, text, author=who)
     edit = services.Edit(
         room=room,
         target=target,
@@ -60,6 +79,8 @@ async def do_edit(*, room: Room, who: Identity, target: int, text: str, edit_win
         user_id=who.user_id,
         session_key=who.session_key,
         edit_window=edit_window,
+        html=markup.render(text, mentions=mentions),
+        attachments=attachments,
     )
     return await groupcommit.get_writer().submit(edit)
 

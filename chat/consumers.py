@@ -418,6 +418,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 target=frame.target,
                 text=frame.message,
                 edit_window=self.grant.policy.edit_window,
+                attachments=frame.attachments,
             )
             self.write(edit)
         elif isinstance(frame, protocol.Delete):
@@ -447,6 +448,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             client_id=frame.client_id,
             sender=frame.sender,
             reply_to=frame.reply_to,
+            attachments=frame.attachments,
         )
         self.write(send, client_id=frame.client_id)
 

@@ -87,7 +87,7 @@ def guest_name_check(raw: Any, *, address: str | None = None) -> str:
     if selectors.username_taken(name=name):
         if address is not None:
             name_probes.charge(address)
-        raise ProtocolError(ErrorCode.FORBIDDEN, f"{name!r} is a registered user's name")
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{name!r} is a registered user's name", reason=protocol.NAME_TAKEN)
     return name
 
 

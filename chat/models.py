@@ -45,6 +45,7 @@ class Namespace(models.Model):
     edit_window = models.FloatField(null=True, blank=True)
     history_on_join = models.PositiveIntegerField(null=True, blank=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True)  # 0: forever
+    uploads = models.BooleanField(default=True)  # members may share files (PARLEY_UPLOADS off: nowhere)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -147,6 +148,8 @@ class Message(models.Model):
     # A guest's Django session: a guest may edit and delete what they sent in the same session.
     session_key = models.CharField(max_length=40, null=True, blank=True)
     body = models.TextField()
+    html = models.TextField(default="", blank=True)  # body rendered (markup.render); "" once deleted
+    attachments = models.JSONField(default=list)  # its uploads as the frames carry them (Upload.out)
     client_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField()
     reply_to = models.BigIntegerField(null=True, blank=True)  # the seq of the message replied to
@@ -267,3 +270,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+
+class NotifyLevel(models.Model):
+    """How a logged-in user wants to hear of a room: every message, mentions only, or nothing.
+    No row: the default (mentions; every message in a direct message)."""
+
+    class Level(models.TextChoices):
+        ALL = "all"
+        MENTIONS = "mentions"
+        NONE = "none"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=8, choices=Level.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "room"], name="notifylevel_user_room_unique")]

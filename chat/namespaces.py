@@ -96,9 +96,9 @@ def _apply_policy(ns: Namespace, fields: dict[str, Any]) -> list[str]:
         elif key == "room_creation":
             if value not in Namespace.Creation.values:
                 raise _bad("'room_creation' must be 'members' or 'moderators'")
-        elif key == "allow_guests":
+        elif key in policy.SWITCHES:
             if not isinstance(value, bool):
-                raise _bad("'allow_guests' must be true or false")
+                raise _bad(f"{key!r} must be true or false")
         elif value is not None:
             low, high = POLICY_BOUNDS[key]
             integral = key not in ("rate_per_sec", "edit_window")

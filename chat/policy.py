@@ -19,7 +19,8 @@ from .models import Namespace
 
 # The fields a PATCH may change, with their types (docs/namespaces.md).
 OVERRIDES = ("max_message_chars", "rate_per_sec", "rate_burst", "edit_window", "history_on_join", "retention_days")
-FIELDS = ("visibility", "allow_guests", "room_creation", *OVERRIDES)
+FIELDS = ("visibility", "allow_guests", "room_creation", "uploads", *OVERRIDES)
+SWITCHES = ("allow_guests", "uploads")  # the policy's true/false fields
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Policy:
     visibility: str  # "open" | "members"
     allow_guests: bool
     room_creation: str  # "members" | "moderators"
+    uploads: bool  # members may share files
     max_message_chars: int
     rate_per_sec: float
     rate_burst: int
@@ -79,6 +81,8 @@ def resolve(ns: Namespace) -> Policy:
         # PARLEY_ALLOW_GUESTS=0 turns guests off everywhere; a namespace may only narrow it.
         allow_guests=ns.allow_guests and settings.PARLEY_ALLOW_GUESTS,
         room_creation=ns.room_creation,
+        # PARLEY_UPLOADS=0 turns uploads off everywhere; a namespace may only narrow it.
+        uploads=ns.uploads and settings.PARLEY_UPLOADS,
         max_message_chars=pick(ns.max_message_chars, settings.PARLEY_MAX_MESSAGE_CHARS),
         rate_per_sec=pick(ns.rate_per_sec, settings.PARLEY_RATE_PER_SEC),
         rate_burst=pick(ns.rate_burst, settings.PARLEY_RATE_BURST),

@@ -63,13 +63,24 @@ class ProtocolError(Exception):
     """A client frame that cannot be accepted; ``code`` is an ErrorCode, sent in an error frame."""
 
     def __init__(
-        self, code: ErrorCode, detail: str, *, until: str | None = None, retry_after: float | None = None
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        until: str | None = None,
+        retry_after: float | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.until = until  # muted: when the mute ends (ISO 8601 UTC), None for until lifted
         self.retry_after = retry_after  # rate_limited: seconds until it may be tried again (HTTP Retry-After)
+        self.reason = reason  # a finer reason a client may act on (NAME_TAKEN), sent as the frame's "reason"
+
+
+# Finer reasons some refusals carry beside their code (the error frame's and API error's "reason").
+NAME_TAKEN = "name_taken"  # forbidden: a guest's name is (now) a registered user's
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,12 +99,14 @@ class SendMessage:
     client_id: str | None = None
     sender: str | None = None  # a guest's display name; ignored for a logged-in user
     reply_to: int | None = None  # a message of the same room
+    attachments: tuple[int, ...] = ()  # the ids of the sender's uploads to this room (MAX_ATTACHMENTS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Edit:
     target: int
     message: str
+    attachments: tuple[int, ...] | None = None  # None: as they are
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,6 +150,7 @@ class Ping:
 ClientFrame = SendMessage | HistoryRequest | Typing | Ping | Edit | Delete | React | Read | ThreadRequest
 
 MAX_CLIENT_ID_CHARS = 64  # room for a UUID or a ULID with a prefix; the column is 64 wide
+MAX_ATTACHMENTS = 10  # uploads one message may carry
 # Ids are 64-bit signed integers in the store: a larger number names no message (and SQLite
 # cannot even compare with it), so it is refused like any other bad field.
 MAX_ID = 2**63 - 1
@@ -196,11 +210,13 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
     data = load_object(text)
     kind = data.get("type", "message")
     if kind == "message":
+        attachments = check_attachments(data.get("attachments")) or ()
         return SendMessage(
-            message=check_message(data.get("message"), limits),
+            message=check_message(data.get("message"), limits, empty_ok=bool(attachments)),
             client_id=_check_client_id(data.get("client_id")),
             sender=_optional_str(data, "sender"),
             reply_to=_optional_int(data, "reply_to", minimum=1),
+            attachments=attachments,
         )
     if kind == "history":
         return HistoryRequest(
@@ -212,7 +228,9 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
     if kind == "ping":
         return Ping()
     if kind == "edit":
-        return Edit(target=_target(data), message=check_message(data.get("message"), limits))
+        changed = check_attachments(data.get("attachments"))
+        message = check_message(data.get("message"), limits, empty_ok=bool(changed))
+        return Edit(target=_target(data), message=message, attachments=changed)
     if kind == "delete":
         return Delete(target=_target(data))
     if kind == "reaction":
@@ -260,17 +278,40 @@ _INVISIBLE = frozenset(_invisible())
 _VISIBLE = re.compile("[^" + re.escape("".join(sorted(_INVISIBLE))) + "]")
 
 
-def check_message(value: Any, limits: Limits) -> str:
+def check_message(value: Any, limits: Limits, *, empty_ok: bool = False) -> str:
+    """A message's text, else invalid_frame / empty_message / too_large. ``empty_ok``: a message
+    with attachments may have no text (a missing ``message`` is then "")."""
+    if value is None and empty_ok:
+        return ""
     if not isinstance(value, str):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'message' must be a string")
     # Empty, or nothing but invisible characters. Fast path: a visible first character.
     if not value or (value[0] in _INVISIBLE and _VISIBLE.search(value) is None):
+        if empty_ok:
+            return ""
         raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
     if len(value) > limits.max_message_chars:
         raise ProtocolError(
             ErrorCode.TOO_LARGE, f"message is {len(value)} characters, the limit is {limits.max_message_chars}"
         )
     return value
+
+
+def check_attachments(value: Any) -> tuple[int, ...] | None:
+    """``attachments``: a list of at most MAX_ATTACHMENTS upload ids (no repeats), else
+    invalid_frame; None when absent."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ATTACHMENTS
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_ID for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, f"'attachments' must be a list of at most {MAX_ATTACHMENTS} upload ids"
+        )
+    return tuple(value)
 
 
 def _check_client_id(value: Any) -> str | None:
@@ -417,6 +458,19 @@ class Identity(TypedDict):
     guest: bool
 
 
+class Attachment(TypedDict):
+    """An upload, as a message carries it (``uploads.models.Upload.out``)."""
+
+    id: int
+    name: str
+    size: int
+    content_type: str
+    url: str
+    width: int | None
+    height: int | None
+    thumbnail_url: str | None
+
+
 class MessageFrame(TypedDict):
     type: Literal["message"]
     id: int
@@ -427,6 +481,9 @@ class MessageFrame(TypedDict):
     client_id: str | None
     reply_to: int | None
     mentions: list[str]
+    # Last, in this order: the seed and tutorial doors get the frame without them (``plain``).
+    html: str  # ``message`` as sanitized HTML (markup.render)
+    attachments: list[Attachment]
 
 
 class MessageState(MessageFrame):
@@ -446,6 +503,8 @@ class EditFrame(TypedDict):
     message: str
     sender: str
     ts: str
+    html: str
+    attachments: list[Attachment]
 
 
 class DeleteFrame(TypedDict):
@@ -521,6 +580,19 @@ class MentionFrame(TypedDict):
     id: int
     sender: str
     message: str
+    url: str  # the message on its room's page (``/rooms/<room>/#m<id>``...)
+    notify: bool  # false: the reader chose to hear nothing of the room (a badge, no notification)
+
+
+class DirectFrame(TypedDict):
+    """A direct message to the reader, on every connection of theirs (their user channel)."""
+
+    type: Literal["dm"]
+    id: int
+    sender: str
+    message: str
+    url: str  # ``/dm/<sender>/#m<id>``
+    notify: bool
 
 
 class PresenceFrame(TypedDict):
@@ -539,6 +611,7 @@ class ErrorFrame(TypedDict, total=False):
     detail: str
     client_id: str | None
     until: str | None  # muted only
+    reason: str  # some refusals only: NAME_TAKEN
 
 
 def format_ts(when: dt.datetime) -> str:
@@ -556,6 +629,8 @@ def message_frame(
     client_id: str | None,
     reply_to: int | None = None,
     mentions: list[str] | None = None,
+    html: str = "",
+    attachments: list[Attachment] | None = None,
 ) -> MessageFrame:
     return {
         "type": "message",
@@ -567,10 +642,22 @@ def message_frame(
         "client_id": client_id,
         "reply_to": reply_to,
         "mentions": mentions or [],
+        "html": html,
+        "attachments": attachments or [],
     }
 
 
-def edit_frame(*, seq: int, room: str, target: int, message: str, sender: str, when: dt.datetime) -> EditFrame:
+def edit_frame(
+    *,
+    seq: int,
+    room: str,
+    target: int,
+    message: str,
+    sender: str,
+    when: dt.datetime,
+    html: str = "",
+    attachments: list[Attachment] | None = None,
+) -> EditFrame:
     return {
         "type": "edit",
         "id": seq,
@@ -579,7 +666,20 @@ def edit_frame(*, seq: int, room: str, target: int, message: str, sender: str, w
         "message": message,
         "sender": sender,
         "ts": format_ts(when),
+        "html": html,
+        "attachments": attachments or [],
     }
+
+
+_RICH = ',"html":'
+
+
+def plain(text: str) -> str:
+    """An encoded message frame as the seed and tutorial doors get it: without ``html`` and
+    ``attachments`` (its last fields; a quote inside a string is escaped, so ``,"html":`` is the
+    key). Any other frame as it is."""
+    at = text.find(_RICH)
+    return text if at < 0 else text[:at] + "}"
 
 
 def delete_frame(*, seq: int, room: str, target: int, by: str, when: dt.datetime) -> DeleteFrame:
@@ -640,8 +740,20 @@ def read_frame(room: str, up_to: int) -> ReadFrame:
     return {"type": "read", "room": room, "up_to": up_to}
 
 
-def mention_frame(*, room: str, seq: int, sender: str, message: str) -> MentionFrame:
-    return {"type": "mention", "room": room, "id": seq, "sender": sender, "message": message}
+def mention_frame(*, room: str, seq: int, sender: str, message: str, url: str, notify: bool = True) -> MentionFrame:
+    return {
+        "type": "mention",
+        "room": room,
+        "id": seq,
+        "sender": sender,
+        "message": message,
+        "url": url,
+        "notify": notify,
+    }
+
+
+def direct_frame(*, seq: int, sender: str, message: str, url: str, notify: bool = True) -> DirectFrame:
+    return {"type": "dm", "id": seq, "sender": sender, "message": message, "url": url, "notify": notify}
 
 
 def presence_frame(users: list[str]) -> PresenceFrame:
@@ -652,18 +764,27 @@ def typing_frame(sender: str) -> TypingFrame:
     return {"type": "typing", "sender": sender}
 
 
-def error_frame(code: ErrorCode, detail: str, *, client_id: str | None = None, until: str | None = None) -> ErrorFrame:
+def error_frame(
+    code: ErrorCode,
+    detail: str,
+    *,
+    client_id: str | None = None,
+    until: str | None = None,
+    reason: str | None = None,
+) -> ErrorFrame:
     frame: ErrorFrame = {"type": "error", "code": code.value, "detail": detail}
     if client_id is not None:
         frame["client_id"] = client_id
     if code is ErrorCode.MUTED:
         frame["until"] = until
+    if reason is not None:
+        frame["reason"] = reason
     return frame
 
 
 def refusal_frame(error: ProtocolError, *, client_id: str | None = None) -> ErrorFrame:
-    """The error frame for a refusal (a mute's carries its end)."""
-    return error_frame(error.code, error.detail, client_id=client_id, until=error.until)
+    """The error frame for a refusal (a mute's carries its end; some carry a ``reason``)."""
+    return error_frame(error.code, error.detail, client_id=client_id, until=error.until, reason=error.reason)
 
 
 # --- Mentions -------------------------------------------------------------------------------------

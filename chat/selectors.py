@@ -16,7 +16,7 @@ from accounts.models import looks_registered
 
 from . import access, protocol
 from .fanout import busevents
-from .models import Event, Membership, Mention, Message, ReadState, Room
+from .models import Event, Membership, Mention, Message, NotifyLevel, ReadState, Room
 
 
 def room_get(*, name: str) -> Room | None:
@@ -53,6 +53,8 @@ def message_state(message: Message, *, room: str) -> protocol.MessageState:
         message.client_id,
         message.reply_to,
         message.mentions,
+        message.html,
+        message.attachments,
         message.edited,
         message.deleted,
         message.reactions,
@@ -68,6 +70,8 @@ _STATE_FIELDS = (
     "client_id",
     "reply_to",
     "mentions",
+    "html",
+    "attachments",
     "edited",
     "deleted",
     "reactions",
@@ -84,6 +88,8 @@ def _state(
     client_id: str | None,
     reply_to: int | None,
     mentions: list[str],
+    html: str,
+    attachments: list[protocol.Attachment],
     edited: bool,
     deleted: bool,
     reactions: dict[str, list[str]],
@@ -99,6 +105,8 @@ def _state(
         "client_id": client_id,
         "reply_to": reply_to,
         "mentions": mentions,
+        "html": html,
+        "attachments": attachments,
         "edited": edited,
         "deleted": deleted,
         "reactions": reactions,
@@ -285,3 +293,13 @@ def message_now(*, room: Room, seq: int) -> protocol.MessageState:
     if message is None:
         raise protocol.ProtocolError(protocol.ErrorCode.NOT_FOUND, f"no message {seq} in this room")
     return message_state(message, room=room.name)
+
+
+def notify_level(*, user_id: int, room: Room) -> str:
+    """How the user wants to hear of the room (``NotifyLevel``): their choice, else the default:
+    every message in a direct message, mentions elsewhere."""
+    chosen = NotifyLevel.objects.filter(user_id=user_id, room=room).values_list("level", flat=True).first()
+    if chosen is not None:
+        return chosen
+    dm = room.address.startswith(f"{access.DM_NAMESPACE}/")
+    return NotifyLevel.Level.ALL if dm else NotifyLevel.Level.MENTIONS

@@ -15,9 +15,23 @@ from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
+from uploads import store
+from uploads.models import Upload
 
 from . import protocol
-from .models import AuditEntry, Event, Mention, Message, Namespace, ReadState, Room, Sanction
+from .access import DM_NAMESPACE
+from .models import (
+    AuditEntry,
+    Event,
+    Mention,
+    Message,
+    Namespace,
+    NotifyLevel,
+    ReadState,
+    Room,
+    RoomMember,
+    Sanction,
+)
 from .protocol import ErrorCode, ProtocolError
 
 
@@ -31,6 +45,8 @@ class Outcome:
     created: bool = False
     message: bool = False  # the event posts a message
     notify: tuple[int, ...] = ()  # users to tell of a mention (a new message only)
+    dm_to: tuple[int, ...] = ()  # a direct message's other member, told on their user channel
+    quiet: frozenset[int] = frozenset()  # of those, the ones who chose to hear nothing of the room
 
 
 def room_get_or_create(*, address: str) -> Room:
@@ -73,6 +89,8 @@ class Post:
     reply_to: int | None = None
     mentions: tuple[str, ...] = ()  # names mentioned (``@name``), as in the frame
     notify: tuple[int, ...] = ()  # the registered users among them, told of the mention
+    html: str = ""  # ``body`` rendered (markup.render), by the action: once, never per reader
+    attachments: tuple[int, ...] = ()  # the ids of the sender's uploads it carries
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,6 +102,8 @@ class Edit:
     user_id: int | None = None
     session_key: str | None = None
     edit_window: float = 0.0  # seconds after posting (the namespace's policy); 0: no limit
+    html: str = ""
+    attachments: tuple[int, ...] | None = None  # None: as they are
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -145,7 +165,11 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
         posts = [c for c in changes if isinstance(c, Post)]
         taken = _registered_skeletons(posts)
         muted = _mutes(changes)
-        batch = _Batch(last_ids=_lock_rooms(sorted({c.room.pk for c in changes})), messages=_targets(changes))
+        batch = _Batch(
+            last_ids=_lock_rooms(sorted({c.room.pk for c in changes})),
+            messages=_targets(changes),
+            uploads=_uploads(changes),
+        )
         seen = _stored_posts(posts)
         results: list[Outcome | ProtocolError] = []
         for change in changes:
@@ -177,15 +201,58 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
             except ProtocolError as error:
                 results.append(error)
         batch.write()
+        results = _tell(changes, results)
     return results
+
+
+def _tell(changes: list[Change], results: list[Outcome | ProtocolError]) -> list[Outcome | ProtocolError]:
+    """Who hears of each new message beyond its room: the users it mentions (``notify``), and in a
+    direct message the other member (``dm_to``); ``quiet``: those of them whose notification level
+    for the room is ``none``. No query for a batch with neither."""
+    new = [
+        (i, c)
+        for i, (c, r) in enumerate(zip(changes, results, strict=True))
+        if isinstance(c, Post) and isinstance(r, Outcome) and r.created
+    ]
+    dm_rooms = {c.room.pk for _, c in new if c.room.address.startswith(DM_PREFIX)}
+    if not dm_rooms and not any(c.notify for _, c in new):
+        return results
+    members: dict[int, list[int]] = {}
+    for room_id, user_id in RoomMember.objects.filter(room_id__in=dm_rooms).values_list("room_id", "user_id"):
+        members.setdefault(room_id, []).append(user_id)
+    told = {(c.room.pk, u) for _, c in new for u in (*c.notify, *members.get(c.room.pk, ()))}
+    quiet = set(
+        NotifyLevel.objects.filter(
+            level=NotifyLevel.Level.NONE,
+            room_id__in={room for room, _ in told},
+            user_id__in={user for _, user in told},
+        ).values_list("room_id", "user_id")
+    )
+    for i, c in new:
+        outcome = results[i]
+        assert isinstance(outcome, Outcome)
+        dm_to = tuple(u for u in members.get(c.room.pk, ()) if u != c.user_id)
+        hushed = frozenset(u for u in (*c.notify, *dm_to) if (c.room.pk, u) in quiet)
+        results[i] = dataclasses.replace(outcome, dm_to=dm_to, quiet=hushed)
+    return results
+
+
+DM_PREFIX = f"{DM_NAMESPACE}/"  # how a direct message room's address begins (protocol.room_address)
 
 
 class _Batch:
     """The changes of one transaction, applied in memory in order, then written at once."""
 
-    def __init__(self, *, last_ids: dict[int, int], messages: dict[tuple[int, int], Message]) -> None:
+    def __init__(
+        self, *, last_ids: dict[int, int], messages: dict[tuple[int, int], Message], uploads: dict[int, Upload]
+    ) -> None:
         self.last_ids = last_ids
         self.messages = messages  # (room pk, seq) -> message, as it is at this point of the batch
+        self.uploads = uploads  # the uploads the changes name, by id (their room's row is locked)
+        self.claimed: set[int] = set()  # uploads a change of this batch took
+        self.claims: list[tuple[Message, list[int]]] = []  # a message and the uploads it now carries
+        self.released: set[int] = set()  # uploads no message uses any more (an edit dropped them)
+        self.discarded: list[int] = []  # uploads of deleted messages: removed, their files too
         self.now = timezone.now()
         self.events: list[Event] = []
         self.new: list[Message] = []
@@ -218,6 +285,7 @@ class _Batch:
             parent = self._live(post.room, post.reply_to)
             parent.replies += 1
             self._changed(parent)
+        attachments = self._claimable(post.room, post.user_id, post.attachments)
         seq = self._next(post.room)
         message = Message(
             room_id=post.room.pk,
@@ -226,6 +294,8 @@ class _Batch:
             user_id=post.user_id,
             session_key=post.session_key,
             body=post.body,
+            html=post.html,
+            attachments=attachments,
             client_id=post.client_id,
             created_at=self.now,
             reply_to=post.reply_to,
@@ -233,6 +303,9 @@ class _Batch:
         )
         self.new.append(message)
         self.messages[(post.room.pk, seq)] = message
+        if post.attachments:
+            self.claims.append((message, list(post.attachments)))
+            self.claimed.update(post.attachments)
         frame = protocol.message_frame(
             seq=seq,
             room=post.room.name,
@@ -242,6 +315,8 @@ class _Batch:
             client_id=post.client_id,
             reply_to=post.reply_to,
             mentions=list(post.mentions),
+            html=post.html,
+            attachments=attachments,
         )
         _, text = self._event(post.room, Event.Kind.MESSAGE, frame)
         self.mentions.extend(
@@ -256,7 +331,21 @@ class _Batch:
         window = edit.edit_window
         if window and (self.now - message.created_at).total_seconds() > window:
             raise ProtocolError(ErrorCode.TOO_LATE, f"messages can be edited for {window:g} seconds")
+        attachments = message.attachments
+        if edit.attachments is not None:
+            before = {a["id"] for a in message.attachments}
+            attachments = self._claimable(edit.room, edit.user_id, edit.attachments, keep=before)
+            if not edit.body and not attachments:
+                raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
+            self.released.update(before - set(edit.attachments))
+            self.released.difference_update(edit.attachments)
+            self.claims.append((message, list(edit.attachments)))
+            self.claimed.update(edit.attachments)
+            message.attachments = attachments
+        elif not edit.body and not attachments:
+            raise ProtocolError(ErrorCode.EMPTY_MESSAGE, "message is empty")
         message.body = edit.body
+        message.html = edit.html
         message.edited = True
         self._changed(message)
         frame = protocol.edit_frame(
@@ -266,6 +355,8 @@ class _Batch:
             message=edit.body,
             sender=edit.sender,
             when=self.now,
+            html=edit.html,
+            attachments=message.attachments,
         )
         seq, text = self._event(edit.room, Event.Kind.EDIT, frame)
         return Outcome(text=text, seq=seq, created=True)
@@ -286,6 +377,9 @@ class _Batch:
             )
         message.deleted = True
         message.body = ""
+        message.html = ""
+        self.discarded.extend(a["id"] for a in message.attachments)
+        message.attachments = []
         message.reactions = {}
         self._changed(message)
         frame = protocol.delete_frame(
@@ -319,6 +413,24 @@ class _Batch:
         seq, text = self._event(react.room, Event.Kind.REACTION, frame)
         return Outcome(text=text, seq=seq, created=True)
 
+    def _claimable(
+        self, room: Room, user_id: int | None, ids: tuple[int, ...], *, keep: set[int] | None = None
+    ) -> list[protocol.Attachment]:
+        """The uploads ``ids`` as a message carries them, if each is the sender's own, to this room
+        (else not_found, as for an upload that does not exist), and used by no other message
+        (``keep``: those the message carries already; else conflict). An upload claimed earlier in
+        the batch counts as used. Claims nothing yet."""
+        found: list[protocol.Attachment] = []
+        keep = keep or set()
+        for upload_id in ids:
+            upload = self.uploads.get(upload_id)
+            if upload is None or user_id is None or upload.user_id != user_id or upload.room_id != room.pk:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no upload {upload_id} of yours to this room")
+            if upload_id not in keep and (upload.message_id is not None or upload_id in self.claimed):
+                raise ProtocolError(ErrorCode.CONFLICT, f"upload {upload_id} is attached to another message")
+            found.append(upload.out())  # type: ignore[arg-type]  # the same keys as protocol.Attachment
+        return found
+
     def write(self) -> None:
         """Insert the events and new messages, update the changed ones, move the counters."""
         if not self.events:
@@ -327,6 +439,15 @@ class _Batch:
         Event.objects.bulk_create(self.events)
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
+        if self.released:
+            Upload.objects.filter(pk__in=self.released).update(message=None)
+        for message, ids in self.claims:
+            Upload.objects.filter(pk__in=ids).update(message=message.pk)
+        if self.discarded:
+            rows = Upload.objects.filter(pk__in=self.discarded)
+            keys = [key for pair in rows.values_list("key", "thumbnail_key") for key in pair]
+            rows.delete()
+            transaction.on_commit(lambda: store.remove_later(keys))
         if self.mentions:
             Mention.objects.bulk_create(self.mentions)
         if self.audit:
@@ -334,7 +455,7 @@ class _Batch:
         _move_counters({e.room_id: self.last_ids[e.room_id] for e in self.events}, now=self.now)
 
 
-_STATE_FIELDS = ["body", "edited", "deleted", "reactions", "replies"]
+_STATE_FIELDS = ["body", "html", "attachments", "edited", "deleted", "reactions", "replies"]
 
 
 def _is_author(message: Message, *, user_id: int | None, session_key: str | None) -> bool:
@@ -428,7 +549,15 @@ def _registered_skeletons(drafts: list[Post]) -> set[str]:
 
 
 def _name_taken(sender: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.FORBIDDEN, f"{sender!r} is a registered user's name")
+    return ProtocolError(ErrorCode.FORBIDDEN, f"{sender!r} is a registered user's name", reason=protocol.NAME_TAKEN)
+
+
+def _uploads(changes: list[Change]) -> dict[int, Upload]:
+    """The uploads the changes would attach: one query, only for a batch that attaches any."""
+    wanted = {upload_id for c in changes if isinstance(c, Post | Edit) and c.attachments for upload_id in c.attachments}
+    if not wanted:
+        return {}
+    return {u.pk: u for u in Upload.objects.filter(pk__in=wanted)}
 
 
 def _targets(changes: list[Change]) -> dict[tuple[int, int], Message]:
@@ -462,7 +591,7 @@ def _stored_posts(posts: list[Post]) -> dict[tuple[int, str | None], tuple[int, 
 
 
 def prune(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Remove the messages (and their events, mentions) older than their namespace's
+    """Remove the messages (and their events, mentions, uploads) older than their namespace's
     ``retention_days`` (0: kept forever); return how many messages per namespace. Run daily by
     ``manage.py prune_messages``. A room's ``pruned_to`` moves to its newest removed event, so a
     resume from before it starts after it, and ids after it stay consecutive."""
@@ -481,10 +610,21 @@ def prune(*, now: datetime.datetime | None = None) -> dict[str, int]:
                 newest = old.order_by("-seq").values_list("seq", flat=True).first()
                 if newest is None:
                     continue
+                # Their uploads go with them (the rows by cascade; the files after the commit).
+                files = Upload.objects.filter(message__in=old).values_list("key", "thumbnail_key")
+                keys = [key for pair in files for key in pair]
+                transaction.on_commit(lambda keys=keys: store.remove_later(keys))  # type: ignore[misc]
                 # Every event up to the newest old message's (edits, reactions of old messages too).
-                count, _ = old.delete()
+                _, deleted = old.delete()
+                count = deleted.get(Message._meta.label, 0)
                 Event.objects.filter(room=room, seq__lte=newest).delete()
                 Mention.objects.filter(room=room, seq__lte=newest).delete()
                 Room.objects.filter(pk=room.pk, pruned_to__lt=newest).update(pruned_to=newest)
                 removed[ns.name] = removed.get(ns.name, 0) + count
     return removed
+
+
+def notify_level_set(*, user_id: int, room: Room, level: str) -> str:
+    """Keep how the user wants to hear of the room (``NotifyLevel``); returns it."""
+    NotifyLevel.objects.update_or_create(user_id=user_id, room=room, defaults={"level": level})
+    return level

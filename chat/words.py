@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .models import AuditEntry, Role
-from .protocol import ErrorCode
+from .protocol import NAME_TAKEN, ErrorCode
 
 
 def error_codes() -> dict[str, str]:
@@ -37,6 +37,8 @@ def error_codes() -> dict[str, str]:
         ErrorCode.CONFLICT: _("That clashes with what is there already."),
         ErrorCode.MUTED: _("You are muted in this namespace."),
         ErrorCode.INTERNAL: _("Something went wrong on the server."),
+        # Finer reasons (an error's "reason"), looked up before its code.
+        NAME_TAKEN: _("That name is now a registered user's: choose another name, or log in."),
     }
 
 

@@ -22,7 +22,7 @@ from accounts.tokens import user_for_token  # noqa: E402
 from chat import db  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from core import backends, metrics  # noqa: E402
-from parley.edge import AddressLimits, OriginCheck  # noqa: E402
+from parley.edge import AddressLimits, BodyLimit, OriginCheck  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
 
@@ -104,7 +104,8 @@ class ServerSend:
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
+        "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
         # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
         "websocket": ServerSend(AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))),
     }

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -452,3 +453,58 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self.transport.get_protocol() is self and not self.transport.is_closing():
             log.debug("closed a connection whose request was not in within %gs", _head_limits()[2])
             _drop(self.transport)
+
+
+# --- Request bodies ---------------------------------------------------------------------------------
+
+# The routes that take a file (a multipart body up to PARLEY_UPLOAD_MAX_BYTES, plus its envelope).
+UPLOAD_PATH = re.compile(r"^/api/v1/(?:rooms/[^/]+|ns/[^/]+/rooms/[^/]+|dm/[^/]+)/uploads$")
+MULTIPART_ENVELOPE = 64 * 1024  # a multipart body's headers and boundaries around the file
+
+
+class BodyLimit:
+    """No request body larger than Parley reads: an upload's ``PARLEY_UPLOAD_MAX_BYTES`` (and its
+    multipart envelope), any other ``PARLEY_MAX_BODY_BYTES``. A ``Content-Length`` over the limit
+    is answered 413 before a byte of the body is read; a body that grows past it (chunked, or a
+    length that lied) is read no further: 413 (Django's own ASGI handler would spool a body of any
+    size to disk before a view could refuse it)."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.application(scope, receive, send)
+        upload = UPLOAD_PATH.match(scope.get("path", "")) is not None
+        limit = settings.PARLEY_UPLOAD_MAX_BYTES + MULTIPART_ENVELOPE if upload else settings.PARLEY_MAX_BODY_BYTES
+        length = scope_header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _too_large(send, upload)
+        state = {"read": 0, "over": False, "started": False}
+
+        async def counted() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    state["over"] = True
+                    return {"type": "http.disconnect"}  # Django stops reading: RequestAborted
+            return message
+
+        async def watched(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.application(scope, counted, watched)
+        if state["over"] and not state["started"]:
+            await _too_large(send, upload)
+
+
+async def _too_large(send: Any, upload: bool) -> None:
+    limit = settings.PARLEY_UPLOAD_MAX_BYTES if upload else settings.PARLEY_MAX_BODY_BYTES
+    what = "the file" if upload else "the request body"
+    body = orjson.dumps({"error": {"code": "too_large", "detail": f"{what} is larger than {limit} bytes"}})
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

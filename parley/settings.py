@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "channels",
     "csp",  # django-csp: the Content-Security-Policy header (and its settings check)
     "chat",
+    "markup",  # a message's Markdown as sanitized HTML (markup/markdown.py)
+    "uploads",  # files and images shared in rooms (docs/uploads.md)
     "accounts",
     "axes",  # django-axes: failed logins throttled per username and per address (see below)
     "ninja",  # django-ninja: the REST API's framework (its Swagger UI's templates and static files)
@@ -238,6 +240,12 @@ PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)
 PARLEY_HISTORY_PAGE_MAX = env_int("PARLEY_HISTORY_PAGE_MAX", 100, minimum=1)
 PARLEY_MAX_MESSAGE_CHARS = env_int("PARLEY_MAX_MESSAGE_CHARS", 4000, minimum=1)
 PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
+# The largest HTTP request body but an upload's (which PARLEY_UPLOAD_MAX_BYTES bounds), bytes: a
+# longer one is answered 413 without being read (parley/edge.py BodyLimit). Room for the longest
+# message a namespace may allow (100,000 characters, 4 bytes each in UTF-8) and its JSON.
+PARLEY_MAX_BODY_BYTES = env_int("PARLEY_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Django's own limit on a non-file body, kept above the edge's.
+DATA_UPLOAD_MAX_MEMORY_SIZE = PARLEY_MAX_BODY_BYTES + 1
 PARLEY_MAX_NAME_CHARS = env_int("PARLEY_MAX_NAME_CHARS", 32, minimum=1)
 PARLEY_RATE_PER_SEC = env_float("PARLEY_RATE_PER_SEC", 10.0)
 PARLEY_RATE_BURST = env_int("PARLEY_RATE_BURST", 30)
@@ -262,6 +270,58 @@ PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)
 # Days messages are kept (0: forever), unless a namespace's policy says otherwise; older ones are
 # removed by `manage.py prune_messages` (docs/namespaces.md: run it daily, e.g. from cron).
 PARLEY_RETENTION_DAYS = env_int("PARLEY_RETENTION_DAYS", 0)
+# --- Uploads (docs/uploads.md) -------------------------------------------------------------------
+# Whether members may share files at all (a namespace's `uploads` policy may turn them off too).
+PARLEY_UPLOADS = env_bool("PARLEY_UPLOADS", True)
+# The largest file, bytes; larger: 413, and the edge reads no further (parley/edge.py BodyLimit).
+PARLEY_UPLOAD_MAX_BYTES = env_int("PARLEY_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+# What one user's uploads may take together, bytes; past it: 413. 0: no quota.
+PARLEY_UPLOAD_QUOTA_BYTES = env_int("PARLEY_UPLOAD_QUOTA_BYTES", 1024**3)
+# Uploads a minute per user (per process, as the API's write budget); past it: 429. 0: no limit.
+PARLEY_UPLOADS_PER_MINUTE = env_int("PARLEY_UPLOADS_PER_MINUTE", 30)
+# The most pixels an image may have (a decompression bomb is refused before it is decoded).
+PARLEY_UPLOAD_MAX_PIXELS = env_int("PARLEY_UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
+# Hours an upload no message uses is kept (`manage.py prune_uploads`, run with prune_messages).
+PARLEY_UPLOAD_UNUSED_HOURS = env_float("PARLEY_UPLOAD_UNUSED_HOURS", 24.0)
+# Where files live without S3: a folder (created on first use).
+PARLEY_MEDIA_ROOT = Path(env_str("PARLEY_MEDIA_ROOT", str(BASE_DIR / "media"))).resolve()
+# An S3-compatible bucket instead (django-storages): the bucket, and its endpoint, keys and region.
+PARLEY_S3_BUCKET = os.environ.get("PARLEY_S3_BUCKET", "").strip()
+PARLEY_S3_ENDPOINT_URL = os.environ.get("PARLEY_S3_ENDPOINT_URL", "").strip() or None
+PARLEY_S3_ACCESS_KEY_ID = os.environ.get("PARLEY_S3_ACCESS_KEY_ID", "").strip() or None
+PARLEY_S3_SECRET_ACCESS_KEY = os.environ.get("PARLEY_S3_SECRET_ACCESS_KEY", "").strip() or None
+PARLEY_S3_REGION = os.environ.get("PARLEY_S3_REGION", "").strip() or None
+# Seconds a download's presigned URL (S3) stays valid: the redirect is followed at once.
+PARLEY_S3_URL_SECONDS = env_int("PARLEY_S3_URL_SECONDS", 60, minimum=1)
+if PARLEY_S3_BUCKET:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": PARLEY_S3_BUCKET,
+                "endpoint_url": PARLEY_S3_ENDPOINT_URL,
+                "access_key": PARLEY_S3_ACCESS_KEY_ID,
+                "secret_key": PARLEY_S3_SECRET_ACCESS_KEY,
+                "region_name": PARLEY_S3_REGION,
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+else:
+    STORAGES = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": PARLEY_MEDIA_ROOT, "file_permissions_mode": 0o640},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+# Uploads are written by Parley (uploads/store.py), never received straight into a file by
+# Django: a multipart file up to the limit is read in memory, then inspected.
+FILE_UPLOAD_MAX_MEMORY_SIZE = PARLEY_UPLOAD_MAX_BYTES + 1
+
 # Who may create a namespace: any logged-in user (0), or staff only (1).
 PARLEY_NAMESPACE_CREATION_STAFF_ONLY = env_bool("PARLEY_NAMESPACE_CREATION_STAFF_ONLY", False)
 # Seconds after which "X is typing" is considered stale by clients (sent in the hello frame).

@@ -4,7 +4,9 @@ from django.urls import include, path
 from api.app import urls as api_urls
 from chat.views import namespaces as ns_views
 from chat.views import rooms as views
+from markup import views as markup_views
 from parley import errors, health
+from uploads import views as upload_views
 
 # Parley's own error pages, in the visitor's language (parley/errors.py).
 handler400 = errors.bad_request
@@ -31,6 +33,10 @@ urlpatterns = [
     path("ns/<str:ns_name>/<str:name>/name/", ns_views.ns_guest_name, name="ns_guest_name"),
     path("ns/<str:ns_name>/<str:name>/members/", ns_views.room_members, name="room_members"),
     path("dm/<str:username>/", views.dm_page, name="dm"),
+    path("preview/", markup_views.preview, name="preview"),  # the composer's Markdown preview
+    # Uploads' bytes, behind their room's access rules (docs/uploads.md).
+    path("files/<int:upload_id>/thumbnail/<str:name>", upload_views.thumbnail, name="upload_thumbnail"),
+    path("files/<int:upload_id>/<str:name>", upload_views.download, name="upload"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", api_urls()),  # the REST API (docs/api.md): no trailing slash on its paths

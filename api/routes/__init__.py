@@ -6,6 +6,7 @@ answer. Refusals are raised (ProtocolError, ApiError) and answered by ``api.erro
 - ``rooms``: ``/rooms/...``, ``/ns/<ns>/rooms/...`` (list, create, messages), ``/dm/...``
 - ``namespaces``: ``/ns``, ``/ns/<ns>`` and its members, invites, join, room members, kicks,
   mutes, bans, audit
+- ``uploads``: ``.../uploads`` (files) and ``.../notifications`` (a room's notification level)
 - ``common``: the caller, the access checks, the write budget, the answers
 """
 
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 from ninja import Router
 
-from api.routes import namespaces, rooms, tokens
+from api.routes import namespaces, rooms, tokens, uploads
 
 router = Router()
-for part in (tokens, rooms, namespaces):
+for part in (tokens, rooms, namespaces, uploads):
     router.add_router("", part.router)

@@ -24,7 +24,7 @@ from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 PLAIN = (400, 401, 503)  # reads with nothing to look up: /me, /tokens, /dm, /ns
 LOOKUP = (400, 401, 403, 404, 503)  # reads of a namespace or a room: hidden or missing 404, banned 403
 WRITE = (400, 401, 403, 404, 429, 503)  # writes: a role, a ban, a mute or no CSRF header 403, the budget 429
-TEXT = (*WRITE, 413)  # writes of a message's text: over the namespace's max_message_chars 413
+TEXT = (*WRITE, 409, 413)  # a message: over its namespace's max_message_chars 413, an upload attached elsewhere 409
 CREATE = (*WRITE, 409)  # creations and role changes: a name taken, the last owner 409
 MODERATE = (*WRITE, 409)  # kicks, mutes and bans: of yourself 409 (of an owner, or a moderator by a moderator: 403)
 

@@ -5,6 +5,7 @@ which namespace. Direct messages (``/dm/<username>/messages``) use it too; so do
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
+import markup
 from api import schemas
 from api.routes.common import (
     AFTER,
@@ -103,10 +105,17 @@ async def _room_post(
     client_id = idempotency_key if idempotency_key is not None else body.client_id  # the header wins
     if client_id is not None and protocol.has_control(client_id):
         raise ProtocolError(ErrorCode.INVALID_FRAME, "'client_id' must not hold control characters")
-    text = protocol.check_message(body.message, grant.policy.limits())
+    attachments = protocol.check_attachments(body.attachments) or ()
+    given = body.message if "message" in body.model_fields_set else None  # neither: invalid_frame
+    text = protocol.check_message(given, grant.policy.limits(), empty_ok=bool(attachments))
     spend(user)
     outcome = await actions.do_send_message(
-        room=grant.room, who=who(user), text=text, client_id=client_id, reply_to=body.reply_to
+        room=grant.room,
+        who=who(user),
+        text=text,
+        client_id=client_id,
+        reply_to=body.reply_to,
+        attachments=attachments,
     )
     if outcome.created and outcome.text is not None:
         return HttpResponse(outcome.text, status=201, content_type="application/json")
@@ -127,11 +136,20 @@ async def _room_post_in(
     return await _room_post(user, body, idempotency_key, grant)
 
 
-async def _message_edit(user: AbstractBaseUser, grant: RoomAccess, message_id: int, message: str) -> HttpResponse:
-    text = protocol.check_message(message, grant.policy.limits())
+async def _message_edit(
+    user: AbstractBaseUser, grant: RoomAccess, message_id: int, body: schemas.EditMessage
+) -> HttpResponse:
+    attachments = protocol.check_attachments(body.attachments)
+    given = body.message if "message" in body.model_fields_set else None  # neither: invalid_frame
+    text = protocol.check_message(given, grant.policy.limits(), empty_ok=attachments is not None)
     spend(user)
     await actions.do_edit(
-        room=grant.room, who=who(user), target=message_id, text=text, edit_window=grant.policy.edit_window
+        room=grant.room,
+        who=who(user),
+        target=message_id,
+        text=text,
+        edit_window=grant.policy.edit_window,
+        attachments=attachments,
     )
     return json(await reads.read(selectors.message_now, room=grant.room, seq=message_id))
 
@@ -190,6 +208,17 @@ async def messages(
     return await _room_messages(await room_of(user_of(request), PUBLIC, room), before, after, limit)
 
 
+@router.post(
+    "/preview", response=answers(schema=schemas.PreviewOut, errors=(400, 401, 403, 429, 503)), tags=["messages"]
+)
+async def preview(request: HttpRequest, body: schemas.Preview) -> HttpResponse:
+    """A text as a message would show it: `{"html"}`, rendered as a post renders it (Markdown,
+    sanitized; no mention is marked). Spends one write of the budget."""
+    spend(user_of(request))
+    html = await asyncio.to_thread(markup.render, body.message)
+    return json({"html": html})
+
+
 @router.post("/rooms/{room}/messages", response=POSTED, tags=["messages"])
 async def post_message(
     request: HttpRequest,
@@ -213,7 +242,7 @@ async def edit_message(
     """Edit your message (within the namespace's edit window): 200 with the message as it is now;
     the `edit` event goes to every WebSocket member."""
     user = user_of(request)
-    return await _message_edit(user, await room_of(user, PUBLIC, room), message_id, body.message)
+    return await _message_edit(user, await room_of(user, PUBLIC, room), message_id, body)
 
 
 @router.delete(
@@ -302,7 +331,7 @@ async def ns_edit_message(
 ) -> HttpResponse:
     """As `PATCH /rooms/{room}/messages/{id}`, within the namespace's `edit_window`."""
     user = user_of(request)
-    return await _message_edit(user, await room_of(user, ns, room), message_id, body.message)
+    return await _message_edit(user, await room_of(user, ns, room), message_id, body)
 
 
 @router.delete(

@@ -457,14 +457,25 @@ class Hub:
             self._deliver(state, state.pending.pop(state.last + 1))
 
     def _deliver(self, state: _Room, event: busevents.RoomEvent) -> None:
-        """Event ``last + 1``: to every member (a seed or tutorial door: messages only). Counted
-        once per event (the hot path: nothing is added per member)."""
+        """Event ``last + 1``: to every member (a seed or tutorial door: messages only, without
+        their ``html`` and ``attachments``, ``protocol.plain``). Counted once per event (the hot
+        path: nothing is added per member)."""
         state.last = seq = event.seq
         text = event.text
         members = state.members
         if event.message:
+            plain: list[Member] | None = None
             for member in members:
-                member.push(text, seq)
+                if member.ephemeral:
+                    member.push(text, seq)
+                elif plain is None:
+                    plain = [member]
+                else:
+                    plain.append(member)
+            if plain is not None:
+                bare = protocol.plain(text)
+                for member in plain:
+                    member.push(bare, seq)
             _out_messages(len(members))
         else:
             sent = 0

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
+from django.urls import reverse
+
 from .. import protocol
+from ..access import DM_NAMESPACE
 from ..models import Room
 from ..services import Outcome
 from . import broadcast, busevents
@@ -26,18 +29,46 @@ async def publish(committed: list[tuple[Room, Outcome]]) -> None:
     ]
     if room_events:
         await hub.publish_events(room_events)
-    mentions = [(room, o) for room, o in committed if o.created and o.notify]
-    if mentions:
-        await asyncio.gather(*(_mention(hub, room, o) for room, o in mentions))
+    told = [(room, o) for room, o in committed if o.created and (o.notify or o.dm_to)]
+    if told:
+        await asyncio.gather(*(_tell(hub, room, o) for room, o in told))
 
 
-async def _mention(hub: broadcast.Hub, room: Room, outcome: Outcome) -> None:
+async def _tell(hub: broadcast.Hub, room: Room, outcome: Outcome) -> None:
+    """A new message's ``mention`` frames (to the users it mentions) and, in a direct message, its
+    ``dm`` frame (to the other member), on their user channels: every connection of theirs hears,
+    whichever room it is in. ``notify`` is false for a user whose level for the room is ``none``."""
     frame = protocol.load_object(outcome.text or "{}")
-    text = protocol.encode(
-        protocol.mention_frame(room=room.name, seq=outcome.seq, sender=frame["sender"], message=frame["message"])
-    )
+    sender, text = frame["sender"], frame["message"]
     for user_id in outcome.notify:
-        await hub.publish_to_user(user_id, busevents.UserEvent(text=text))
+        mention = protocol.mention_frame(
+            room=room.name,
+            seq=outcome.seq,
+            sender=sender,
+            message=text,
+            url=f"{page_url(room, sender)}#m{outcome.seq}",
+            notify=user_id not in outcome.quiet,
+        )
+        await hub.publish_to_user(user_id, busevents.UserEvent(text=protocol.encode(mention)))
+    for user_id in outcome.dm_to:
+        direct = protocol.direct_frame(
+            seq=outcome.seq,
+            sender=sender,
+            message=text,
+            url=f"{reverse('dm', args=[sender])}#m{outcome.seq}",
+            notify=user_id not in outcome.quiet,
+        )
+        await hub.publish_to_user(user_id, busevents.UserEvent(text=protocol.encode(direct)))
+
+
+def page_url(room: Room, sender: str) -> str:
+    """The page of ``room`` (a direct message's, as its other member sees it: with ``sender``)."""
+    namespace, slash, name = room.address.rpartition("/")
+    if not slash:
+        return reverse("room", args=[room.name])
+    if namespace == DM_NAMESPACE:
+        return reverse("dm", args=[sender])
+    return reverse("ns_room", args=[namespace, name])
 
 
 async def publish_read(*, user_id: int, room: Room, up_to: int, origin: str) -> None:

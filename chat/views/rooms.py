@@ -318,7 +318,22 @@ def render_room(request: HttpRequest, ns: NsAccess, name: str, found: Room | Non
     }
     ws = f"/ws/rooms/{quote(name)}/" if ns.policy.public else f"/ws/ns/{quote(ns.namespace.name)}/{quote(name)}/"
     key = protocol.room_address(ns.namespace.name, name)
-    return render_chat(request, title=name, key=key, ws=ws, moderator=ns.moderator, extra=extra)
+    api = (
+        f"/api/v1/rooms/{quote(name)}"
+        if ns.policy.public
+        else f"/api/v1/ns/{quote(ns.namespace.name)}/rooms/{quote(name)}"
+    )
+    return render_chat(
+        request,
+        title=name,
+        key=key,
+        ws=ws,
+        moderator=ns.moderator,
+        extra=extra,
+        api=api,
+        uploads=ns.policy.uploads,
+        room=found,
+    )
 
 
 def render_chat(
@@ -327,11 +342,18 @@ def render_chat(
     title: str,
     key: str,
     ws: str,
+    api: str,
+    uploads: bool,
+    room: Room | None,
     moderator: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The chat page: ``ws`` is the WebSocket path it opens, ``key`` names the room in the browser's
-    storage (the room's address); ``moderator``: the page offers to delete anyone's message."""
+    storage (the room's address), ``api`` is the room's path in the REST API (its uploads and
+    notification level); ``uploads``: the namespace takes files; ``moderator``: the page offers to
+    delete anyone's message. A logged-in user gets the upload and notification settings; a guest
+    neither (the API does not take guests)."""
+    user = request.user if request.user.is_authenticated else None
     config = {
         "room": title,
         "key": key,
@@ -339,11 +361,26 @@ def render_chat(
         "moderator": moderator,
         "olderPage": OLDER_PAGE,
         "strings": room_strings(),
+        "previewUrl": reverse("preview"),
+        # Uploads: where to send a file (null: no attach button), the limits the page checks first.
+        "uploadUrl": f"{api}/uploads" if user is not None and uploads else None,
+        "maxUploadBytes": settings.PARLEY_UPLOAD_MAX_BYTES,
+        "maxAttachments": protocol.MAX_ATTACHMENTS,
+        # Notifications: the level kept on the server (GET/PUT notifyUrl), null for a guest.
+        "notifyUrl": f"{api}/notifications" if user is not None else None,
+        "notifyLevel": notify_level(user.pk, room, dm=key.startswith(f"{access.DM_NAMESPACE}/")) if user else None,
     }
     guest = not request.user.is_authenticated
     you = request.session.get(identity.GUEST_NAME_SESSION_KEY, "") if guest else request.user.get_username()
     context = {"room_name": title, "config": config, "guest": guest, "you": you, **(extra or {})}
     return render(request, "chat/room.html", context)
+
+
+def notify_level(user_id: int, room: Room | None, *, dm: bool) -> str:
+    """The user's notification level for ``room`` (a room not made yet: the default)."""
+    if room is None:
+        return "all" if dm else "mentions"
+    return selectors.notify_level(user_id=user_id, room=room)
 
 
 def room_strings() -> dict[str, Any]:
@@ -419,4 +456,14 @@ def dm_page(request: HttpRequest, username: str) -> HttpResponse:
         raise Http404("no such user")
     name = other.get_username()
     key = protocol.room_address(access.DM_NAMESPACE, namespaces.dm_room_name(request.user.pk, other.pk))
-    return render_chat(request, title=f"@{name}", key=key, ws=f"/ws/dm/{quote(name)}/", extra={"dm_with": name})
+    room = Room.objects.filter(address=key).first()
+    return render_chat(
+        request,
+        title=f"@{name}",
+        key=key,
+        ws=f"/ws/dm/{quote(name)}/",
+        api=f"/api/v1/dm/{quote(name)}",
+        uploads=settings.PARLEY_UPLOADS,
+        room=room,
+        extra={"dm_with": name},
+    )

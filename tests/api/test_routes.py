@@ -197,6 +197,8 @@ async def test_post_reaches_websocket_members_and_history(live, alice, room):
             "client_id": None,
             "reply_to": None,
             "mentions": ["watcher"],
+            "html": '<p>안녕 <span class="mention">@watcher</span></p>\n',
+            "attachments": [],
         }
         [live_frame] = await next_messages(ws, 1)
         assert live_frame == frame

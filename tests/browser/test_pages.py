@@ -26,7 +26,9 @@ PHONE = {"width": 390, "height": 844}
 # language menu, and the names of keys and protocols, which are the same in Korean.
 ALLOWED = {"Parley", "English", "API", "Enter", "Shift", "Esc", "URL", "UTC", "NUL"}
 # What is not the page's own words: code, what users wrote, form values, other languages' names.
-NOT_PAGE_WORDS = "code, pre, script, style, template, .user-text, .body, .sender, input, textarea, [lang]:not(html)"
+NOT_PAGE_WORDS = (
+    "code, pre, script, style, template, .user-text, .body, .sender, td.name > a, input, textarea, [lang]:not(html)"
+)
 
 # Visible text (and what a screen reader says: aria-label, placeholder, title) outside NOT_PAGE_WORDS.
 VISIBLE_WORDS = """(exclude) => {

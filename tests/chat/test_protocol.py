@@ -198,6 +198,12 @@ def test_message_frame_and_timestamp():
         "client_id": None,
         "reply_to": None,
         "mentions": [],
+        "html": "",
+        "attachments": [],
+    }
+    assert list(frame)[-2:] == ["html", "attachments"]  # last: protocol.plain cuts them off
+    assert json.loads(protocol.plain(protocol.encode(frame))) == {
+        k: v for k, v in frame.items() if k not in ("html", "attachments")
     }
     parsed = dt.datetime.fromisoformat(frame["ts"])
     assert parsed.utcoffset() == dt.timedelta(0)

@@ -98,7 +98,7 @@ export class Connection {
   receive(ws, frame) {
     const joining = this.phase === "joining";
     this.lastFrameAt = performance.now();
-    if (joining && frame.type === "error") this.refusal = frame.code; // the close (4400/4403) that follows shows it
+    if (joining && frame.type === "error") this.refusal = frame.reason || frame.code; // the close (4400/4403) after shows it
     this.handlers.onFrame(frame);
     if (ws !== this.ws) return; // the frame made the page start over
     // The join's history is one frame; a resume's comes in pages until has_more is false.

@@ -199,7 +199,7 @@ function onError(frame, update) {
   } else if (page.olderLoading && frame.code === "rate_limited") {
     page.olderLoading = false;
   } else if (REFUSED_ACTIONS.has(frame.code)) {
-    view.showNotice(t("refused_action", { detail: t.code(frame.code) })); // an edit, a delete, a reaction...
+    view.showNotice(t("refused_action", { detail: t.code(frame.reason || frame.code) })); // an edit, a reaction...
   }
 }
 
@@ -220,7 +220,7 @@ function onRefused(error, code, reason) {
     if (removal.note) parts.push(t("reason_given", { reason: removal.note }));
     view.showBanner(parts.filter(Boolean).join(" "));
   } else if (code === 4403) {
-    view.showBanner(t("not_allowed"));
+    view.showBanner(error === "name_taken" ? t.code(error) : t("not_allowed"));
   } else {
     view.showBanner(t("refused", { detail: error ? t.code(error) : String(code) }));
   }

@@ -264,7 +264,7 @@ export class RoomState {
     const item = frame.client_id ? this.outbox.get(frame.client_id) : undefined;
     if (!item) return null;
     if (frame.code === "rate_limited") this.mark(item, "queued");
-    else this.mark(item, "failed", frame.code);
+    else this.mark(item, "failed", frame.reason || frame.code); // a finer reason's words first
     return item;
   }
 

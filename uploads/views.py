@@ -1,0 +1,129 @@
+"""``GET /files/<id>/<name>`` and ``GET /files/<id>/thumbnail/<name>``: an upload's bytes, behind its
+room's access rules (``services.access_upload``: someone who may not read the room, or a file whose
+message is deleted or pruned, gets the same 404 as a file that never existed).
+
+Served with the type Parley found in the bytes, ``X-Content-Type-Options: nosniff`` and
+``Cache-Control: private``; PNG, JPEG, GIF and WebP inline, anything else (SVG and HTML included) as
+an attachment, and a sandboxing Content-Security-Policy either way. Range requests work (a video's
+seek, a large PDF's pages). With S3 the answer is a short-lived presigned redirect to the bucket,
+after the same check.
+
+Credentials as for the API: ``Authorization: Bearer <token>``, or the browser's session. Async
+views: the check runs on a read thread, the file is read in chunks on threads, the server's loop
+never waits on a disk or a bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import IO, Any
+from urllib.parse import quote
+
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+from accounts.tokens import user_for_token
+from chat import db, reads
+from chat.access import GUEST, Caller
+from chat.protocol import ProtocolError
+
+from . import files, services, store
+from .models import Upload
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+async def _caller(request: HttpRequest) -> Caller:
+    """Who asks: a Bearer token's user, else the session's."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    user: Any = await db.call(user_for_token, token.strip()) if scheme.lower() == "bearer" else await request.auser()
+    if user is None or not user.is_authenticated:
+        return GUEST
+    return Caller(user_id=user.pk, staff=bool(user.is_staff))
+
+
+async def _find(request: HttpRequest, upload_id: int, name: str) -> Upload:
+    if request.method not in ("GET", "HEAD"):
+        raise Http404("no such file")
+    try:
+        return await reads.read(services.access_upload, await _caller(request), upload_id, name)
+    except ProtocolError:
+        raise Http404("no such file") from None
+
+
+def disposition(upload: Upload, *, thumbnail: bool = False) -> str:
+    """inline for the images a browser shows, attachment for anything else."""
+    kind = "inline" if thumbnail or upload.content_type in files.IMAGE_TYPES.values() else "attachment"
+    return f"{kind}; filename*=UTF-8''{quote(upload.name, safe='')}"
+
+
+async def download(request: HttpRequest, upload_id: int, name: str) -> HttpResponseBase:
+    upload = await _find(request, upload_id, name)
+    return await _serve(request, upload.key, upload.content_type, disposition(upload))
+
+
+async def thumbnail(request: HttpRequest, upload_id: int, name: str) -> HttpResponseBase:
+    upload = await _find(request, upload_id, name)
+    if not upload.thumbnail_key:
+        raise Http404("no thumbnail")
+    return await _serve(request, upload.thumbnail_key, "image/webp", disposition(upload, thumbnail=True))
+
+
+async def _serve(request: HttpRequest, key: str, content_type: str, how: str) -> HttpResponseBase:
+    if store.using_s3():
+        url = await asyncio.to_thread(store.presigned, key, content_type=content_type, disposition=how)
+        response: HttpResponseBase = HttpResponseRedirect(url)
+    else:
+        response = await _ranged(request, key, content_type)
+        response["Content-Disposition"] = how
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"  # a file is never a page
+    return response
+
+
+async def _ranged(request: HttpRequest, key: str, content_type: str) -> HttpResponseBase:
+    """The file, or the byte range asked for (one range: ``bytes=a-b``, ``bytes=a-``, ``bytes=-n``):
+    206 with Content-Range; a range past the end: 416."""
+    try:
+        size = await asyncio.to_thread(default_storage.size, key)
+        handle: IO[bytes] = await asyncio.to_thread(default_storage.open, key, "rb")
+    except FileNotFoundError:
+        raise Http404("no such file") from None
+    start, end, status = 0, size - 1, 200
+    found = _RANGE.match(request.headers.get("Range", "").strip())
+    if found is not None and any(found.groups()):
+        first, last = found.groups()
+        if first:
+            start, end = int(first), min(int(last), size - 1) if last else size - 1
+        else:
+            start, end = max(size - int(last), 0), size - 1
+        if start >= size or start > end:
+            handle.close()
+            refused = HttpResponse(status=416, content_type=content_type)
+            refused["Content-Range"] = f"bytes */{size}"
+            return refused
+        status = 206
+    response = StreamingHttpResponse(_chunks(handle, start, end - start + 1), status=status, content_type=content_type)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(max(end - start + 1, 0))
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return response
+
+
+async def _chunks(handle: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
+    try:
+        await asyncio.to_thread(handle.seek, start)
+        while length > 0:
+            data = await asyncio.to_thread(handle.read, min(CHUNK, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
