@@ -6,6 +6,7 @@ named ``PARLEY_*`` and read here only, so a reader finds each one in one place.
 
 import os
 import re
+import urllib.parse
 from pathlib import Path
 
 import dj_database_url
@@ -129,6 +130,7 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
@@ -303,13 +305,25 @@ if PARLEY_S3_BUCKET:
                 "access_key": PARLEY_S3_ACCESS_KEY_ID,
                 "secret_key": PARLEY_S3_SECRET_ACCESS_KEY,
                 "region_name": PARLEY_S3_REGION,
-                "file_overwrite": False,
+                "file_overwrite": True,  # keys are random (uploads.store.new_key): no HEAD per save
                 "default_acl": None,
                 "querystring_auth": True,
             },
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # A file's download redirects to the bucket: the room page's images and media load from there.
+    _bucket = urllib.parse.urlsplit(PARLEY_S3_ENDPOINT_URL) if PARLEY_S3_ENDPOINT_URL else None
+    _origins = (
+        [f"{_bucket.scheme}://{_bucket.netloc}", f"{_bucket.scheme}://{PARLEY_S3_BUCKET}.{_bucket.netloc}"]
+        if _bucket
+        else [
+            f"https://{PARLEY_S3_BUCKET}.s3.amazonaws.com",
+            f"https://{PARLEY_S3_BUCKET}.s3.{PARLEY_S3_REGION or 'us-east-1'}.amazonaws.com",
+        ]
+    )
+    for _directive in ("img-src", "media-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive] += _origins
 else:
     STORAGES = {
         "default": {
