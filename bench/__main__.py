@@ -7,6 +7,11 @@ floor (bare websockets, no framework) and parley.
 Scenarios (each on a freshly started server):
   A  1 room x 1,000 clients, 2 closed-loop senders
   B  200 rooms x 10 clients, 1 closed-loop sender per room
+  T  B with Markdown, Parley only: the texts drawn from bench/corpus.py, 70 % plain lines, 15 % inline
+     Markdown, 10 % fenced code blocks of 10-40 lines, 5 % bare URLs (``--md-mix``)
+  F  B with an attachment on every message, Parley only: the senders are users with tokens; each
+     uploads 3 small PNGs through the API first (timed), the rest of its uploads are copies of those
+     rows, one per message (``--attachments``)
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
   C  5,000 idle connections: connections opened per second, memory per connection
   D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
@@ -17,6 +22,7 @@ Scenarios (each on a freshly started server):
   H  the HTTP send path, Parley only: 32 HTTP clients (``--http-clients``), a user and token each,
      posting with POST /api/v1/rooms/<room>/messages (one in flight each, keep-alive) into 4 rooms of
      10 WebSocket members: messages posted/s, the POST's p50/p99, delivery to the members, losses
+  R  markup.render's cost per message (us, median and p99) by kind of text, in a process of its own
 
 ``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
 database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
@@ -44,12 +50,13 @@ from typing import Any
 import psutil
 import uvloop
 
-from . import httpsend, loadgen, mixed, mixplan, report, revisions, servers
+from . import attach, corpus, httpsend, loadgen, mixed, mixplan, report, revisions, servers
 from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
+RENDER_CMD = [sys.executable, "-m", "bench.render", "--json"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "L", "C", "D", "M", "H")
+SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R")
 TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
@@ -78,7 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
-    p.add_argument("--profile", action="store_true", help="after A, C and D, run them again on Parley under py-spy")
+    p.add_argument(
+        "--profile", action="store_true", help="after A, C, D, T and F, run them again on Parley under py-spy"
+    )
     p.add_argument("--memtrace", action="store_true", help="after C, run it again on Parley under tracemalloc")
     p.add_argument("--no-store", action="store_true", help="skip the direct store-path runs of D")
     p.add_argument(
@@ -106,6 +115,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--http-clients", type=int, default=32, help="H's HTTP clients, each a user with a token (default 32)"
     )
+    p.add_argument(
+        "--md-mix",
+        default=corpus.DEFAULT_MIX,
+        help=f"T's and R's weights of plain, inline, code-block and bare-URL texts (default {corpus.DEFAULT_MIX})",
+    )
+    p.add_argument(
+        "--attachments",
+        type=int,
+        default=1,
+        choices=range(11),
+        metavar="0..10",
+        help="uploads per message in F (default 1; 0: F's senders without attachments, the control)",
+    )
     p.add_argument("--replot", type=Path, help="only redraw the table and plot from this latest.json")
     p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
     args = p.parse_args(argv)
@@ -126,6 +148,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         mixplan.parse_mix(args.mix)
     except ValueError as exc:
         p.error(f"--mix: {exc}")
+    try:
+        corpus.parse_mix(args.md_mix)
+    except ValueError as exc:
+        p.error(f"--md-mix: {exc}")
+    if unknown := set(args.only) - set(SCENARIOS):
+        p.error(f"unknown scenarios {','.join(sorted(unknown))} (any of {','.join(SCENARIOS)})")
     return args
 
 
@@ -146,10 +174,12 @@ def summarize(metrics: dict[str, Any]) -> str:
         ("post_p50_ms", "POST p50 {:.1f} ms"),
         ("post_p99_ms", "POST p99 {:.1f} ms"),
         ("server_cpu_per_delivery_us", "{:.1f} us CPU/delivery"),
+        ("server_cpu_per_message_us", "{:.0f} us CPU/message"),
         ("p50_ms", "p50 {:.1f} ms"),
         ("p99_ms", "p99 {:.1f} ms"),
         ("lost", "lost {:,}"),
         ("errors", "refused {:,}"),
+        ("unattached", "sent without attachment {:,}"),
         ("unanswered", "unanswered {:,}"),
         ("first_delivery_p99_ms", "first delivery p99 {:.1f} ms"),
         ("fanout_spread_p99_ms", "fan-out spread p99 {:.1f} ms"),
@@ -204,10 +234,16 @@ async def run_target(
     d, w = args.duration, args.warmup
     only = args.only if only is None else only
     plans: list[tuple[str, dict[str, Any]]] = []
+    extra: dict[str, dict[str, Any]] = {}  # run_rooms' arguments that are not parameters to record
+    b_shape = dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)
     if "A" in only and target.name != "parley-sqlite":
         plans.append(("A", dict(rooms=1, members=args.members, senders_per_room=2, window=args.window)))
     if "B" in only and target.name != "parley-sqlite":
-        plans.append(("B", dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)))
+        plans.append(("B", b_shape))
+    if "T" in only and (target.name == "parley" or target.compared):
+        plan = corpus.MarkdownPlan(corpus.parse_mix(args.md_mix))
+        plans.append(("T", {**b_shape, "md_mix": corpus.mix_label(plan.mix)}))
+        extra["T"] = {"compose": plan.text}
     if "L" in only and target.name != "parley-sqlite":
         plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
     if "D" in only and target.name != "floor":
@@ -226,14 +262,50 @@ async def run_target(
                 drain=2.0 if args.quick else 10.0,
                 settle=0.75 if args.quick else 1.5,
                 log=log,
-                **params,
+                **_loadgen_params(params),
+                **extra.get(scenario, {}),
             ),
         )
         m["params"] = params
+        if scenario == "T":
+            m["kinds_sent"] = dict(
+                corpus.MarkdownPlan(corpus.parse_mix(args.md_mix)).kinds_sent(m.pop("sent_by_sender", {}))
+            )
         out[scenario] = m
         log(f"{target.name} {scenario}: {summarize(m)}")
-        if scenario in ("A", "D") and args.profile and target.name == "parley":
-            profile_out.update(await profile_rooms(target, args, scenario, params))
+        if scenario in ("A", "D", "T") and args.profile and target.name == "parley":
+            profile_out.update(await profile_rooms(target, args, scenario, params, extra.get(scenario, {})))
+    if "F" in only and target.uploads:
+        params = dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)
+        params["attachments_per_message"] = args.attachments
+        log(f"{target.name}: scenario F {params}")
+
+        def run_f(
+            server: servers.Server, on_measure_start: Callable[[], Any] | None = None
+        ) -> Awaitable[dict[str, Any]]:
+            return attach.run_attached(
+                server,
+                target,
+                rooms=args.rooms,
+                members=10,
+                window=args.window,
+                duration=d,
+                warmup=w,
+                per_message=args.attachments,
+                drain=2.0 if args.quick else 10.0,
+                settle=0.75 if args.quick else 1.5,
+                log=log,
+                on_measure_start=on_measure_start,
+            )
+
+        m = await on_fresh_server(target, args, run_f)
+        m["params"] = params
+        out["F"] = m
+        log(f"{target.name} F: {summarize(m)}; refused by code {m['errors_by_code']}")
+        if args.profile and target.name == "parley":
+            profile_out.update(await profile_scenario(target, args, "F", run_f))
+    elif "F" in only and target.compared:
+        log(f"{target.name}: no scenario F (this revision has no uploads)")
     if "M" in only and target.mixed:
         params = dict(rooms=20 if args.quick else 50, members=10, senders_per_room=2)
         log(f"{target.name}: scenario M {params}, mix {mixplan.mix_label(mixplan.parse_mix(args.mix))}")
@@ -354,10 +426,45 @@ def profile_summary(path: Path) -> dict[str, Any]:
 PYSPY = Path(sys.executable).parent / "py-spy"
 
 
+def _loadgen_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's recorded parameters that are ``loadgen.run_rooms``' arguments."""
+    return {k: v for k, v in params.items() if k != "md_mix"}
+
+
 async def profile_rooms(
-    target: servers.Target, args: argparse.Namespace, scenario: str, params: dict[str, Any]
+    target: servers.Target,
+    args: argparse.Namespace,
+    scenario: str,
+    params: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A scenario again, with py-spy sampling the Parley server during the measured window."""
+    """A scenario of ``loadgen.run_rooms`` again, with py-spy sampling the Parley server during the
+    measured window."""
+
+    def run(server: servers.Server, on_measure_start: Callable[[], Any] | None) -> Awaitable[dict[str, Any]]:
+        return loadgen.run_rooms(
+            server,
+            target,
+            label=f"{scenario}prof",
+            duration=args.duration,
+            warmup=args.warmup,
+            on_measure_start=on_measure_start,
+            log=log,
+            **_loadgen_params(params),
+            **(extra or {}),
+        )
+
+    return await profile_scenario(target, args, scenario, run)
+
+
+async def profile_scenario(
+    target: servers.Target,
+    args: argparse.Namespace,
+    scenario: str,
+    run: Callable[[servers.Server, Callable[[], Any] | None], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """``run(server, on_measure_start)`` again on a fresh server, py-spy sampling it from the start
+    of the measured window to the end of the run."""
     if not Spy.available():
         return {}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -365,16 +472,7 @@ async def profile_rooms(
     server = target.start()
     spy = Spy(server.process.pid, args.out / f"profile-{scenario}.txt")
     try:
-        m = await loadgen.run_rooms(
-            server,
-            target,
-            label=f"{scenario}prof",
-            duration=args.duration,
-            warmup=args.warmup,
-            on_measure_start=spy.start,
-            log=log,
-            **params,
-        )
+        m = await run(server, spy.start)
     finally:
         summary = spy.stop()
         server.stop()
@@ -532,8 +630,34 @@ async def run_family(
             target.close()
 
 
-# The order scenarios run in (run_target's).
-RUN_ORDER = ("A", "B", "L", "D", "M", "H", "C")
+# The order scenarios run in (run_target's); B, T and F one after the other, so their ratios are
+# minutes apart. R runs before any server, in main_async.
+RUN_ORDER = ("A", "B", "T", "F", "L", "D", "M", "H", "C")
+
+
+def run_render(args: argparse.Namespace) -> dict[str, Any]:
+    """Scenario R: ``bench.render`` in a process of its own, on the working tree's ``markup``."""
+    samples, seconds = ("500", "0.25") if args.quick else ("3000", "1.0")
+    cmd = [*RENDER_CMD, "--md-mix", args.md_mix, "--samples", samples, "--seconds", seconds]
+    proc = subprocess.run(cmd, cwd=servers.ROOT, capture_output=True, text=True, timeout=600)
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        log(f"R: bench.render failed: {(proc.stderr or proc.stdout)[-500:]}")
+        return {}
+    log("R: markup.render per message (us): " + render_summary(result))
+    return result
+
+
+def render_summary(r: dict[str, Any]) -> str:
+    parts = [
+        f"{kind} {r[kind]['p50_us']:.1f} (p99 {r[kind]['p99_us']:.1f})"
+        for kind in ("plain_fast", "plain_parsed", "inline", "code", "link")
+        if r.get(kind, {}).get("p50_us") is not None
+    ]
+    if r.get("mix_mean_us") is not None:
+        parts.append(f"mean of the mix {r['mix']}: {r['mix_mean_us']:.1f}")
+    return "; ".join(parts)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -563,6 +687,10 @@ async def main_async(args: argparse.Namespace) -> int:
         tmp = Path(tmpdir)
         logs = args.out / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        if "R" in args.only:
+            await wait_quiet(args.wait_quiet)
+            if render := run_render(args):
+                results.setdefault("parley", {})["R"] = render
         names = [n for n in args.targets if n != "parley"]
         for name in names:
             target = servers.Target(name=name, tmp=tmp, workers=args.workers, logs=logs)

@@ -4,6 +4,9 @@ Every message the bench sends carries its sender, number and send time (``stats.
 message text, which both servers hand back unchanged, so every delivery gives a latency and every
 receiver can count what it missed. The send time is ``time.monotonic_ns()`` of this process, the
 same clock the receivers read, so latencies need no clock sync.
+
+Scenarios T and F send B's load with other messages: T's text after the tag is drawn from
+``bench.corpus`` (``compose``), F's messages carry one of the sender's uploads each (``attach``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import json
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +30,11 @@ from . import servers
 from .stats import lost_deliveries, make_tag, parse_tag, percentile
 
 PARLEY_MESSAGE_PREFIX = '{"type":"message"'
+PARLEY_ERROR_PREFIX = '{"type":"error"'
+# A message frame's html and attachments are its last fields (chat.protocol.plain): the load
+# generator parses the frame without them (a code block's html is kilobytes).
+RICH = ',"html":'
+NO_ATTACHMENTS = '"attachments":[]}'
 MESSAGE_PAD = 40  # message text ~64 characters: a short chat line
 ECHO_TIMEOUT = 5.0  # a closed-loop sender whose message never comes back sends the next one after this
 # Handshakes in flight at once. The baseline's channels_redis pool (redis-py's default of 100
@@ -60,12 +69,26 @@ class Recorder:
     # delivery is the store + publish path, last - first is the fan-out to the room.
     first_last: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     senders: dict[int, Client] = field(default_factory=dict)
+    # T: the text after the tag of sender's n-th message (default: padding, a short plain line).
+    compose: Callable[[int, int], str] | None = None
+    # F: the uploads sender's n-th message carries (None: it has none left).
+    attach: Callable[[int, int], list[int] | None] | None = None
+    unattached: int = 0  # F: messages sent without an upload (the sender's pool ran out)
+    with_attachment: int = 0  # F: deliveries whose frame carries an attachment
+    errors: Counter[str] = field(default_factory=Counter)  # error frames by code (a refused message)
 
     def on_frame(self, client: Client, raw: str | bytes) -> None:
-        if self.parley and not raw.startswith(PARLEY_MESSAGE_PREFIX):  # hello, history, presence
+        if self.parley and not raw.startswith(PARLEY_MESSAGE_PREFIX):  # hello, history, presence, error
+            if raw.startswith(PARLEY_ERROR_PREFIX):
+                self.on_error(client, raw)
             if client.ready is not None and not client.ready.done():
                 client.ready.set_result(None)
             return
+        at = raw.find(RICH) if self.parley else -1
+        if at > 0:
+            if self.attach is not None and not raw.endswith(NO_ATTACHMENTS):
+                self.with_attachment += 1
+            raw = raw[:at] + "}"
         text = orjson.loads(raw)["message"]
         now = time.monotonic_ns()
         try:
@@ -89,11 +112,32 @@ class Recorder:
         if sender == client.sender_id and client.echo is not None:
             client.echo.release()
 
+    def on_error(self, client: Client, raw: str) -> None:
+        """A refused message: counted by code; its sender sends the next one (it gets no echo)."""
+        try:
+            code = str(orjson.loads(raw).get("code"))
+        except orjson.JSONDecodeError:
+            code = "unparsable"
+        self.errors[code] += 1
+        if client.sender_id is not None and client.echo is not None:
+            client.echo.release()
+
     def encode(self, sender: int, n: int) -> str:
-        tag = make_tag(sender, n, time.monotonic_ns(), MESSAGE_PAD)
+        now = time.monotonic_ns()
+        if self.compose is None:
+            text = make_tag(sender, n, now, MESSAGE_PAD)
+        else:
+            text = make_tag(sender, n, now) + " " + self.compose(sender, n)
         if self.parley:
-            return orjson.dumps({"type": "message", "message": tag, "client_id": f"b{sender}-{n}"}).decode()
-        return json.dumps({"message": tag})
+            frame: dict[str, Any] = {"type": "message", "message": text, "client_id": f"b{sender}-{n}"}
+            if self.attach is not None:
+                uploads = self.attach(sender, n)
+                if uploads is None:
+                    self.unattached += 1
+                else:
+                    frame["attachments"] = uploads
+            return orjson.dumps(frame).decode()
+        return json.dumps({"message": text})
 
 
 async def _read(recorder: Recorder, client: Client) -> None:
@@ -249,14 +293,21 @@ async def run_rooms(
     drain: float = 10.0,
     settle: float = 1.5,
     log: Callable[[str], None] = print,
+    tag: str | None = None,
+    compose: Callable[[int, int], str] | None = None,
+    attach: Callable[[int, int], list[int] | None] | None = None,
+    sender_request: Callable[[int], tuple[str, dict[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """``rooms`` rooms of ``members`` clients; the first ``senders_per_room`` clients of each room send.
 
     Closed loop (``rate`` None): each sender keeps ``window`` messages in flight and sends the next
     when one of its own comes back. Open loop: each sender sends ``rate`` messages a second.
+    Rooms are named ``<tag>r<n>``; sender ``s`` is the ``s % senders_per_room``-th of room
+    ``s // senders_per_room``. ``compose``, ``attach``: ``Recorder``'s; ``sender_request``:
+    ``open_clients``' (F: a sender's token).
     """
-    recorder = Recorder(parley=target.parley)
-    tag = f"{label.lower()}{int(time.time() * 1000) % 10**9}"
+    recorder = Recorder(parley=target.parley, compose=compose, attach=attach)
+    tag = tag or f"{label.lower()}{int(time.time() * 1000) % 10**9}"
     # Members in join order: senders first in each room; rooms interleaved so they fill together.
     plan: list[tuple[int, int | None]] = []
     for m in range(members):
@@ -264,7 +315,7 @@ async def run_rooms(
             plan.append((r, r * senders_per_room + m if m < senders_per_room else None))
     log(f"    opening {len(plan)} connections in {rooms} room(s)")
     clients, failures, open_s = await open_clients(
-        server, lambda r: target.room_path.format(room=f"{tag}r{r}"), plan, recorder
+        server, lambda r: target.room_path.format(room=f"{tag}r{r}"), plan, recorder, sender_request=sender_request
     )
     result: dict[str, Any] = {"connections": len(clients), "connect_failures": failures, "connect_s": open_s}
     if failures:
@@ -371,9 +422,19 @@ async def run_rooms(
             "fanout_spread_p50_ms": _ms(percentile(spreads, 50)),
             "fanout_spread_p99_ms": _ms(percentile(spreads, 99)),
             "rss_mb": servers.rss_bytes(server_ps) / 2**20,
+            "errors": sum(recorder.errors.values()),
+            "errors_by_code": dict(recorder.errors),
         }
     )
+    if compose is not None:  # T: which texts were sent follows from each sender's count
+        result["sent_by_sender"] = dict(recorder.sent)
+    if attach is not None:
+        result["unattached"] = recorder.unattached
+        result["deliveries_with_attachment"] = recorder.with_attachment
     result["messages_per_s"] = result["deliveries_per_s"] / members
+    # Every message reaches the room's members: per message is per delivery times the room's size.
+    result["server_cpu_per_message_us"] = result["server_cpu_per_delivery_us"] * members
+    result["backend_cpu_per_message_us"] = result["backend_cpu_per_delivery_us"] * members
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,55 @@ def machine() -> dict[str, Any]:
     return info
 
 
+@dataclass(frozen=True)
+class Over:
+    """A row's value that is a ratio of two scenarios of the same target in the same run: the row's
+    scenario's ``key`` over ``scenario``'s (T/B: what Markdown costs the send path)."""
+
+    scenario: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Render:
+    """A row's value from scenario R: one kind's median and p99 render time (us)."""
+
+    kind: str
+
+
+RATIO = "{:.2f}x"
+RENDER = "{p50_us:.1f} (p99 {p99_us:.1f})"
+
+
+def value(runs: dict[str, dict[str, Any]], scenario: str, key: str | Over | Render) -> Any:
+    """The value of one row's metric in one target's results (``runs``: scenario -> metrics)."""
+    if isinstance(key, Over):
+        return ratio(runs.get(scenario, {}).get(key.key), runs.get(key.scenario, {}).get(key.key))
+    if isinstance(key, Render):
+        got = runs.get(scenario, {}).get(key.kind) or {}
+        return got if got.get("p50_us") is not None and got.get("p99_us") is not None else None
+    return runs.get(scenario, {}).get(key)
+
+
+def _send_path_rows(scenario: str, what: str) -> list[tuple[str, str | Over | Render, str, str, str, Any]]:
+    """T's and F's rows: B's metrics, and their ratios to B in the same run, next to B's."""
+    return [
+        (scenario, "deliveries_per_s", f"{scenario} deliveries/s, {what}", "{:,.0f}", "", None),
+        (scenario, Over("B", "deliveries_per_s"), f"{scenario}/B deliveries/s (same run)", RATIO, "", None),
+        (scenario, "server_cpu_per_message_us", f"{scenario} server CPU/message (us)", "{:,.0f}", "", None),
+        (scenario, Over("B", "server_cpu_per_message_us"), f"{scenario}/B server CPU/message", RATIO, "", None),
+        (scenario, "backend_cpu_per_message_us", f"{scenario} Redis+PG CPU/message (us)", "{:,.0f}", "", None),
+        (scenario, "p50_ms", f"{scenario} p50 latency (ms)", "{:.1f}", "", None),
+        (scenario, "p99_ms", f"{scenario} p99 latency (ms)", "{:.1f}", "", None),
+        (scenario, Over("B", "p99_ms"), f"{scenario}/B p99 latency", RATIO, "", None),
+        (scenario, "lost", f"{scenario} lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+        (scenario, "errors", f"{scenario} messages refused", "{:,.0f}", "0", lambda v, r, f: v == 0),
+        (scenario, "loadgen_cpu_pct", f"{scenario} load generator CPU (%)", "{:.0f}", "", None),
+    ]
+
+
 # (scenario, metric, label, format, target text, check(parley, Parley/baseline, Parley/floor) -> bool)
-ROWS: list[tuple[str, str, str, str, str, Any]] = [
+ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
     ("A", "deliveries_per_s", "A deliveries/s", "{:,.0f}", ">= 4x baseline", lambda v, r, f: r is not None and r >= 4),
     (
         "A",
@@ -93,6 +141,22 @@ ROWS: list[tuple[str, str, str, str, str, Any]] = [
     ("B", "p50_ms", "B p50 latency (ms)", "{:.1f}", "", None),
     ("B", "p99_ms", "B p99 latency (ms)", "{:.1f}", "", None),
     ("B", "lost", "B lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("B", "server_cpu_per_message_us", "B server CPU/message (us)", "{:,.0f}", "", None),
+    ("B", "loadgen_cpu_pct", "B load generator CPU (%)", "{:.0f}", "", None),
+    *_send_path_rows("T", "B with Markdown (corpus mix)"),
+    *_send_path_rows("F", "B with an attachment per message"),
+    (
+        "F",
+        "unattached",
+        "F messages sent without an attachment (pool used up)",
+        "{:,.0f}",
+        "0",
+        lambda v, r, f: v == 0,
+    ),
+    ("F", "uploads_per_s", "F uploads/s through the API (before the load)", "{:,.0f}", "", None),
+    ("F", "upload_p50_ms", "F upload p50 latency (ms)", "{:.1f}", "", None),
+    ("F", "upload_p99_ms", "F upload p99 latency (ms)", "{:.1f}", "", None),
+    ("F", "server_cpu_per_upload_us", "F server CPU/upload (us)", "{:,.0f}", "", None),
     ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 25 KiB", lambda v, r, f: v <= 25),
     ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 1,500/s", lambda v, r, f: v >= 1500),
     ("C", "server_cpu_per_connection_us", "C server CPU/connection (us)", "{:,.0f}", "", None),
@@ -120,6 +184,13 @@ ROWS: list[tuple[str, str, str, str, str, Any]] = [
     ("H", "pg_sessions_per_s", "H PostgreSQL sessions opened/s", "{:,.0f}", "", None),
     ("H", "errors", "H posts refused (any status but 201)", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("H", "lost", "H lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("R", Render("plain_fast"), "R render us: plain line, fast path (p99)", RENDER, "", None),
+    ("R", Render("plain_parsed"), "R render us: plain line, through the parser", RENDER, "", None),
+    ("R", Render("inline"), "R render us: inline Markdown", RENDER, "", None),
+    ("R", Render("code"), "R render us: fenced code block, 10-40 lines", RENDER, "", None),
+    ("R", Render("link"), "R render us: bare URLs", RENDER, "", None),
+    ("R", "mix_mean_us", "R render us: mean per message of T's mix", "{:.1f}", "", None),
+    ("R", "plain_fast_share", "R plain lines on the fast path", "{:.0%}", "", None),
 ]
 
 
@@ -127,8 +198,8 @@ def _fmt(fmt: str, value: Any) -> str:
     if value is None:
         return "-"
     try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
+        return fmt.format(**value) if isinstance(value, dict) else fmt.format(value)
+    except (ValueError, TypeError, KeyError):
         return str(value)
 
 
@@ -168,14 +239,15 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
     for scenario, key, label, fmt, target, check in ROWS:
         if all(scenario not in r for r in (base, layer or {}, ours, floor, *(results[n] for n in revs))):
             continue
-        b = base.get(scenario, {}).get(key)
-        f = floor.get(scenario, {}).get(key)
-        p = ours.get(scenario, {}).get(key)
-        r = ratio(p, b)
-        rf = ratio(p, f)
+        b = value(base, scenario, key)
+        f = value(floor, scenario, key)
+        p = value(ours, scenario, key)
+        numbers = isinstance(key, str)  # a ratio or a pair of percentiles is not divided again
+        r = ratio(p, b) if numbers else None
+        rf = ratio(p, f) if numbers else None
         met = ""
         shown_r, shown_rf = r, rf
-        context = "CPU (%" in label  # context, not a comparison
+        context = "CPU (%" in label or not numbers  # context, not a comparison
         if context or "Redis+PG" in label:
             shown_r = shown_rf = None
         relative = "baseline" in target
@@ -194,12 +266,12 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
             "met": met,
         }
         if layer is not None:
-            lv = layer.get(scenario, {}).get(key)
+            lv = value(layer, scenario, key)
             cells["layer"] = _fmt(fmt, lv) + (relayed if lv is not None else "")
         for name in revs:
-            value = results[name].get(scenario, {}).get(key)
-            cells[name] = _fmt(fmt, value)
-            cells[vs(name)] = "-" if context else _ratio(ratio(p, value))
+            theirs = value(results[name], scenario, key)
+            cells[name] = _fmt(fmt, theirs)
+            cells[vs(name)] = "-" if context else _ratio(ratio(p, theirs))
         rows.append([cells.get(h, "-") for h in header])
     sqlite = results.get("parley-sqlite", {}).get("D", {}).get("messages_per_s")
     if sqlite is not None:
@@ -248,7 +320,9 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     ]
     mixed = [("M", "events_per_s", "M: mixed workload: events stored/s", None)]
     http = [("H", "messages_per_s", "H: messages posted/s over HTTP", None)]
-    fig, axes = plt.subplots(2, 6, figsize=(25, 7.5))
+    # A third row for the send path with Markdown and attachments (T, F) and the render cost (R).
+    third = any(s in runs for runs in results.values() for s in (*SEND_PATH, "R"))
+    fig, axes = plt.subplots(3 if third else 2, 6, figsize=(25, 11 if third else 7.5))
     colors = {"baseline": "#b0b0b0", "layer": "#9a78c0", "floor": "#e0a040", "parley": "#2a7ab9"}
     for i, name in enumerate(compared(results)):  # older revisions of Parley: lighter blues
         colors[name] = REVISION_COLORS[i % len(REVISION_COLORS)]
@@ -334,6 +408,8 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     http_latency(flat[11], results, colors)
+    if third:
+        send_path_panels(flat[12:18], results, colors)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -366,3 +442,109 @@ def http_latency(ax: Any, results: dict[str, dict[str, dict[str, Any]]], colors:
     if ran:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+
+
+SEND_PATH = ("T", "F")  # B's shape with Markdown, with an attachment: compared with B
+
+
+def grouped_bars(
+    ax: Any,
+    results: dict[str, dict[str, dict[str, Any]]],
+    colors: dict[str, str],
+    groups: list[tuple[str, str, str]],
+    title: str,
+    log: bool = False,
+) -> None:
+    """One group of bars per (label, scenario, metric) of ``groups``, a bar per target that has any."""
+    ran = [n for n in colors if any(value(results.get(n, {}), sc, key) is not None for _, sc, key in groups)]
+    shown = [(label, sc, key) for label, sc, key in groups if any(value(results[n], sc, key) for n in ran)]
+    width = 0.8 / max(len(ran), 1)
+    for i, name in enumerate(ran):
+        offset = (i - (len(ran) - 1) / 2) * width
+        ys = [value(results[name], sc, key) or 0 for _, sc, key in shown]
+        label = name.removeprefix("parley") if name.startswith("parley@") else name
+        bars = ax.bar([x + offset for x in range(len(shown))], ys, width=width, color=colors[name], label=label)
+        for bar, y in zip(bars, ys, strict=True):
+            if y:
+                ax.annotate(
+                    f"{y:,.1f}" if y < 100 else f"{y:,.0f}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(list(range(len(shown))), [label for label, _, _ in shown], fontsize=8)
+    if log:
+        ax.set_yscale("log")
+    ax.margins(y=0.15)
+    ax.set_title(title, fontsize=10)
+    if ran:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+RENDER_KINDS = (
+    ("plain_fast", "plain\n(fast path)"),
+    ("plain_parsed", "plain\n(parsed)"),
+    ("inline", "inline"),
+    ("code", "code block"),
+    ("link", "URLs"),
+)
+
+
+def send_path_panels(axes: list[Any], results: dict[str, dict[str, dict[str, Any]]], colors: dict[str, str]) -> None:
+    """The third row: B, T and F side by side (messages/s, server CPU per message, latency), R's
+    render times by kind, F's uploads through the API."""
+    trio = [(sc, sc) for sc in ("B", *SEND_PATH)]
+    grouped_bars(
+        axes[0],
+        results,
+        colors,
+        [(label, sc, "messages_per_s") for label, sc in trio],
+        "B, T (Markdown), F (attachment): messages/s",
+    )
+    grouped_bars(
+        axes[1],
+        results,
+        colors,
+        [(label, sc, "server_cpu_per_message_us") for label, sc in trio],
+        "B, T, F: server CPU per message (us)",
+    )
+    grouped_bars(
+        axes[2],
+        results,
+        colors,
+        [(f"{sc} {q}", sc, f"{q}_ms") for sc, _ in trio for q in ("p50", "p99")],
+        "B, T, F: delivery latency (ms, log)",
+        log=True,
+    )
+    ax = axes[3]
+    r = results.get("parley", {}).get("R", {})
+    kinds = [(k, label) for k, label in RENDER_KINDS if value({"R": r}, "R", Render(k)) is not None]
+    for offset, q, color in ((-0.2, "p50", "#7fb3d9"), (0.2, "p99", "#2a7ab9")):
+        ys = [r[k][f"{q}_us"] for k, _ in kinds]
+        bars = ax.bar([i + offset for i in range(len(kinds))], ys, 0.4, color=color, label=q)
+        for bar, y in zip(bars, ys, strict=True):
+            ax.annotate(
+                f"{y:,.1f}" if y < 100 else f"{y:,.0f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+    ax.set_xticks(list(range(len(kinds))), [label for _, label in kinds], fontsize=8)
+    ax.set_yscale("log")
+    mean = r.get("mix_mean_us")
+    ax.set_title("R: markup.render per message (us, log)" + (f"; mix mean {mean:.0f}" if mean else ""), fontsize=10)
+    if kinds:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    grouped_bars(
+        axes[4],
+        results,
+        colors,
+        [("upload p50", "F", "upload_p50_ms"), ("upload p99", "F", "upload_p99_ms")],
+        "F: an upload through the API (ms)",
+    )
+    for ax in axes[5:]:
+        ax.axis("off")

@@ -99,8 +99,11 @@ def pg_stats(db_name: str | None) -> tuple[int, int] | None:
     return (int(row[0]), int(row[1])) if row else None
 
 
+SERVER_DIRS = ("chat", "parley", "core", "accounts", "api", "markup", "uploads")  # the server's code
+
+
 def git_revision() -> str:
-    """The commit of the code under test, with ``-dirty`` if chat/ or parley/ have local changes.
+    """The commit of the code under test, with ``-dirty`` if the server's code has local changes.
 
     BENCH_REVISION overrides it (for a run from an exported tree: ``git archive HEAD``, no .git)."""
     if os.environ.get("BENCH_REVISION"):
@@ -108,7 +111,7 @@ def git_revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "chat", "parley"], cwd=ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", *SERVER_DIRS], cwd=ROOT, capture_output=True, text=True
         ).stdout
     except OSError:
         return "unknown"
@@ -190,6 +193,10 @@ class Target:
                     "PARLEY_ADDRESS_MAX_CONNECTIONS": "0",
                     "PARLEY_ADDRESS_HANDSHAKE_RATE": "0",
                     "PARLEY_LOG_LEVEL": "WARNING",
+                    # F: every sender uploads before the load (30 a minute would throttle it), into
+                    # a folder of the run's, removed with it (never the working tree's media/).
+                    "PARLEY_UPLOADS_PER_MINUTE": "0",
+                    "PARLEY_MEDIA_ROOT": str(self.tmp / f"media-{tag}"),
                 }
             )
             if self.name == "parley" or self.compared:
@@ -236,6 +243,14 @@ class Target:
             except OSError:
                 continue
         return False
+
+    @property
+    def uploads(self) -> bool:
+        """Whether this server takes uploads and attachments (scenario F): Parley on PostgreSQL from
+        a tree that has them (revisions before issue 16 do not)."""
+        if not (self.name == "parley" or self.compared):
+            return False
+        return (self.root / "api" / "routes" / "uploads.py").exists()
 
     @property
     def room_path(self) -> str:

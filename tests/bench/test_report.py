@@ -153,3 +153,66 @@ def test_plot_with_h(tmp_path):
     path = tmp_path / "bench.png"
     plot(res, {}, path, "test")
     assert path.stat().st_size > 0
+
+
+def send_path_results() -> dict:
+    b = {"deliveries_per_s": 20000.0, "server_cpu_per_message_us": 300.0, "p99_ms": 100.0, "lost": 0}
+    t = {"deliveries_per_s": 15000.0, "server_cpu_per_message_us": 450.0, "p99_ms": 150.0, "lost": 0, "errors": 0}
+    f = {**t, "deliveries_per_s": 10000.0, "unattached": 0, "upload_p50_ms": 20.0, "upload_p99_ms": 60.0}
+    r = {
+        "plain_fast": {"p50_us": 1.5, "p99_us": 3.25},
+        "plain_parsed": {"p50_us": 35.0, "p99_us": None},  # not measured: "-"
+        "code": {"p50_us": 1300.0, "p99_us": 4400.0},
+        "mix_mean_us": 150.0,
+        "plain_fast_share": 0.85,
+    }
+    return {
+        "baseline": {"B": {"deliveries_per_s": 4000.0, "server_cpu_per_message_us": 2600.0}},
+        "parley": {"B": b, "T": t, "F": f, "R": r},
+        "parley@abc1234": {"B": {**b, "deliveries_per_s": 21000.0}, "T": {**t, "deliveries_per_s": 19000.0}},
+    }
+
+
+def test_t_and_f_rows_carry_their_ratio_to_b_of_the_same_target_in_the_same_run():
+    res = send_path_results()
+    header, rows = columns(res), table_rows(res)
+    assert all(len(r) == len(header) for r in rows)
+
+    def cells(label):
+        return dict(zip(header, row(rows, label), strict=True))
+
+    ratio = cells("T/B deliveries/s (same run)")
+    assert (ratio["Parley"], ratio["parley@abc1234"]) == ("0.75x", "0.90x")
+    assert ratio["Parley/baseline"] == ratio["Parley/@abc1234"] == "-"  # no ratio of ratios
+    assert cells("T/B server CPU/message")["Parley"] == "1.50x"
+    assert cells("F/B deliveries/s (same run)")["Parley"] == "0.50x"
+    assert cells("F/B deliveries/s (same run)")["parley@abc1234"] == "-"  # no F before uploads
+    t = cells("T deliveries/s, B with Markdown (corpus mix)")
+    assert (t["Parley"], t["Parley/@abc1234"]) == ("15,000", "0.79x")
+    assert cells("F messages sent without an attachment (pool used up)")["met"] == "yes"
+    assert cells("B server CPU/message (us)")["Parley/baseline"] == "0.12x"
+    labels = [r[0] for r in rows]
+    assert labels.index("B lost deliveries") < labels.index("T deliveries/s, B with Markdown (corpus mix)")
+    assert labels.index("T load generator CPU (%)") < labels.index("F deliveries/s, B with an attachment per message")
+
+
+def test_r_rows_show_the_median_and_p99_of_each_kind():
+    res = send_path_results()
+    header, rows = columns(res), table_rows(res)
+
+    def parley(label):
+        return dict(zip(header, row(rows, label), strict=True))["Parley"]
+
+    assert parley("R render us: plain line, fast path (p99)") == "1.5 (p99 3.2)"
+    assert parley("R render us: fenced code block, 10-40 lines") == "1300.0 (p99 4400.0)"
+    assert parley("R render us: plain line, through the parser") == "-"
+    assert parley("R render us: inline Markdown") == "-"
+    assert parley("R render us: mean per message of T's mix") == "150.0"
+    assert parley("R plain lines on the fast path") == "85%"
+    assert markdown_table(header, rows).count("| R render") == 6
+
+
+def test_plot_with_the_send_path_row(tmp_path):
+    path = tmp_path / "bench.png"
+    plot(send_path_results(), {}, path, "test")
+    assert path.stat().st_size > 0

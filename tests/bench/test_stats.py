@@ -26,6 +26,8 @@ def test_tag_round_trip():
     text = make_tag(12, 345, 6_789_000, pad=10)
     assert text.endswith("x" * 10)
     assert parse_tag(text) == (12, 345, 6_789_000)
+    assert parse_tag(make_tag(1, 2, 3) + " a, b | c") == (1, 2, 3)  # whatever text follows the tag
+    assert not any(c in text for c in "|:!*_`[]#@")  # nothing Markdown gives a meaning to
 
 
 def test_summarize_collapsed_self_and_inclusive():
