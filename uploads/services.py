@@ -160,10 +160,12 @@ def may_read(caller: Caller, room: Room) -> bool:
     if room.namespace.name == access.DM_NAMESPACE:
         return caller.user_id is not None and RoomMember.objects.filter(room=room, user_id=caller.user_id).exists()
     try:
-        access.access_room_in(caller, room.namespace.name, room.name)
+        grant = access.access_room_in(caller, room.namespace.name, room.name)
     except ProtocolError:
         return False
-    return True
+    # A guest reads a room only where guests may join (the namespace's allow_guests, and
+    # PARLEY_ALLOW_GUESTS): elsewhere the door refuses them, so the files do too.
+    return not caller.guest or grant.policy.allow_guests
 
 
 def prune_unused(*, now: datetime.datetime | None = None) -> int:

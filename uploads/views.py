@@ -88,32 +88,59 @@ async def _serve(request: HttpRequest, key: str, content_type: str, how: str) ->
 
 async def _ranged(request: HttpRequest, key: str, content_type: str) -> HttpResponseBase:
     """The file, or the byte range asked for (one range: ``bytes=a-b``, ``bytes=a-``, ``bytes=-n``):
-    206 with Content-Range; a range past the end: 416."""
+    206 with Content-Range; a range that starts past the end: 416. A header Parley does not read
+    (several ranges, another unit, ``b`` before ``a``) is ignored: the whole file. HEAD reads no
+    byte of the file."""
     try:
         size = await asyncio.to_thread(default_storage.size, key)
-        handle: IO[bytes] = await asyncio.to_thread(default_storage.open, key, "rb")
     except FileNotFoundError:
         raise Http404("no such file") from None
-    start, end, status = 0, size - 1, 200
-    found = _RANGE.match(request.headers.get("Range", "").strip())
-    if found is not None and any(found.groups()):
-        first, last = found.groups()
-        if first:
-            start, end = int(first), min(int(last), size - 1) if last else size - 1
-        else:
-            start, end = max(size - int(last), 0), size - 1
-        if start >= size or start > end:
-            handle.close()
-            refused = HttpResponse(status=416, content_type=content_type)
-            refused["Content-Range"] = f"bytes */{size}"
-            return refused
-        status = 206
-    response = StreamingHttpResponse(_chunks(handle, start, end - start + 1), status=status, content_type=content_type)
+    try:
+        start, end = _range(request.headers.get("Range", ""), size)
+    except _Unsatisfiable:
+        refused = HttpResponse(status=416, content_type=content_type)
+        refused["Content-Range"] = f"bytes */{size}"
+        return refused
+    partial = (start, end) != (0, size - 1)
+    status = 206 if partial else 200
+    length = end - start + 1
+    response: HttpResponseBase
+    if request.method == "HEAD":
+        response = HttpResponse(status=status, content_type=content_type)
+    else:
+        try:
+            handle: IO[bytes] = await asyncio.to_thread(default_storage.open, key, "rb")
+        except FileNotFoundError:
+            raise Http404("no such file") from None
+        response = StreamingHttpResponse(_chunks(handle, start, length), status=status, content_type=content_type)
     response["Accept-Ranges"] = "bytes"
-    response["Content-Length"] = str(max(end - start + 1, 0))
-    if status == 206:
+    response["Content-Length"] = str(length)
+    if partial:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response
+
+
+class _Unsatisfiable(Exception):
+    """A range that starts at or past the end of the file (416)."""
+
+
+def _range(header: str, size: int) -> tuple[int, int]:
+    """The first and last byte to send (the whole file: ``(0, size - 1)``)."""
+    found = _RANGE.match(header.strip())
+    if found is None or not any(found.groups()):
+        return 0, size - 1
+    first, last = found.groups()
+    if first:
+        start = int(first)
+        if last and int(last) < start:
+            return 0, size - 1  # not a valid range: ignored (RFC 9110, 14.2)
+        if start >= size:
+            raise _Unsatisfiable
+        return start, min(int(last), size - 1) if last else size - 1
+    suffix = int(last)
+    if suffix == 0 or size == 0:
+        raise _Unsatisfiable
+    return max(size - suffix, 0), size - 1
 
 
 async def _chunks(handle: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
