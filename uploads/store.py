@@ -23,9 +23,24 @@ log = logging.getLogger("parley.uploads")
 _REMOVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-uploads-remove")
 
 
-def new_key(upload_id: int, name: str) -> str:
-    """A key nobody can guess (the id alone does not find a file in the bucket)."""
-    return f"uploads/{upload_id}/{secrets.token_urlsafe(16)}/{name}"
+# The most of a file's name a key keeps, bytes of UTF-8: a name on disk holds 255 bytes (a name of
+# 200 Korean characters is 600), and a key (``Upload.key``) 200 characters.
+KEY_NAME_BYTES = 100
+
+
+def new_key(room_id: int, name: str) -> str:
+    """A key nobody can guess (the id alone does not find a file in the bucket), ending with the
+    file's name (cut to KEY_NAME_BYTES, its extension kept) for whoever looks in the folder."""
+    return f"uploads/{room_id}/{secrets.token_urlsafe(16)}/{_short(name)}"
+
+
+def _short(name: str) -> str:
+    if len(name.encode()) <= KEY_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f".{ext}" if dot and stem and len(ext.encode()) < 16 else ""
+    kept = name[: len(name) - len(suffix)].encode()[: KEY_NAME_BYTES - len(suffix.encode())]
+    return kept.decode("utf-8", "ignore") + suffix
 
 
 def thumbnail_key(key: str) -> str:
