@@ -440,7 +440,8 @@ class _Batch:
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
         if self.released:
-            Upload.objects.filter(pk__in=self.released).update(message=None)
+            # Unused again from now: PARLEY_UPLOAD_UNUSED_HOURS counts from here (prune_uploads).
+            Upload.objects.filter(pk__in=self.released).update(message=None, created_at=self.now)
         for message, ids in self.claims:
             Upload.objects.filter(pk__in=ids).update(message=message.pk)
         if self.discarded:

@@ -24,6 +24,8 @@ class Upload(models.Model):
     height = models.PositiveIntegerField(null=True, blank=True)
     key = models.CharField(max_length=200, unique=True)  # the file's name in the storage
     thumbnail_key = models.CharField(max_length=200, blank=True, default="")  # an image's thumbnail
+    # When it was uploaded, or when an edit last dropped it: the start of the unused time that
+    # ``prune_uploads`` counts (PARLEY_UPLOAD_UNUSED_HOURS).
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
