@@ -467,7 +467,11 @@ class BodyLimit:
     multipart envelope), any other ``PARLEY_MAX_BODY_BYTES``. A ``Content-Length`` over the limit
     is answered 413 before a byte of the body is read; a body that grows past it (chunked, or a
     length that lied) is read no further: 413 (Django's own ASGI handler would spool a body of any
-    size to disk before a view could refuse it)."""
+    size to disk before a view could refuse it).
+
+    An upload sent without a ``Content-Length`` (``Transfer-Encoding: chunked``) is read here, up to
+    the limit, and handed on with its length: Django's multipart parser reads nothing of a body
+    whose length it is not told (the file would be "missing")."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -480,6 +484,12 @@ class BodyLimit:
         length = scope_header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _too_large(send, upload)
+        if upload and length is None and scope.get("method") == "POST":
+            whole = await _read_whole(receive, limit)
+            if whole is None:
+                return await _too_large(send, upload)
+            scope = {**scope, "headers": [*scope["headers"], (b"content-length", b"%d" % len(whole))]}
+            receive = _replay(whole, receive)
         state = {"read": 0, "over": False, "started": False}
 
         async def counted() -> Any:
@@ -501,10 +511,41 @@ class BodyLimit:
             await _too_large(send, upload)
 
 
+async def _read_whole(receive: Any, limit: int) -> bytes | None:
+    """The whole body, or None once it passes ``limit`` (read no further) or the client leaves."""
+    parts: list[bytes] = []
+    read = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        part = message.get("body", b"")
+        read += len(part)
+        if read > limit:
+            return None
+        parts.append(part)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that gives ``body`` in one message, then what the client's connection says."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
 async def _too_large(send: Any, upload: bool) -> None:
     limit = settings.PARLEY_UPLOAD_MAX_BYTES if upload else settings.PARLEY_MAX_BODY_BYTES
     what = "the file" if upload else "the request body"
     body = orjson.dumps({"error": {"code": "too_large", "detail": f"{what} is larger than {limit} bytes"}})
-    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
