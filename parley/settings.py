@@ -308,6 +308,9 @@ if PARLEY_S3_BUCKET:
                 "file_overwrite": True,  # keys are random (uploads.store.new_key): no HEAD per save
                 "default_acl": None,
                 "querystring_auth": True,
+                # Presigned downloads signed with SigV4: what every region takes (boto3 would sign
+                # us-east-1's with SigV2, which AWS is retiring and other S3 servers refuse).
+                "signature_version": "s3v4",
             },
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
