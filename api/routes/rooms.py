@@ -209,12 +209,16 @@ async def messages(
 
 
 @router.post(
-    "/preview", response=answers(schema=schemas.PreviewOut, errors=(400, 401, 403, 429, 503)), tags=["messages"]
+    "/preview", response=answers(schema=schemas.PreviewOut, errors=(400, 401, 403, 413, 429, 503)), tags=["messages"]
 )
 async def preview(request: HttpRequest, body: schemas.Preview) -> HttpResponse:
     """A text as a message would show it: `{"html"}`, rendered as a post renders it (Markdown,
-    sanitized; no mention is marked). Spends one write of the budget."""
-    spend(user_of(request))
+    sanitized; no mention is marked). Spends one write of the budget. Longer than any namespace
+    lets a message be: 413 (as `POST /preview/`: the parser's worst cases cost seconds a megabyte)."""
+    user = user_of(request)
+    if len(body.message) > schemas.MAX_MESSAGE_CHARS:
+        raise ProtocolError(ErrorCode.TOO_LARGE, "the text is too long to preview")
+    spend(user)
     html = await asyncio.to_thread(markup.render, body.message)
     return json({"html": html})
 
