@@ -200,7 +200,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Called when the handshake cannot go on: an error frame, then close with ``code``."""
         if not accepted:
             await self.accept()
-        await self.send(text_data=protocol.encode(protocol.error_frame(error.code, error.detail)))
+        await self.send(text_data=protocol.encode(protocol.refusal_frame(error)))  # with its reason (name_taken)
         metrics.out("error")
         await self.close(code=code)
 
