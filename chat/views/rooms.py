@@ -354,6 +354,7 @@ def render_chat(
     delete anyone's message. A logged-in user gets the upload and notification settings; a guest
     neither (the API does not take guests)."""
     user = request.user if request.user.is_authenticated else None
+    dm = key.startswith(f"{access.DM_NAMESPACE}/")
     config = {
         "room": title,
         "key": key,
@@ -361,6 +362,7 @@ def render_chat(
         "moderator": moderator,
         "olderPage": OLDER_PAGE,
         "strings": room_strings(),
+        "dm": dm,  # a direct message: its dm frames notify, not its message frames
         "previewUrl": reverse("preview"),
         # Uploads: where to send a file (null: no attach button), the limits the page checks first.
         "uploadUrl": f"{api}/uploads" if user is not None and uploads else None,
@@ -368,7 +370,7 @@ def render_chat(
         "maxAttachments": protocol.MAX_ATTACHMENTS,
         # Notifications: the level kept on the server (GET/PUT notifyUrl), null for a guest.
         "notifyUrl": f"{api}/notifications" if user is not None else None,
-        "notifyLevel": notify_level(user.pk, room, dm=key.startswith(f"{access.DM_NAMESPACE}/")) if user else None,
+        "notifyLevel": notify_level(user.pk, room, dm=dm) if user else None,
     }
     guest = not request.user.is_authenticated
     you = request.session.get(identity.GUEST_NAME_SESSION_KEY, "") if guest else request.user.get_username()
@@ -433,7 +435,27 @@ def room_strings() -> dict[str, Any]:
         "banned_until": _("The ban ends %(until)s."),
         "reason_given": _("Reason given: %(reason)s"),
         "not_in_room": _("You are not in this room any more."),
+        # The composer's tools and files.
+        "preview_empty": _("Nothing to preview yet."),
+        "preview_failed": _("No preview: %(detail)s"),
+        "uploading": _("Uploading files…"),
+        "upload_failed": _("Not uploaded: %(detail)s"),
+        "remove_file": _("Remove %(name)s"),
+        "file_too_large": _("“%(name)s” is larger than %(limit)s, the most a file may be."),
+        "too_many_files": _("A message may carry at most %(max)s files."),
+        # Notifications.
+        "notify_dm": _("%(name)s sent you a direct message"),
+        "notify_message": _("%(name)s in #%(room)s"),
+        "notify_file": _("Sent a file"),
+        "level_not_saved": _("The notification setting was not saved: %(detail)s"),
         "codes": {**words.error_codes(), "unknown": words.error("")},
+        # A refused upload's words, where they differ from the code's for a message.
+        "upload_codes": {
+            ErrorCode.TOO_LARGE: _("The file is too large, or your files take up all the space you have."),
+            ErrorCode.FORBIDDEN: _("Files may not be shared here."),
+            ErrorCode.RATE_LIMITED: _("Too many files at once: wait a minute, then try again."),
+            "invalid_file": _("The file is not what its name says, or it cannot be read."),
+        },
     }
 
 

@@ -3,15 +3,21 @@
 // - connection.js: the WebSocket, reconnects, ?after= resume, heartbeat;
 // - state.js: the room as data; every server frame goes through RoomState.apply();
 // - view.js (and format.js): the DOM;
+// - composer.js, uploads.js: the composer's tools (code block, preview, files) and the uploads;
+// - notify.js: the notification level, browser notifications, the tab's title and icon;
 // - storage.js, ratelimit.js, strings.js: what survives a reload, send pacing, the translated words.
-// What is here: what each frame means for the page, the outbox's sending, history paging, typing,
-// the reader's moves on messages (react, reply, edit, delete, threads), the read cursor, mentions.
+// What is here: what each frame means for the page, the outbox's sending (a message with files waits
+// for their uploads), history paging, typing, the reader's moves on messages (react, reply, edit,
+// delete, threads), the read cursor, mentions.
 
+import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
+import { Notifier } from "./notify.js";
 import { TokenBucket } from "./ratelimit.js";
 import { RoomState } from "./state.js";
 import * as storage from "./storage.js";
 import { translator } from "./strings.js";
+import { restoredEntry, Uploads, uploadsState } from "./uploads.js";
 import { findElements, View } from "./view.js";
 
 const TYPING_EVERY_MS = 2000; // while typing, tell the room this often
@@ -39,6 +45,15 @@ const connection = new Connection(config.ws, () => room.lastId, {
   onDetach,
   onRefused,
 });
+// Files: only for a logged-in user where the namespace takes them (uploadUrl null: no attach button).
+const uploads = config.uploadUrl ? new Uploads(config.uploadUrl, onUploadChange) : null;
+const composer = new Composer(ui, t, config, view, uploads, onInput);
+const notifier = new Notifier(
+  t,
+  config,
+  { level: ui.notifyLevel, permission: ui.notifyPermission, note: ui.notifyNote },
+  { open: openLink, notice: (text) => view.showNotice(text) },
+);
 
 const page = {
   wasAtBottom: true, // the reader was at the newest message when the connection opened
@@ -48,7 +63,6 @@ const page = {
   lastTypingSent: Number.NEGATIVE_INFINITY,
   typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
   flushTimer: 0,
-  unread: 0,
   entered: false, // the first join is complete: the "New messages" line is placed, the cursor follows
   replyTo: null, // the id of the message the next one answers
   readSent: 0, // the read cursor as the server (or, for a guest, localStorage) last got it
@@ -76,7 +90,10 @@ function onFrame(frame) {
     case "thread":
       return show(update);
     case "mention":
-      return view.showMentions(room.mentions);
+      view.showMentions(room.mentions);
+      return notifier.onMention(frame);
+    case "dm":
+      return notifier.onDirect(frame); // a direct message to us (its page may be this one)
     case "presence":
       return view.renderPresence(room.users, room.you);
     case "typing":
@@ -149,6 +166,7 @@ function onLive(first) {
   if (!room.muted) view.hideBanner(); // a mute's banner stays until it ends
   renderOlder();
   flushOutbox();
+  uploads?.retry(); // an upload the network interrupted: the network is back
   if (first) enter();
   else if (page.wasAtBottom) view.scrollToBottom();
   fillScreen();
@@ -168,6 +186,18 @@ function enter() {
   page.entered = true;
 }
 
+/** A notification's link: a message of this room is brought into view, any other page is opened. */
+function openLink(url) {
+  const target = new URL(url, location.href);
+  if (target.pathname !== location.pathname || target.search !== location.search) {
+    location.assign(target.href);
+  } else if (location.hash === target.hash) {
+    revealLinked();
+  } else {
+    location.hash = target.hash; // hashchange reveals it
+  }
+}
+
 /** A link to a message (#m<id>, from the mentions badge) brings it into view if the page holds it. */
 function revealLinked() {
   const match = /^#m(\d+)$/.exec(location.hash);
@@ -183,9 +213,13 @@ function onMessage(frame, update) {
   const mine = room.isMine(frame);
   if (atBottom || mine) view.scrollToBottom();
   else view.showJump();
-  if (document.hidden && !mine) {
-    page.unread += 1;
-    view.setUnread(page.unread);
+  if (!mine) {
+    const message = room.find(frame.id) || frame;
+    notifier.onMessage(message, {
+      mentionsMe: room.mentionsMe(message),
+      direct: config.dm === true,
+      room: config.room,
+    });
   }
 }
 
@@ -300,10 +334,14 @@ function renderOlder() {
 
 // --- Sending and the outbox ------------------------------------------------------------------------
 
-/** Called on Enter or the Send button: queue the message and send it if the socket is live. */
+/**
+ * Called on Enter or the Send button: queue the message, with the files in the tray, and send it if
+ * the socket is live (and its files are uploaded).
+ */
 function submit() {
   const text = ui.input.value;
-  if (!text.trim()) return;
+  const hasFiles = composer.tray.some((entry) => entry.state !== "failed");
+  if (!text.trim() && !hasFiles) return;
   const length = [...text].length;
   if (length > room.limits.max_message_chars || ui.input.disabled) {
     updateCount(); // the counter is red: the text waits in the composer until it fits
@@ -311,7 +349,8 @@ function submit() {
   }
   const clientId = newClientId();
   storage.saveMine(room.rememberMine(clientId));
-  addToOutbox(room.queue(clientId, text, page.replyTo));
+  addToOutbox(room.queue(clientId, text.trim() ? text : "", page.replyTo, composer.take()));
+  composer.closePreview();
   cancelReply();
   saveOutbox();
   ui.input.value = "";
@@ -328,19 +367,34 @@ function addToOutbox(item) {
   view.markPending(item, dismiss);
 }
 
-/** Send every queued message, oldest first, as fast as the server's rate limit allows. */
+/**
+ * Send every queued message, oldest first, as fast as the server's rate limit allows. A message with
+ * files goes once they are all uploaded (until then the ones after it go on without it); one of its
+ * files refused fails it.
+ */
 function flushOutbox() {
   clearTimeout(page.flushTimer);
   page.flushTimer = 0;
+  for (const item of room.outbox.values()) {
+    if (item.status !== "queued" || !item.uploads.length) continue;
+    const { failed } = uploadsState(item.uploads);
+    if (failed) {
+      room.mark(item, "failed", failed.code);
+      item.uploadFailed = true; // its words are a file's (too large: the file, not the text)
+      view.markPending(item, dismiss);
+      saveOutbox();
+    }
+  }
   if (!connection.live) return;
   for (const item of room.outbox.values()) {
-    if (item.status !== "queued") continue;
+    if (item.status !== "queued" || !uploadsState(item.uploads).done) continue;
     if (!bucket.take()) {
       scheduleFlush(1000 / Math.max(room.limits.rate_per_sec, 1));
       return;
     }
     const frame = { type: "message", message: item.text, client_id: item.clientId };
     if (item.replyTo !== null) frame.reply_to = item.replyTo;
+    if (item.uploads.length) frame.attachments = item.uploads.map((entry) => entry.upload.id);
     if (!connection.send(frame)) return;
     room.mark(item, "sent");
     view.markPending(item, dismiss);
@@ -355,17 +409,38 @@ function scheduleFlush(ms) {
 function dismiss(item) {
   view.removePending(item.clientId);
   room.outbox.delete(item.clientId);
+  for (const entry of item.uploads) uploads?.drop(entry);
   saveOutbox();
+}
+
+/** An upload moved on: its progress bars; a finished one may let its message go (or fail it). */
+function onUploadChange(entry) {
+  view.showUpload(entry);
+  if (entry.state !== "done" && entry.state !== "failed" && entry.state !== "waiting") return;
+  for (const item of room.outbox.values()) {
+    if (!item.uploads.includes(entry)) continue;
+    view.markPending(item, dismiss);
+    saveOutbox();
+  }
+  if (entry.state !== "waiting") flushOutbox();
 }
 
 function saveOutbox() {
   storage.saveOutbox(roomKey, room.waiting());
 }
 
-/** Called at start: messages typed before a reload that the server never confirmed are queued again. */
+/**
+ * Called at start: messages typed before a reload that the server never confirmed are queued again,
+ * with the files that were uploaded (one that was not is lost: a File does not survive a reload).
+ */
 function restoreOutbox() {
   for (const saved of storage.loadOutbox(roomKey)) {
-    addToOutbox(room.queue(saved.clientId, saved.text, Number.isSafeInteger(saved.replyTo) ? saved.replyTo : null));
+    const files = (Array.isArray(saved.attachments) ? saved.attachments : [])
+      .filter((upload) => upload && Number.isSafeInteger(upload.id))
+      .map(restoredEntry);
+    if (!saved.text && !files.length) continue;
+    const replyTo = Number.isSafeInteger(saved.replyTo) ? saved.replyTo : null;
+    addToOutbox(room.queue(saved.clientId, saved.text, replyTo, files));
   }
 }
 
@@ -377,10 +452,11 @@ function newClientId() {
 
 // --- Typing ----------------------------------------------------------------------------------------
 
-/** Called on every keystroke in the composer: tell the room, at most every 2 s. */
+/** Called on every keystroke in the composer (and the code-block button): tell the room, at most every 2 s. */
 function onInput() {
   view.autosize();
   updateCount();
+  composer.textChanged();
   const now = performance.now();
   if (ui.input.value.trim() && connection.live && now >= page.typingAllowedAt) {
     page.lastTypingSent = now;
@@ -512,11 +588,7 @@ ui.scroller.addEventListener("scroll", () => {
 ui.olderButton.addEventListener("click", loadOlder);
 ui.jump.addEventListener("click", () => view.scrollToBottom());
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) {
-    page.unread = 0;
-    view.setUnread(0);
-    noteRead();
-  }
+  if (!document.hidden) noteRead(); // the title and icon are notify.js's
 });
 
 restoreOutbox();

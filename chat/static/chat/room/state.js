@@ -3,7 +3,8 @@
 //
 // - messages by id (a Map and the ids in ascending order): a message is held once, in id order,
 //   whatever order and however often it arrives (live, history, resume, a retry's echo). Each is
-//   held in its current state: the frame plus edited, deleted, reactions {emoji: [names]}, replies;
+//   held in its current state: the frame (its text, its html, its attachments) plus edited, deleted,
+//   reactions {emoji: [names]}, replies;
 // - lastId, the newest event id received: a reconnect asks for ?after=lastId and gets exactly the
 //   rest. Every room event takes the room's next id: an edit, a delete or a reaction is applied to
 //   its message by id (applyEvent), in id order, so the state after any resume is the state a
@@ -46,6 +47,7 @@ function current(frame) {
     deleted: Boolean(frame.deleted),
     reactions,
     replies: frame.replies || 0,
+    attachments: Array.isArray(frame.attachments) ? frame.attachments : [],
   };
 }
 
@@ -63,7 +65,7 @@ export class RoomState {
     this.limits = { max_message_chars: 4000, typing_timeout: 5, rate_per_sec: 10, rate_burst: 30 };
     this.users = []; // names online, from the last presence frame
     this.typers = new Map(); // name -> when their "is typing" expires (performance.now() ms)
-    this.outbox = new Map(); // client_id -> {clientId, text, replyTo, status: queued|sent|failed, code}
+    this.outbox = new Map(); // client_id -> {clientId, text, replyTo, uploads, status: queued|sent|failed, code}
     this.muted = null; // {until: ISO 8601 | null} while our account is muted in the namespace, else null
     this.mine = new Set(mine);
   }
@@ -136,12 +138,16 @@ export class RoomState {
       case "edit":
         this.change(frame.target, update, (m) => {
           m.message = frame.message;
+          if ("html" in frame) m.html = frame.html;
+          if (Array.isArray(frame.attachments)) m.attachments = frame.attachments;
           m.edited = true;
         });
         break;
       case "delete":
         this.change(frame.target, update, (m) => {
           m.message = "";
+          if ("html" in m) m.html = "";
+          m.attachments = [];
           m.deleted = true;
           m.reactions = {};
         });
@@ -303,9 +309,12 @@ export class RoomState {
 
   // --- The outbox ------------------------------------------------------------------------------
 
-  /** A message typed here (a reply to `replyTo`, or null), queued to be sent: returns its outbox item. */
-  queue(clientId, text, replyTo = null) {
-    const item = { clientId, text, replyTo, status: "queued", code: "" };
+  /**
+   * A message typed here (a reply to `replyTo`, or null), with its files (`uploads`: entries of
+   * uploads.js, sent as `attachments` once all are uploaded), queued to be sent: returns its outbox item.
+   */
+  queue(clientId, text, replyTo = null, uploads = []) {
+    const item = { clientId, text, replyTo, uploads, status: "queued", code: "" };
     this.outbox.set(clientId, item);
     return item;
   }

@@ -1,6 +1,6 @@
 // What the page keeps in the browser: the client_ids this browser sent (localStorage, so that a
 // reload still knows which messages are yours) and the room's outbox (sessionStorage, so that a
-// reload or a crashed tab does not lose what was typed), and a guest's read cursor per room
+// reload or a crashed tab does not lose what was typed, nor the files already uploaded), and a guest's read cursor per room
 // (localStorage: a logged-in user's is kept by the server). Storage that is full or disabled is not an
 // error: the page works, it just forgets on reload.
 
@@ -18,7 +18,12 @@ export function saveMine(clientIds) {
   saveJson(localStorage, MINE_KEY, clientIds);
 }
 
-/** The messages typed in this room before a reload that the server had not confirmed: [{clientId, text, replyTo}]. */
+/**
+ * The messages typed in this room before a reload that the server had not confirmed:
+ * [{clientId, text, replyTo, attachments}], `attachments` the server's objects of their files that
+ * were uploaded. A file not uploaded yet is not kept (a File does not survive a reload): its message
+ * comes back without it.
+ */
 export function loadOutbox(room) {
   return loadJson(sessionStorage, outboxKey(room), []).filter(
     (saved) => saved && typeof saved.clientId === "string" && typeof saved.text === "string",
@@ -29,7 +34,12 @@ export function saveOutbox(room, items) {
   saveJson(
     sessionStorage,
     outboxKey(room),
-    items.map((item) => ({ clientId: item.clientId, text: item.text, replyTo: item.replyTo })),
+    items.map((item) => ({
+      clientId: item.clientId,
+      text: item.text,
+      replyTo: item.replyTo,
+      attachments: (item.uploads || []).filter((entry) => entry.upload).map((entry) => entry.upload),
+    })),
   );
 }
 

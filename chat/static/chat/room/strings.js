@@ -9,11 +9,14 @@ export function fill(template, values) {
 /**
  * A function giving the translated word for a key, blanks filled in; an unknown key gives the key
  * itself. Its `code(code)` gives the page's own words for a server error code (never the server's
- * English detail).
+ * English detail); `uploadCode(code)` the words for a refused upload (a file "too large" is not a
+ * message too long), else code()'s.
  */
 export function translator(strings) {
   const t = (key, values = {}) => fill(strings[key] || key, values);
   const codes = strings.codes || {};
+  const uploadCodes = strings.upload_codes || {};
   t.code = (code) => codes[code] || codes.unknown || code;
+  t.uploadCode = (code) => uploadCodes[code] || t.code(code);
   return t;
 }

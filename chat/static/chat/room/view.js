@@ -1,9 +1,10 @@
-// The room page's DOM: messages (with their edits, tombstones, reactions, replies and tools), the
-// thread panel, the outbox, status, typing, presence, the "older" strip, the mentions badge. The ids
-// it uses are the page's test hooks (docs/ui.md). Everything from a user or the server is drawn as
-// text (format.js); nothing goes through innerHTML.
+// The room page's DOM: messages (with their edits, tombstones, reactions, replies, attachments and
+// tools), the thread panel, the outbox, the files being uploaded, the image viewer, status, typing,
+// presence, the "older" strip, the mentions badge. The ids it uses are the page's test hooks
+// (docs/ui.md). Everything from a user or the server is drawn as text and attributes (format.js); a
+// message's html, the server's sanitized Markdown, goes in through format.js's setSanitizedHtml only.
 
-import { renderBody, renderTime } from "./format.js";
+import { formatSize, renderAttachments, renderBody, renderMessageBody, renderTime } from "./format.js";
 
 /** The page's elements, looked up once. */
 export function findElements() {
@@ -40,6 +41,22 @@ export function findElements() {
     mentions: $("mentions"),
     mentionCount: $("mention-count"),
     mentionText: $("mention-text"),
+    chat: $("chat"),
+    uploads: $("uploads"),
+    attach: $("attach"),
+    attachInput: $("attach-input"),
+    codeBlock: $("code-block"),
+    previewToggle: $("preview-toggle"),
+    preview: $("preview"),
+    previewBody: $("preview-body"),
+    lightbox: $("lightbox"),
+    lightboxImage: $("lightbox-image"),
+    lightboxName: $("lightbox-name"),
+    lightboxOpen: $("lightbox-open"),
+    lightboxClose: $("lightbox-close"),
+    notifyLevel: $("notify-level"),
+    notifyPermission: $("notify-permission"),
+    notifyNote: $("notify-note"),
   };
 }
 
@@ -63,10 +80,14 @@ export class View {
     this.shown = new Map(); // message id -> <li> in #log
     this.pending = new Map(); // client_id -> <li> in #outbox
     this.editing = null; // {id, box}: the message being edited inline, and its text box
-    this.baseTitle = document.title;
     this.pressTimer = 0;
     this.pressed = false; // a long press just showed who reacted: the click that follows does nothing
     for (const list of [ui.log, ui.threadParent, ui.threadLog]) this.listen(list);
+    ui.lightboxClose.addEventListener("click", () => ui.lightbox.close());
+    ui.lightbox.addEventListener("click", (event) => {
+      if (event.target === ui.lightbox) ui.lightbox.close(); // a click beside the image
+    });
+    ui.lightbox.addEventListener("close", () => ui.lightboxImage.removeAttribute("src"));
   }
 
   // --- Messages ----------------------------------------------------------------------------------
@@ -133,9 +154,11 @@ export class View {
       body.className = "body tombstone";
       body.textContent = this.t("deleted");
     } else {
-      body = renderBody(message.message);
+      body = where === "pending" ? renderBody(message.message) : renderMessageBody(message);
+      body.classList.toggle("empty", !message.message); // files alone: no text bubble
     }
     li.append(meta, body);
+    if (!message.deleted && message.attachments?.length) li.append(renderAttachments(message.attachments));
     const reactions = Object.entries(message.reactions);
     if (reactions.length) li.append(this.renderReactions(reactions));
     if (message.replies) {
@@ -158,7 +181,7 @@ export class View {
     quote.dataset.target = String(parentId);
     if (!parent) quote.textContent = this.t("reply_to_unknown");
     else if (parent.deleted) quote.textContent = this.t("reply_to_deleted", { name: parent.sender });
-    else quote.textContent = this.t("reply_to", { name: parent.sender, text: shorten(parent.message) });
+    else quote.textContent = this.t("reply_to", { name: parent.sender, text: shorten(this.summary(parent)) });
     return quote;
   }
 
@@ -225,6 +248,12 @@ export class View {
   }
 
   onClick(event) {
+    const image = event.target.closest("a[data-action=lightbox]");
+    if (image && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
+      event.preventDefault(); // in the page; a middle click or Ctrl+click still opens a tab
+      this.showImage(image.href, image.dataset.name);
+      return;
+    }
     const button = event.target.closest("button[data-action]");
     const li = event.target.closest("li.msg[data-id]");
     if (!button || !li) return;
@@ -358,6 +387,23 @@ export class View {
     this.showChanges([id]);
   }
 
+  /** The image viewer: the full image over the page (Esc, the close button or a click beside it closes). */
+  showImage(url, name) {
+    const box = this.ui.lightbox;
+    this.ui.lightboxImage.src = url;
+    this.ui.lightboxImage.alt = name || "";
+    this.ui.lightboxName.textContent = name || "";
+    this.ui.lightboxOpen.href = url;
+    if (!box.open) box.showModal();
+    this.ui.lightboxClose.focus();
+  }
+
+  /** What a quote shows of a message: its text, or the names of its files. */
+  summary(message) {
+    if (message.message || !message.attachments?.length) return message.message;
+    return message.attachments.map((upload) => upload.name).join(", ");
+  }
+
   // --- Thread, reply, notices, mentions, the "New messages" line ---------------------------------
 
   /** The thread panel: the parent message and its replies (null: closed). */
@@ -380,7 +426,7 @@ export class View {
     if (message) {
       this.ui.replyingText.textContent = this.t("replying_to", {
         name: message.sender,
-        text: shorten(message.message),
+        text: shorten(this.summary(message)),
       });
     }
   }
@@ -400,7 +446,7 @@ export class View {
     this.ui.mentions.hidden = !count;
     if (!count) return;
     this.ui.mentionCount.textContent = String(count);
-    this.ui.mentions.href = `/rooms/${encodeURIComponent(latest.room)}/#m${latest.id}`;
+    this.ui.mentions.href = latest.url || `/rooms/${encodeURIComponent(latest.room)}/#m${latest.id}`;
     this.ui.mentionText.textContent = this.t("mentioned_by", { name: latest.sender, room: latest.room });
     this.ui.mentions.title = latest.message;
   }
@@ -449,6 +495,12 @@ export class View {
       "pending",
     );
     li.classList.add("pending");
+    if (item.uploads?.length) {
+      const list = document.createElement("ul");
+      list.className = "attachments uploading";
+      for (const entry of item.uploads) list.append(this.renderUpload(entry));
+      li.append(list);
+    }
     delete li.dataset.id;
     li.dataset.clientId = item.clientId;
     const note = document.createElement("div");
@@ -471,7 +523,10 @@ export class View {
       dismiss.className = "link";
       dismiss.textContent = this.t("dismiss");
       dismiss.addEventListener("click", () => onDismiss(item));
-      note.append(this.t("failed", { detail: this.t.code(item.code) }), " ", dismiss);
+      const words = item.uploadFailed ? this.t.uploadCode(item.code) : this.t.code(item.code);
+      note.append(this.t("failed", { detail: words }), " ", dismiss);
+    } else if (item.status === "queued" && item.uploads?.some((entry) => entry.state !== "done")) {
+      note.textContent = this.t("uploading");
     } else {
       note.textContent = this.t(item.status === "sent" ? "sending" : "queued");
     }
@@ -480,6 +535,54 @@ export class View {
   removePending(clientId) {
     this.pending.get(clientId)?.remove();
     this.pending.delete(clientId);
+  }
+
+  // --- Files on their way (the tray above the composer, and pending messages) --------------------
+
+  /** A file in the tray: its name, size, progress and state, and a button that takes it back. */
+  addToTray(entry, onRemove) {
+    const li = this.renderUpload(entry);
+    const remove = this.button("link remove", "×");
+    remove.setAttribute("aria-label", this.t("remove_file", { name: entry.name }));
+    remove.title = remove.getAttribute("aria-label");
+    remove.addEventListener("click", onRemove);
+    li.append(remove);
+    this.ui.uploads.append(li);
+    this.ui.uploads.hidden = false;
+  }
+
+  removeFromTray(entry) {
+    this.ui.uploads.querySelector(`[data-key="${entry.key}"]`)?.remove();
+    this.ui.uploads.hidden = !this.ui.uploads.children.length;
+  }
+
+  renderUpload(entry) {
+    const li = document.createElement("li");
+    li.className = "upload";
+    li.dataset.key = entry.key;
+    const name = this.span("name user-text", entry.name);
+    const progress = document.createElement("progress");
+    progress.max = 100;
+    progress.setAttribute("aria-label", entry.name);
+    li.append(name, " ", this.span("size", formatSize(entry.size)), " ", progress, " ", this.span("state", ""));
+    this.fillUpload(li, entry);
+    return li;
+  }
+
+  /** An upload's progress or state changed: every place that shows it (the tray, a pending message). */
+  showUpload(entry) {
+    for (const li of document.querySelectorAll(`li.upload[data-key="${entry.key}"]`)) this.fillUpload(li, entry);
+  }
+
+  fillUpload(li, entry) {
+    li.dataset.state = entry.state;
+    const progress = li.querySelector("progress");
+    progress.value = entry.size ? Math.round((100 * Math.min(entry.loaded, entry.size)) / entry.size) : 0;
+    progress.hidden = entry.state === "failed";
+    let state = "";
+    if (entry.state === "waiting") state = this.t("queued");
+    else if (entry.state === "failed") state = this.t("upload_failed", { detail: this.t.uploadCode(entry.code) });
+    li.querySelector(".state").textContent = state;
   }
 
   // --- Status, people, typing --------------------------------------------------------------------
@@ -517,6 +620,7 @@ export class View {
   setComposer(enabled, why = "") {
     this.ui.input.disabled = !enabled;
     this.ui.send.disabled = !enabled;
+    for (const tool of [this.ui.attach, this.ui.codeBlock, this.ui.previewToggle]) if (tool) tool.disabled = !enabled;
     this.ui.composer.classList.toggle("disabled", !enabled);
     if (!this.placeholder) this.placeholder = this.ui.input.placeholder;
     this.ui.input.placeholder = enabled ? this.placeholder : why;
@@ -556,11 +660,6 @@ export class View {
     this.ui.olderButton.hidden = name !== "more";
     this.ui.olderNote.textContent =
       name === "loading" ? this.t("loading") : name === "start" ? this.t("beginning") : "";
-  }
-
-  /** The tab's title, with the count of messages that arrived while it was hidden. */
-  setUnread(count) {
-    document.title = count ? `(${count}) ${this.baseTitle}` : this.baseTitle;
   }
 
   // --- Scrolling and the composer ----------------------------------------------------------------
