@@ -50,8 +50,11 @@ def _close_hub() -> Iterator[None]:
 
 @pytest.fixture(scope="package")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One Parley server process on this run's configuration (SQLite alone, or PostgreSQL + Redis)."""
-    farm = ServerFarm(tmp=tmp_path_factory.mktemp("browser"), scaled=scaled_configuration(), extra_env=SERVER_ENV)
+    """One Parley server process on this run's configuration (SQLite alone, or PostgreSQL + Redis),
+    its uploads in a folder of this run's."""
+    tmp = tmp_path_factory.mktemp("browser")
+    env = {**SERVER_ENV, "PARLEY_MEDIA_ROOT": str(tmp / "media")}
+    farm = ServerFarm(tmp=tmp, scaled=scaled_configuration(), extra_env=env)
     try:
         yield farm.start()
     finally:

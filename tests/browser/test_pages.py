@@ -6,13 +6,16 @@ figures."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
+from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from tests.api.client import PASSWORD, User, new_user, request
@@ -23,12 +26,27 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 # English that a Korean page may show: the product's name, the English language's own name in the
-# language menu, and the names of keys and protocols, which are the same in Korean.
-ALLOWED = {"Parley", "English", "API", "Enter", "Shift", "Esc", "URL", "UTC", "NUL"}
-# What is not the page's own words: code, what users wrote, form values, other languages' names.
+# language menu, the names of keys and protocols, and units of file sizes, which are the same in Korean.
+ALLOWED = {"Parley", "English", "API", "Enter", "Shift", "Esc", "URL", "UTC", "NUL", "kB", "MB", "GB"}
+# What is not the page's own words: code, what users wrote (namespace names in the room list: other
+# tests' are English), form values, other languages' names, a file's content type (a name, the same in
+# Korean).
 NOT_PAGE_WORDS = (
-    "code, pre, script, style, template, .user-text, .body, .sender, td.name > a, input, textarea, [lang]:not(html)"
+    "code, pre, script, style, template, .user-text, .body, .sender, td.name > a, input, textarea, [lang]:not(html),"
+    " #namespaces li[data-ns] > a, .file .name, .file .type"
 )
+# A message with Markdown and highlighted code, for the room page's screenshots.
+CODE_MESSAGE = """오늘 배운 **뷰 함수**예요. `JsonResponse`로 목록을 돌려줍니다:
+
+```python
+from django.http import JsonResponse
+
+def 방_목록(request):
+    # 방 이름들을 JSON으로
+    return JsonResponse({"방": ["과제", "질문"], "개수": 2})
+```
+
+> 질문은 스레드에 남겨 주세요."""
 
 # Visible text (and what a screen reader says: aria-label, placeholder, title) outside NOT_PAGE_WORDS.
 VISIBLE_WORDS = """(exclude) => {
@@ -104,6 +122,11 @@ def world(web: Server) -> World:
     )
     api(student, "POST", f"/ns/{ns}/rooms/과제/messages", {"message": "네, 알겠습니다!", "reply_to": hello["id"]})
     api(rowdy, "POST", f"/ns/{ns}/rooms/과제/messages", {"message": "ㅋㅋㅋㅋ"})
+    api(teacher, "POST", f"/ns/{ns}/rooms/과제/messages", {"message": CODE_MESSAGE})
+    shot = upload(web, student, f"/ns/{ns}/rooms/과제/uploads", "오류 화면.png", screenshot_png())
+    notes = upload(web, teacher, f"/ns/{ns}/rooms/과제/uploads", "3주차 강의자료.pdf", b"%PDF-1.4\n" + b"%" * 150_000)
+    api(student, "POST", f"/ns/{ns}/rooms/과제/messages", {"message": "이 오류가 나요 😢", "attachments": [shot]})
+    api(teacher, "POST", f"/ns/{ns}/rooms/과제/messages", {"message": "자료 올렸어요", "attachments": [notes]})
     api(teacher, "POST", f"/dm/{student.name}/messages", {"message": "발표 준비는 잘 되고 있나요?"})
     valid = api(teacher, "POST", f"/ns/{ns}/invites", {"max_uses": 30})["code"]
     used = api(teacher, "POST", f"/ns/{ns}/invites", {"max_uses": 1})["code"]
@@ -114,6 +137,49 @@ def world(web: Server) -> World:
     api(teacher, "POST", f"/ns/{ns}/bans", {"username": banned.name, "seconds": 86400, "reason": "반복된 욕설"})
     api(teacher, "PATCH", f"/ns/{ns}", {"max_message_chars": 500, "edit_window": 600})
     return World(ns, teacher, student, rowdy, banned, valid, used)
+
+
+def upload(web: Server, user: User, path: str, name: str, data: bytes) -> int:
+    """A file uploaded through the API (multipart, field ``file``): its id."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = request(
+        web.http,
+        "POST",
+        "/api/v1" + quote(path),
+        raw=body,
+        token=user.token,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status == 201, answer.text
+    return answer.json["id"]
+
+
+def screenshot_png() -> bytes:
+    """A screenshot of a traceback, as a student would paste one."""
+    image = Image.new("RGB", (960, 540), (30, 34, 44))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 960, 36), fill=(192, 57, 43))
+    draw.text((16, 12), "TemplateDoesNotExist at /rooms/", fill=(255, 255, 255))
+    for i, line in enumerate(
+        [
+            "Traceback (most recent call last):",
+            '  File "views.py", line 12, in room',
+            "    return render(request, 'room.html')",
+            "TemplateDoesNotExist: room.html",
+        ]
+    ):
+        draw.text((24, 70 + 28 * i), line, fill=(220, 224, 232))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def log_in(chat: Chat, user: User) -> None:

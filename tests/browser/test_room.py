@@ -297,8 +297,8 @@ def test_xss_payloads_show_as_text_and_run_nothing(people):
         assert page.evaluate("window.__pwned") is None
         links = page.eval_on_selector_all("#log a", "els => els.map(a => [a.getAttribute('href'), a.rel, a.target])")
         assert links == [
-            ["http://example.com/a", "noopener noreferrer nofollow", "_blank"],
-            ["https://example.org/ok?x=1&y=2", "noopener noreferrer nofollow", "_blank"],
+            ["http://example.com/a", "noopener noreferrer nofollow ugc", "_blank"],
+            ["https://example.org/ok?x=1&y=2", "noopener noreferrer nofollow ugc", "_blank"],
         ]
         assert chat.dialogs == []
 
