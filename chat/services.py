@@ -46,7 +46,7 @@ class Outcome:
     message: bool = False  # the event posts a message
     notify: tuple[int, ...] = ()  # users to tell of a mention (a new message only)
     dm_to: tuple[int, ...] = ()  # a direct message's other member, told on their user channel
-    quiet: frozenset[int] = frozenset()  # of those, the ones who chose to hear nothing of the room
+    quiet: frozenset[int] = frozenset()  # of those, the ones not to notify (their level: _tell)
 
 
 def room_get_or_create(*, address: str) -> Room:
@@ -207,8 +207,9 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
 
 def _tell(changes: list[Change], results: list[Outcome | ProtocolError]) -> list[Outcome | ProtocolError]:
     """Who hears of each new message beyond its room: the users it mentions (``notify``), and in a
-    direct message the other member (``dm_to``); ``quiet``: those of them whose notification level
-    for the room is ``none``. No query for a batch with neither."""
+    direct message the other member (``dm_to``); ``quiet``: those of them not to be notified, by
+    their level for the room: ``none``, or ``mentions`` (a direct message's reader who chose it) for
+    a message that does not mention them. No query for a batch with neither."""
     new = [
         (i, c)
         for i, (c, r) in enumerate(zip(changes, results, strict=True))
@@ -221,18 +222,24 @@ def _tell(changes: list[Change], results: list[Outcome | ProtocolError]) -> list
     for room_id, user_id in RoomMember.objects.filter(room_id__in=dm_rooms).values_list("room_id", "user_id"):
         members.setdefault(room_id, []).append(user_id)
     told = {(c.room.pk, u) for _, c in new for u in (*c.notify, *members.get(c.room.pk, ()))}
-    quiet = set(
-        NotifyLevel.objects.filter(
-            level=NotifyLevel.Level.NONE,
+    levels = {
+        (room_id, user_id): level
+        for room_id, user_id, level in NotifyLevel.objects.filter(
+            level__in=(NotifyLevel.Level.NONE, NotifyLevel.Level.MENTIONS),
             room_id__in={room for room, _ in told},
             user_id__in={user for _, user in told},
-        ).values_list("room_id", "user_id")
-    )
+        ).values_list("room_id", "user_id", "level")
+    }
     for i, c in new:
         outcome = results[i]
         assert isinstance(outcome, Outcome)
         dm_to = tuple(u for u in members.get(c.room.pk, ()) if u != c.user_id)
-        hushed = frozenset(u for u in (*c.notify, *dm_to) if (c.room.pk, u) in quiet)
+        hushed = frozenset(
+            u
+            for u in (*c.notify, *dm_to)
+            if (level := levels.get((c.room.pk, u))) == NotifyLevel.Level.NONE
+            or (level == NotifyLevel.Level.MENTIONS and u not in c.notify)
+        )
         results[i] = dataclasses.replace(outcome, dm_to=dm_to, quiet=hushed)
     return results
 
