@@ -367,8 +367,17 @@ def test_uploads_named_by_the_corpus(site, author):
         assert upload["name"] == name, payload
         check_name(upload["name"])
         assert upload["content_type"].startswith("text/plain")
-        assert upload["url"].startswith(f"/files/{upload['id']}/")
+        assert upload["url"] == f"/files/{upload['id']}/{urllib.parse.quote(name, safe='')}"
     assert len(uploads) > len(corpus) * 0.9
+    # Downloaded by the name (a fifth of them): a file, never a page; the name percent-encoded.
+    sample = uploads[::5]
+    fetched = parallel(lambda u: request(site.http, "GET", u["url"], token=author.token), sample)
+    for upload, got in zip(sample, fetched, strict=True):
+        assert got.status == 200, (upload, got.status)
+        assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{upload['url'].rsplit('/', 1)[1]}"
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in got.headers["content-security-policy"]
+        assert got.text.startswith("named ")
     names = {u["id"]: u["name"] for u in uploads}
     groups = [[u["id"] for u in uploads[i : i + 10]] for i in range(0, len(uploads), 10)]
     listener = Listener(site, room)
