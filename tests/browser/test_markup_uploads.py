@@ -382,6 +382,29 @@ def test_a_pasted_image_and_dropped_files_are_attached(people, web, alice, bob):
     assert messages[0]["message"] == "" and messages[0]["attachments"][0]["content_type"] == "image/png"
 
 
+def test_too_large_a_file_or_too_many_are_refused_in_the_page(people, web, bob):
+    room = unique("limits")
+    chat = signed_in(people, web, bob, locale="ko-KR")
+    held: list = []
+    chat.page.route("**/uploads", lambda route: held.append(route))  # uploads that never finish: they stay in the tray
+    chat.context.add_cookies([{"name": "django_language", "value": "ko", "url": web.http}])
+    enter_room(chat, room)
+    big = chat.page.evaluate_handle(
+        "() => { const data = new DataTransfer();"
+        " data.items.add(new File([new Uint8Array(10 * 1024 * 1024 + 1)], 'huge.bin')); return data; }"
+    )
+    chat.page.dispatch_event("#scroller", "drop", {"dataTransfer": big})
+    expect(chat.page.locator("#notice")).to_have_text(
+        re.compile(r"^“huge\.bin” 파일이 너무 큽니다\. 파일은 10\s?MB까지")
+    )
+    expect(chat.page.locator("#uploads")).to_be_hidden()
+    many = chat.page.evaluate_handle(FILES, [[f"{i}.txt", "x"] for i in range(12)])
+    chat.page.dispatch_event("#scroller", "drop", {"dataTransfer": many})
+    expect(chat.page.locator("#notice")).to_have_text("메시지 하나에 파일은 10개까지 첨부할 수 있습니다.")
+    expect(chat.page.locator("#uploads li.upload")).to_have_count(10)
+    expect(chat.page.locator("#uploads li.upload").last.locator(".name")).to_have_text("9.txt")
+
+
 def test_an_upload_the_network_interrupts_is_sent_once_with_its_message_when_back(people, web, alice, bob):
     """Offline: the file waits, the message waits for it. Back online: the upload's first attempt is
     cut by the network (Chromium's offline mode does not cut a request under way, so a route does),
