@@ -17,6 +17,8 @@ from django.utils.translation import ngettext
 from .models import AuditEntry, Role
 from .protocol import NAME_TAKEN, ErrorCode
 
+INVALID_FILE = "invalid_file"  # the API's code for an upload that is not what it claims (uploads)
+
 
 def error_codes() -> dict[str, str]:
     """Every error code's words (the room page shows these, never the server's detail)."""
@@ -37,6 +39,7 @@ def error_codes() -> dict[str, str]:
         ErrorCode.CONFLICT: _("That clashes with what is there already."),
         ErrorCode.MUTED: _("You are muted in this namespace."),
         ErrorCode.INTERNAL: _("Something went wrong on the server."),
+        INVALID_FILE: _("The file is not what its name says, or it cannot be read."),
         # Finer reasons (an error's "reason"), looked up before its code.
         NAME_TAKEN: _("That name is now a registered user's: choose another name, or log in."),
     }
