@@ -51,7 +51,7 @@ async def do_send_message(
         reply_to=reply_to,
         mentions=mentions,
         notify=notify,
-        html=markup.render(text, mentions=mentions),
+        html=await markup.render_async(text, mentions=mentions),
         attachments=attachments,
     )
     return await groupcommit.get_writer().submit(post)
@@ -79,7 +79,7 @@ async def do_edit(
         user_id=who.user_id,
         session_key=who.session_key,
         edit_window=edit_window,
-        html=markup.render(text, mentions=mentions),
+        html=await markup.render_async(text, mentions=mentions),
         attachments=attachments,
     )
     return await groupcommit.get_writer().submit(edit)

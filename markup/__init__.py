@@ -4,6 +4,6 @@ Its own Django app so that its stylesheet (``static/markup/code.css``: the highl
 classes) is collected with it; no models. ``docs/protocol.md`` lists the Markdown that renders.
 """
 
-from markup.markdown import render
+from markup.markdown import render, render_async
 
-__all__ = ["render"]
+__all__ = ["render", "render_async"]

@@ -242,6 +242,9 @@ PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)
 PARLEY_HISTORY_PAGE_MAX = env_int("PARLEY_HISTORY_PAGE_MAX", 100, minimum=1)
 PARLEY_MAX_MESSAGE_CHARS = env_int("PARLEY_MAX_MESSAGE_CHARS", 4000, minimum=1)
 PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
+# Texts longer than this are shown as plain text, their Markdown not parsed (the parser's worst
+# inputs cost ~16 ms per 1,000 characters; docs/protocol.md).
+PARLEY_MARKDOWN_MAX_CHARS = env_int("PARLEY_MARKDOWN_MAX_CHARS", 20_000, minimum=1)
 # The largest HTTP request body but an upload's (which PARLEY_UPLOAD_MAX_BYTES bounds), bytes: a
 # longer one is answered 413 without being read (parley/edge.py BodyLimit). Room for the longest
 # message a namespace may allow (100,000 characters, 4 bytes each in UTF-8) and its JSON.

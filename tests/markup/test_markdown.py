@@ -314,3 +314,35 @@ def test_any_text_renders_safe_html(text, mentions):
     assert not problems(out), (text, out)
     allowed = "|".join(markdown.TAGS)
     assert not re.search(rf"<(?!/?(?:{allowed})\b)", out), out  # only the allowlist's tags
+
+
+def test_a_text_too_long_to_parse_is_plain_text(settings):
+    """Past PARLEY_MARKDOWN_MAX_CHARS the parser is not run (its worst inputs cost ~16 ms per
+    1,000 characters): the text as it is, escaped, lines kept."""
+    settings.PARLEY_MARKDOWN_MAX_CHARS = 50
+    short = "**bold** [x](https://example.org)"
+    assert "<strong>bold</strong>" in render(short)
+    long = "**bold** <b>" + "[" * 60 + "\nsecond line"
+    assert render(long) == "<p>**bold** &lt;b&gt;" + "[" * 60 + "<br>\nsecond line</p>\n"
+    assert not problems(render(long))
+
+
+async def test_long_texts_are_rendered_off_the_event_loop():
+    """render_async gives what render gives; a long one is rendered on the render thread."""
+    import threading
+
+    seen: list[str] = []
+    real = markdown.render
+
+    def spy(text, **kwargs):
+        seen.append(threading.current_thread().name)
+        return real(text, **kwargs)
+
+    markdown.render = spy  # type: ignore[assignment]
+    try:
+        short, long = "*a*", "*a* " * (markdown.INLINE_RENDER_CHARS // 4 + 1)
+        assert await markdown.render_async(short) == real(short)
+        assert await markdown.render_async(long, mentions=["a"]) == real(long, mentions=["a"])
+    finally:
+        markdown.render = real  # type: ignore[assignment]
+    assert seen[0] == threading.current_thread().name and seen[1].startswith("parley-render")
