@@ -50,7 +50,7 @@ SCHEMES = frozenset({"http", "https", "mailto"})
 
 # The longest code block that is highlighted; a longer one is shown as plain code (Pygments takes
 # about a millisecond per kilobyte).
-HIGHLIGHT_MAX_CHARS = 20_000
+HIGHLIGHT_MAX_CHARS = 10_000
 
 _FORMATTER = HtmlFormatter(nowrap=True)
 # Pygments' short class names (k, s2, nf...): the only classes a <span> in code may have.
