@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
-from uploads import store
 from uploads.models import Upload
 
 from . import protocol
@@ -451,11 +450,8 @@ class _Batch:
             Upload.objects.filter(pk__in=self.released).update(message=None, created_at=self.now)
         for message, ids in self.claims:
             Upload.objects.filter(pk__in=ids).update(message=message.pk)
-        if self.discarded:
-            rows = Upload.objects.filter(pk__in=self.discarded)
-            keys = [key for pair in rows.values_list("key", "thumbnail_key") for key in pair]
-            rows.delete()
-            transaction.on_commit(lambda: store.remove_later(keys))
+        if self.discarded:  # their files follow after the commit (uploads.store.row_deleted)
+            Upload.objects.filter(pk__in=self.discarded).delete()
         if self.mentions:
             Mention.objects.bulk_create(self.mentions)
         if self.audit:
@@ -565,7 +561,8 @@ def _uploads(changes: list[Change]) -> dict[int, Upload]:
     wanted = {upload_id for c in changes if isinstance(c, Post | Edit) and c.attachments for upload_id in c.attachments}
     if not wanted:
         return {}
-    return {u.pk: u for u in Upload.objects.filter(pk__in=wanted)}
+    # Locked (PostgreSQL): prune_uploads, removing an unused one meanwhile, waits for this commit.
+    return {u.pk: u for u in Upload.objects.select_for_update().filter(pk__in=wanted)}
 
 
 def _targets(changes: list[Change]) -> dict[tuple[int, int], Message]:
@@ -618,10 +615,8 @@ def prune(*, now: datetime.datetime | None = None) -> dict[str, int]:
                 newest = old.order_by("-seq").values_list("seq", flat=True).first()
                 if newest is None:
                     continue
-                # Their uploads go with them (the rows by cascade; the files after the commit).
-                files = Upload.objects.filter(message__in=old).values_list("key", "thumbnail_key")
-                keys = [key for pair in files for key in pair]
-                transaction.on_commit(lambda keys=keys: store.remove_later(keys))  # type: ignore[misc]
+                # Their uploads go with them (the rows by cascade; the files after the commit:
+                # uploads.store.row_deleted).
                 # Every event up to the newest old message's (edits, reactions of old messages too).
                 _, deleted = old.delete()
                 count = deleted.get(Message._meta.label, 0)

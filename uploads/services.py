@@ -169,16 +169,15 @@ def may_read(caller: Caller, room: Room) -> bool:
 
 
 def prune_unused(*, now: datetime.datetime | None = None) -> int:
-    """Remove the uploads no message uses that are older than ``PARLEY_UPLOAD_UNUSED_HOURS``, and
-    their files (after the commit). Returns how many."""
+    """Remove the uploads no message has used for ``PARLEY_UPLOAD_UNUSED_HOURS``, and their files
+    (after the commit: ``store.row_deleted``). Returns how many."""
     limit = (now or timezone.now()) - datetime.timedelta(hours=settings.PARLEY_UPLOAD_UNUSED_HOURS)
     with transaction.atomic():
-        rows = list(
+        # Locked: a message claiming one of them meanwhile waits, and then finds it gone (not_found).
+        ids = list(
             Upload.objects.select_for_update()
             .filter(message__isnull=True, created_at__lt=limit)
-            .values_list("pk", "key", "thumbnail_key")
+            .values_list("pk", flat=True)
         )
-        Upload.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
-        keys = [k for _, key, thumb in rows for k in (key, thumb)]
-        transaction.on_commit(lambda: store.remove_later(keys))
-    return len(rows)
+        Upload.objects.filter(pk__in=ids).delete()
+    return len(ids)

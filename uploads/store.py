@@ -2,8 +2,9 @@
 folder (``PARLEY_MEDIA_ROOT``, no set-up) or an S3-compatible bucket (``PARLEY_S3_BUCKET``, through
 django-storages). Keys, writes, removals; the S3 download's presigned URL.
 
-Removals happen after the commit that made a file unused (a deleted message, a pruned room, an
-unused upload's end), on a thread of their own: a bucket's round trip never holds the group commit.
+A file goes when its row does (``row_deleted``, Upload's ``post_delete``: a deleted message, a
+pruned one, an unused upload's end, the admin's delete of a user, room or namespace), after the
+commit, on a thread of its own: a bucket's round trip never holds the group commit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 
 log = logging.getLogger("parley.uploads")
 
@@ -70,6 +72,14 @@ def remove_later(keys: Iterable[str]) -> None:
     wanted = [k for k in keys if k]
     if wanted:
         _REMOVER.submit(remove, wanted)
+
+
+def row_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of an Upload: its files go after the commit, whatever deleted the row (a
+    deleted message, retention, prune_uploads, or the admin's delete of a user, room or namespace,
+    by cascade)."""
+    keys = [instance.key, instance.thumbnail_key]
+    transaction.on_commit(lambda: remove_later(keys))
 
 
 def wait_for_removals() -> None:

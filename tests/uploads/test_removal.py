@@ -130,3 +130,35 @@ async def test_an_upload_an_edit_dropped_is_pruned_as_unused(live, accounts, med
     manage(media_farm, "prune_uploads")
     assert a["id"] not in db.upload_ids() and b["id"] in db.upload_ids()
     assert call(live.http, "GET", b["url"], token=bob.token).status == 200
+
+
+_SUPERUSER = """
+from django.contrib.auth import get_user_model
+get_user_model().objects.create_superuser({name!r}, password={password!r})
+"""
+
+
+def test_the_admins_deletes_of_a_room_and_a_user_remove_their_files(live, accounts, media_farm, room):
+    """Rows deleted by cascade, not by Parley's own paths, take their files too."""
+    from tests.api.client import PASSWORD, Browser
+
+    alice, bob = accounts.new(), accounts.new()
+    db = Db(media_farm)
+    in_room = picture(live, alice, room)
+    attach(live, alice, [in_room["id"]], room)
+    unused_in_room = picture(live, alice, room)
+    bobs = [picture(live, bob, room + "-b"), picture(live, bob, room + "-b")]
+    attach(live, bob, [bobs[0]["id"]], room + "-b")
+    room_files = db.paths(media_farm.media, in_room["id"]) + db.paths(media_farm.media, unused_in_room["id"])
+    bob_files = [p for made in bobs for p in db.paths(media_farm.media, made["id"])]
+
+    admin = f"admin{uuid.uuid4().hex[:8]}"
+    manage(media_farm, "shell", "-c", _SUPERUSER.format(name=admin, password=PASSWORD))
+    browser = Browser(live.http)
+    assert browser.post_form("/admin/login/", {"username": admin, "password": PASSWORD}).status == 302
+    (room_id,) = db.run("SELECT id FROM chat_room WHERE address = %s", (room,))[0]
+    (bob_id,) = db.run("SELECT id FROM auth_user WHERE username = %s", (bob.name,))[0]
+    for path in (f"/admin/chat/room/{room_id}/delete/", f"/admin/auth/user/{bob_id}/delete/"):
+        assert browser.post_form(path, {"post": "yes"}).status == 302, path
+    wait_until(lambda: gone(room_files) and gone(bob_files), what="files of the deleted room and user removed")
+    assert not {in_room["id"], unused_in_room["id"], *(b["id"] for b in bobs)} & db.upload_ids()
