@@ -3,12 +3,13 @@ room's access rules (``services.access_upload``: someone who may not read the ro
 message is deleted or pruned, gets the same 404 as a file that never existed).
 
 Served with the type Parley found in the bytes, ``X-Content-Type-Options: nosniff`` and
-``Cache-Control: private``; PNG, JPEG, GIF and WebP inline, anything else (SVG and HTML included) as
+``Cache-Control: private`` (five minutes); PNG, JPEG, GIF and WebP inline, anything else (SVG and HTML included) as
 an attachment, and a sandboxing Content-Security-Policy either way. Range requests work (a video's
 seek, a large PDF's pages). With S3 the answer is a short-lived presigned redirect to the bucket,
 after the same check.
 
-Credentials as for the API: ``Authorization: Bearer <token>``, or the browser's session. Async
+Credentials as for the API: ``Authorization: Bearer <token>`` (a bad one: the API's 401), or the
+browser's session. Async
 views: the check runs on a read thread, the file is read in chunks on threads, the server's loop
 never waits on a disk or a bucket.
 """
@@ -22,7 +23,14 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 
 from accounts.tokens import user_for_token
@@ -37,10 +45,19 @@ CHUNK = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
+class BadToken(Exception):
+    """A Bearer token that names no active user: 401, as the API answers it (not a guest's 404)."""
+
+
 async def _caller(request: HttpRequest) -> Caller:
-    """Who asks: a Bearer token's user, else the session's."""
+    """Who asks: a Bearer token's user (a bad token: BadToken), else the session's."""
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    user: Any = await db.call(user_for_token, token.strip()) if scheme.lower() == "bearer" else await request.auser()
+    if scheme.lower() == "bearer":
+        user: Any = await db.call(user_for_token, token.strip())
+        if user is None:
+            raise BadToken
+    else:
+        user = await request.auser()
     if user is None or not user.is_authenticated:
         return GUEST
     return Caller(user_id=user.pk, staff=bool(user.is_staff))
@@ -61,13 +78,25 @@ def disposition(upload: Upload, *, thumbnail: bool = False) -> str:
     return f"{kind}; filename*=UTF-8''{quote(upload.name, safe='')}"
 
 
+def _unauthenticated() -> HttpResponse:
+    """A bad Bearer token's answer: the API's 401 (a program sees why, not a file's 404)."""
+    body = {"error": {"code": "unauthenticated", "detail": "unknown, revoked or expired token"}}
+    return JsonResponse(body, status=401, headers={"WWW-Authenticate": 'Bearer realm="parley"'})
+
+
 async def download(request: HttpRequest, upload_id: int, name: str) -> HttpResponseBase:
-    upload = await _find(request, upload_id, name)
+    try:
+        upload = await _find(request, upload_id, name)
+    except BadToken:
+        return _unauthenticated()
     return await _serve(request, upload.key, upload.content_type, disposition(upload))
 
 
 async def thumbnail(request: HttpRequest, upload_id: int, name: str) -> HttpResponseBase:
-    upload = await _find(request, upload_id, name)
+    try:
+        upload = await _find(request, upload_id, name)
+    except BadToken:
+        return _unauthenticated()
     if not upload.thumbnail_key:
         raise Http404("no thumbnail")
     return await _serve(request, upload.thumbnail_key, "image/webp", disposition(upload, thumbnail=True))
@@ -81,7 +110,9 @@ async def _serve(request: HttpRequest, key: str, content_type: str, how: str) ->
         response = await _ranged(request, key, content_type)
         response["Content-Disposition"] = how
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
+    # Kept by the browser (never a shared cache) for five minutes: a page showing a file does not
+    # fetch it again and again; a deleted message's file may stay on screens that long.
+    response["Cache-Control"] = "private, max-age=300"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"  # a file is never a page
     return response
 

@@ -27,6 +27,7 @@ POLICY = {
     "script-src": "'self'",
     "style-src": "'self'",
     "img-src": "'self' data:",
+    "media-src": "'self'",
     "connect-src": "'self'",
     "frame-ancestors": "'none'",
     "form-action": "'self'",

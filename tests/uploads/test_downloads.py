@@ -225,3 +225,14 @@ def test_an_empty_file(live, accounts, room):
     got = call(live.http, "GET", made["url"], token=alice.token)
     assert (got.status, got.body, got.headers["content-length"]) == (200, b"", "0")
     assert call(live.http, "GET", made["url"], token=alice.token, headers={"Range": "bytes=0-9"}).status == 416
+
+
+
+def test_a_bad_token_is_401_not_a_guest(live, accounts, room):
+    """A revoked or unknown Bearer token gets the API's 401 on /files too (a program sees why)."""
+    alice = accounts.new()
+    made = up(live, alice, room, name="p.png", data=png())
+    for url in (made["url"], made["thumbnail_url"]):
+        answer = call(live.http, "GET", url, token="parley_" + "x" * 43)
+        assert answer.status == 401 and answer.json["error"]["code"] == "unauthenticated"
+        assert answer.headers["www-authenticate"] == 'Bearer realm="parley"'
