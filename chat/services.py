@@ -11,6 +11,7 @@ import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import BigIntegerField, Case, Value, When
 from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
@@ -448,8 +449,10 @@ class _Batch:
         if self.released:
             # Unused again from now: PARLEY_UPLOAD_UNUSED_HOURS counts from here (prune_uploads).
             Upload.objects.filter(pk__in=self.released).update(message=None, created_at=self.now)
-        for message, ids in self.claims:
-            Upload.objects.filter(pk__in=ids).update(message=message.pk)
+        if self.claims:  # one UPDATE for the batch (a later claim of an upload wins: an edit's)
+            owner = {upload_id: message.pk for message, ids in self.claims for upload_id in ids}
+            carried_by = Case(*(When(pk=u, then=Value(m)) for u, m in owner.items()), output_field=BigIntegerField())
+            Upload.objects.filter(pk__in=owner).update(message_id=carried_by)
         if self.discarded:  # their files follow after the commit (uploads.store.row_deleted)
             Upload.objects.filter(pk__in=self.discarded).delete()
         if self.mentions:
