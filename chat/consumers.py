@@ -371,7 +371,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             frame = self.parse(text_data)
         except ProtocolError as error:
             _IN_INVALID.inc()
-            await self.refuse(error)
+            await self.refuse(error, client_id=error.client_id)
             return
         metrics.inbound[_IN_KIND.get(type(frame), "invalid")].inc()
         if isinstance(frame, protocol.SendMessage):

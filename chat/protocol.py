@@ -77,6 +77,7 @@ class ProtocolError(Exception):
         self.until = until  # muted: when the mute ends (ISO 8601 UTC), None for until lifted
         self.retry_after = retry_after  # rate_limited: seconds until it may be tried again (HTTP Retry-After)
         self.reason = reason  # a finer reason a client may act on (NAME_TAKEN), sent as the frame's "reason"
+        self.client_id: str | None = None  # a refused message frame's own client_id (parse_native)
 
 
 # Finer reasons some refusals carry beside their code (the error frame's and API error's "reason").
@@ -210,14 +211,19 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
     data = load_object(text)
     kind = data.get("type", "message")
     if kind == "message":
-        attachments = check_attachments(data.get("attachments")) or ()
-        return SendMessage(
-            message=check_message(data.get("message"), limits, empty_ok=bool(attachments)),
-            client_id=_check_client_id(data.get("client_id")),
-            sender=_optional_str(data, "sender"),
-            reply_to=_optional_int(data, "reply_to", minimum=1),
-            attachments=attachments,
-        )
+        client_id = _check_client_id(data.get("client_id"))
+        try:
+            attachments = check_attachments(data.get("attachments")) or ()
+            return SendMessage(
+                message=check_message(data.get("message"), limits, empty_ok=bool(attachments)),
+                client_id=client_id,
+                sender=_optional_str(data, "sender"),
+                reply_to=_optional_int(data, "reply_to", minimum=1),
+                attachments=attachments,
+            )
+        except ProtocolError as error:
+            error.client_id = client_id  # the client knows which of its messages was refused
+            raise
     if kind == "history":
         return HistoryRequest(
             before=_optional_int(data, "before", minimum=1),

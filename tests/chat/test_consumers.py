@@ -349,6 +349,23 @@ async def test_bad_frames_get_an_error_and_the_connection_stays_usable(native, r
     assert frame["id"] == 1 and frame["message"] == "still here"
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"message": "", "client_id": "c-1"},
+        {"message": "x" * 5000, "client_id": "c-1"},
+        {"message": "x", "attachments": "nope", "client_id": "c-1"},
+        {"message": "x", "reply_to": 0, "client_id": "c-1"},
+    ],
+)
+async def test_a_refused_message_frame_carries_its_client_id(native, room, frame):
+    """The client knows which of its messages was refused (its page marks that one as not sent)."""
+    comm = await native(room, "?name=kim")
+    await send(comm, frame)
+    error = await recv_until(comm, "error")
+    assert error["client_id"] == "c-1"
+
+
 async def test_every_error_in_a_row_on_one_connection(native, room):
     comm = await native(room, "?name=kim")
     for text, code in BAD_FRAMES:
