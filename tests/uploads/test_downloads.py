@@ -227,7 +227,6 @@ def test_an_empty_file(live, accounts, room):
     assert call(live.http, "GET", made["url"], token=alice.token, headers={"Range": "bytes=0-9"}).status == 416
 
 
-
 def test_a_bad_token_is_401_not_a_guest(live, accounts, room):
     """A revoked or unknown Bearer token gets the API's 401 on /files too (a program sees why)."""
     alice = accounts.new()
