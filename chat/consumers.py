@@ -685,10 +685,9 @@ class NativeConsumer(RoomConsumer):
     def _resume_page(self, after: int, last_id: int) -> tuple[list[Any], bool]:
         """The events after ``after`` up to ``last_id``, one page, as they were sent live."""
         assert self.room is not None
-        page = selectors.events_after(
+        return selectors.events_page(
             room_id=self.room.pk, after=after, until=last_id, limit=self.limits.history_page_max
         )
-        return page, after + len(page) < last_id  # ids are consecutive: no gap between them
 
     async def on_joined(self, *, last_id: int, snapshot: Any) -> None:
         """Send hello, then history: the newest messages as they are now, or every event after

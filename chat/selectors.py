@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import orjson
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
@@ -17,6 +19,8 @@ from accounts.models import looks_registered
 from . import access, protocol
 from .fanout import busevents
 from .models import Event, Membership, Mention, Message, NotifyLevel, ReadState, Room
+
+T = TypeVar("T")
 
 
 def room_get(*, name: str) -> Room | None:
@@ -152,11 +156,26 @@ def history_page(*, room_id: int, room: str, before: int, limit: int) -> tuple[l
 
 def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple[list[protocol.MessageState], bool]:
     """Up to ``limit`` messages with id < ``before`` as they are now, oldest first, and whether
-    older ones exist. Ids are event ids: a page counts messages, whatever events lie between."""
+    older ones exist. Ids are event ids: a page counts messages, whatever events lie between. A
+    page holds fewer (the newest of them) rather than pass ``PARLEY_HISTORY_FRAME_BYTES``."""
     rows = Message.objects.filter(room_id=room_id, seq__lt=before).order_by("-seq")[: limit + 1]
     messages = _states(rows, room=room)
     has_more = len(messages) > limit
-    return messages[:limit][::-1], has_more
+    kept = _within_budget(messages[:limit], lambda m: len(orjson.dumps(m)))
+    return kept[::-1], has_more or len(kept) < min(len(messages), limit)
+
+
+def _within_budget(items: list[T], size: Callable[[T], int]) -> list[T]:
+    """The first of ``items`` whose encoded sizes add up to ``PARLEY_HISTORY_FRAME_BYTES`` (at least
+    one): a history frame of messages at the longest (and their html) would be megabytes, more than
+    clients take in one frame (1 MiB is a common limit)."""
+    budget = settings.PARLEY_HISTORY_FRAME_BYTES
+    total = 0
+    for count, item in enumerate(items):
+        total += size(item)
+        if total > budget and count:
+            return items[:count]
+    return items
 
 
 def thread(*, room_id: int, room: str, target: int) -> tuple[list[protocol.MessageState] | None, int]:
@@ -171,9 +190,16 @@ def thread(*, room_id: int, room: str, target: int) -> tuple[list[protocol.Messa
 
 def events_after(*, room_id: int, after: int, until: int, limit: int) -> list[orjson.Fragment]:
     """Up to ``limit`` events with ``after`` < id <= ``until``, oldest first, as they were sent
-    live (already encoded): one page of a resume."""
+    live (already encoded): one page of a resume (fewer rather than pass
+    ``PARLEY_HISTORY_FRAME_BYTES``)."""
+    return events_page(room_id=room_id, after=after, until=until, limit=limit)[0]
+
+
+def events_page(*, room_id: int, after: int, until: int, limit: int) -> tuple[list[orjson.Fragment], bool]:
+    """``events_after``, and whether events up to ``until`` remain after the page."""
     rows = Event.objects.filter(room_id=room_id, seq__gt=after, seq__lte=until).order_by("seq")[:limit]
-    return [orjson.Fragment(frame) for frame in rows.values_list("frame", flat=True)]
+    found = _within_budget(list(rows.values_list("seq", "frame")), lambda row: len(row[1].encode()))
+    return [orjson.Fragment(frame) for _, frame in found], bool(found) and found[-1][0] < until
 
 
 def events_between(*, room_id: int, after: int, before: int) -> list[busevents.RoomEvent]:

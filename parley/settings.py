@@ -240,6 +240,10 @@ PARLEY_REDIS_PREFIX = env_str("PARLEY_REDIS_PREFIX", "parley")
 PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)
 # Largest page a client may ask for, and the size of each history frame on resume.
 PARLEY_HISTORY_PAGE_MAX = env_int("PARLEY_HISTORY_PAGE_MAX", 100, minimum=1)
+# The largest history (or resume) page, bytes: a page holds fewer messages rather than pass it (at
+# least one). 50 messages at 4,000 Korean characters, with their html, are over a megabyte, more
+# than many clients take in one frame.
+PARLEY_HISTORY_FRAME_BYTES = env_int("PARLEY_HISTORY_FRAME_BYTES", 512 * 1024, minimum=1024)
 PARLEY_MAX_MESSAGE_CHARS = env_int("PARLEY_MAX_MESSAGE_CHARS", 4000, minimum=1)
 PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
 # Texts longer than this are shown as plain text, their Markdown not parsed (the parser's worst

@@ -78,8 +78,8 @@ def _events(room: Room, after: int, before: int | None, limit: int) -> dict[str,
     until = selectors.room_last_id(room_id=room.pk)
     if before is not None:
         until = min(until, before - 1)
-    events = selectors.events_after(room_id=room.pk, after=after, until=until, limit=limit + 1)
-    return {"events": events[:limit], "has_more": len(events) > limit}
+    events, has_more = selectors.events_page(room_id=room.pk, after=after, until=until, limit=limit)
+    return {"events": events, "has_more": has_more}
 
 
 # The shared implementation of the room routes: each takes the caller and the room as the caller
