@@ -36,6 +36,39 @@ def test_history_before(room):
     assert frames == [] and not more
 
 
+def test_a_history_page_stops_before_the_byte_budget(settings):
+    """Pages of long messages hold fewer than ``limit`` rather than pass PARLEY_HISTORY_FRAME_BYTES,
+    keep ``has_more`` while older messages remain, and page through every message exactly once."""
+    settings.PARLEY_HISTORY_FRAME_BYTES = 10_000
+    room = services.room_get_or_create(address="긴글")
+    services.apply_changes([services.Post(room=room, sender="kim", body=f"{i} " + "가" * 3000) for i in range(1, 21)])
+    seen: list[int] = []
+    before, more = 2**62, True
+    while more:
+        frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=before, limit=100)
+        assert frames and len(orjson.dumps(frames)) <= 10_000 + len(orjson.dumps(frames[0]))
+        seen = ids(frames) + seen
+        before = frames[0]["id"]
+    assert seen == list(range(1, 21))
+    # One message bigger than the budget still comes, alone.
+    settings.PARLEY_HISTORY_FRAME_BYTES = 1024
+    frames, more = selectors.history_before(room_id=room.pk, room=room.name, before=2**62, limit=100)
+    assert ids(frames) == [20] and more
+
+
+def test_a_resume_page_stops_before_the_byte_budget(settings):
+    settings.PARLEY_HISTORY_FRAME_BYTES = 10_000
+    room = services.room_get_or_create(address="긴글2")
+    services.apply_changes([services.Post(room=room, sender="kim", body="나" * 3000) for _ in range(10)])
+    after, seen, more = 0, [], True
+    while more:
+        page, more = selectors.events_page(room_id=room.pk, after=after, until=10, limit=100)
+        assert page and len(page) < 10
+        seen += fragment_ids(page)
+        after = seen[-1]
+    assert seen == list(range(1, 11))
+
+
 def test_history_frames_are_message_frames(room):
     frames, _ = selectors.history_before(room_id=room.pk, room=room.name, before=2, limit=1)
     (frame,) = frames
