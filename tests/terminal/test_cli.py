@@ -44,7 +44,8 @@ def test_login_send_tail_logout(live, cli, room):
     piped = cli("send", room, stdin="```python\nprint('hi')\n```\n")
     assert piped.returncode == 0, piped.stderr
     assert json.loads(piped.stdout)["message"] == "```python\nprint('hi')\n```"
-    assert [m["message"] for m in messages_of(live.http, token, room)] == ["안녕하세요 🎉", "```python\nprint('hi')\n```"]
+    stored = [m["message"] for m in messages_of(live.http, token, room)]
+    assert stored == ["안녕하세요 🎉", "```python\nprint('hi')\n```"]
 
     # tail: the join's messages, then live events, as JSON lines
     tail = cli.spawn("tail", room)
