@@ -111,3 +111,32 @@ def test_tail_resumes_across_a_dropped_connection(live, cli, room):
         assert "connection lost" in tail.errors  # it did drop and come back
     finally:
         proxy.close()
+
+
+def test_send_and_tail_in_a_namespace_and_a_dm(live, cli, room):
+    """``<ns>/<room>`` and ``@<username>`` reach the namespace's room and the direct message."""
+    me, other = sign_up(live.http), sign_up(live.http)
+    my_name, other_name = me.username, other.username  # type: ignore[attr-defined]
+    assert cli("login", live.http, "--username", my_name, stdin=f"{PASSWORD}\n").returncode == 0
+    token = json.loads(cli.config_file.read_text())["token"]
+    ns = f"ns{room[-8:]}"
+    made = request(live.http, "POST", "/api/v1/ns", {"name": ns}, token=token)
+    assert made.status == 201, made.text
+
+    sent = cli("send", f"{ns}/{room}", "네임스페이스")
+    assert sent.returncode == 0, sent.stderr
+    stored = request(
+        live.http, "GET", f"/api/v1/ns/{ns}/rooms/{urllib.parse.quote(room, safe='')}/messages", token=token
+    )
+    assert [m["message"] for m in stored.json["messages"]] == ["네임스페이스"]
+
+    dm = cli("send", f"@{other_name}", "비밀")
+    assert dm.returncode == 0, dm.stderr
+    tail = cli.spawn("tail", f"@{other_name}")
+    try:
+        (line,) = tail.take(1)
+        assert json.loads(line)["message"] == "비밀" and json.loads(line)["sender"] == my_name
+    finally:
+        tail.stop()
+    hidden = cli("send", "nosuchns/room", "x")
+    assert hidden.returncode == 1 and "not_found" in hidden.stderr
