@@ -117,6 +117,30 @@ def reactions(message: Message) -> Text | None:
     return out
 
 
+def size(count: int) -> str:
+    """A file size for people: ``812 B``, ``47.1 KiB``, ``3.2 MiB``."""
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / 1024 / 1024:.1f} MiB"
+
+
+def attachments(message: Message) -> list[RenderableType]:
+    """``📎 screenshot.png (47.1 KiB) /files/7/screenshot.png``: one line per upload (its path on
+    the server: open it in a browser with your session, or fetch it with the token)."""
+    out: list[RenderableType] = []
+    for item in message.attachments:
+        line = Text("📎 ")
+        line.append(str(item.get("name", "file")), style="bold")
+        if isinstance(item.get("size"), int):
+            line.append(f" ({size(item['size'])})", style=STYLE_DIM)
+        if item.get("url"):
+            line.append(f" {item['url']}", style="underline")
+        out.append(line)
+    return out
+
+
 def body(message: Message, me: str) -> list[RenderableType]:
     if message.deleted:
         return [Text("(deleted)", style="dim italic")]
@@ -128,7 +152,7 @@ def body(message: Message, me: str) -> list[RenderableType]:
             piece = piece.strip("\n")
             if piece:
                 parts.append(styled_text(piece, message.mentions, me))
-    return parts
+    return parts + attachments(message)
 
 
 def render(message: Message, me: str, parent: Message | None = None) -> RenderableType:

@@ -30,6 +30,7 @@ class Message:
     reactions: dict[str, list[str]] = field(default_factory=dict)
     replies: int = 0
     bot: bool = False
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # uploads: name, size, url (docs/uploads.md)
 
     @classmethod
     def from_frame(cls, frame: dict[str, Any]) -> Message:
@@ -47,6 +48,7 @@ class Message:
             reactions={k: list(v) for k, v in (frame.get("reactions") or {}).items()},
             replies=int(frame.get("replies", 0) or 0),
             bot=bool(frame.get("bot", False)),
+            attachments=[a for a in frame.get("attachments") or [] if isinstance(a, dict)],
         )
 
 
@@ -110,10 +112,13 @@ class Room:
         if kind == "edit":
             target.text = str(event.get("message", ""))
             target.edited = True
+            if isinstance(event.get("attachments"), list):  # the message's uploads as they are after it
+                target.attachments = [a for a in event["attachments"] if isinstance(a, dict)]
         elif kind == "delete":
             target.deleted = True
             target.text = ""
             target.reactions = {}
+            target.attachments = []
         else:
             names = target.reactions.setdefault(str(event.get("emoji", "")), [])
             sender = str(event.get("sender", ""))

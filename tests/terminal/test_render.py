@@ -71,3 +71,9 @@ def test_edits_deletes_replies_and_reactions_are_shown():
     assert "↳ #3 park: 원래 질문" in text and "👍 2 lee, park" in text
     gone = lines(Message(id=6, sender="kim", text="", deleted=True), 40)
     assert gone[1] == "(deleted)"
+
+
+def test_attachments_are_listed():
+    files = [{"id": 7, "name": "스크린샷.png", "size": 48213, "url": "/files/7/x.png"}]
+    shown = "\n".join(lines(Message(id=1, sender="kim", text="", attachments=files), 60))
+    assert "📎 스크린샷.png (47.1 KiB) /files/7/x.png" in shown
