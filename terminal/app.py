@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widget import AwaitMount
 from textual.widgets import Input, Static
 
 from terminal import render
@@ -44,6 +46,18 @@ class MessageView(Static):
     def __init__(self, message_id: int) -> None:
         super().__init__(id=f"m{message_id}")
         self.message_id = message_id
+
+
+class MessageLog(VerticalScroll):
+    """The messages. Scrolled to the very top (wheel, keys, scroll bar), it asks for older ones."""
+
+    class AtTop(Message):
+        """Posted when the log reaches its top by scrolling."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value:
+            self.post_message(self.AtTop())
 
 
 class ChatApp(App[None]):
@@ -91,7 +105,7 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            yield VerticalScroll(id="log")
+            yield MessageLog(id="log")
             yield Static(id="people")
         yield Static(id="typing")
         yield Static(id="mode")
@@ -168,13 +182,11 @@ class ChatApp(App[None]):
             self._sync(changed, follow=True)
             self._read_due = True
         else:
-            log = self.query_one("#log", VerticalScroll)
             anchor = self._mounted[0] if self._mounted else None
-            self._sync(self.room.page(frame), follow=False)
+            mounts = self._sync(self.room.page(frame), follow=False)
             self.loading_older = False
             if anchor is not None:
-                widget = self.query_one(f"#m{anchor}", MessageView)
-                self.call_after_refresh(log.scroll_to_widget, widget, top=True, animate=False)
+                self.run_worker(self._keep_place(anchor, mounts), exit_on_error=False)
 
     def on_state(self, state: State) -> None:
         self.state = state
@@ -201,8 +213,18 @@ class ChatApp(App[None]):
         log.mount_all(views)
         self.call_after_refresh(log.scroll_end, animate=False)
 
-    def _sync(self, ids: set[int], follow: bool) -> None:
-        """Draw the messages ``ids`` again, mounting those new to the screen in id order."""
+    async def _keep_place(self, anchor: int, mounts: list[AwaitMount]) -> None:
+        """After an older page is mounted above: the message that was at the top stays there."""
+        for mount in mounts:
+            await mount
+        log = self.query_one("#log", VerticalScroll)
+        widget = self.query_one(f"#m{anchor}", MessageView)
+        self.call_after_refresh(log.scroll_to_widget, widget, top=True, animate=False)
+
+    def _sync(self, ids: set[int], follow: bool) -> list[AwaitMount]:
+        """Draw the messages ``ids`` again, mounting those new to the screen in id order; returns
+        the mounts (awaitable: done when the new widgets are on the screen)."""
+        mounts: list[AwaitMount] = []
         log = self.query_one("#log", VerticalScroll)
         at_bottom = log.scroll_y >= log.max_scroll_y - 1
         for message_id in sorted(ids):
@@ -215,12 +237,13 @@ class ChatApp(App[None]):
             self._draw(view)
             position = bisect.bisect(self._mounted, message_id)
             if position < len(self._mounted):
-                log.mount(view, before=self.query_one(f"#m{self._mounted[position]}", MessageView))
+                mounts.append(log.mount(view, before=self.query_one(f"#m{self._mounted[position]}", MessageView)))
             else:
-                log.mount(view)
+                mounts.append(log.mount(view))
             self._mounted.insert(position, message_id)
         if follow and at_bottom:
             self.call_after_refresh(log.scroll_end, animate=False)
+        return mounts
 
     def _show_status(self) -> None:
         state = self.state
@@ -342,6 +365,12 @@ class ChatApp(App[None]):
         if log.scroll_y > 0:
             log.scroll_page_up(animate=False)
             return
+        await self._load_older()
+
+    async def on_message_log_at_top(self, event: MessageLog.AtTop) -> None:
+        await self._load_older()
+
+    async def _load_older(self) -> None:
         oldest = self.room.oldest
         if self.room.older and oldest is not None and not self.loading_older:
             self.loading_older = await self.stream.send({"type": "history", "before": oldest, "limit": PAGE})

@@ -47,6 +47,12 @@ def cmd_login(args: argparse.Namespace) -> int:
         server = normalize_server(args.server)
     except ValueError as error:
         return fail(str(error))
+    host = server.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    if server.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+        print(
+            f"parley: warning: {server} is not https: the password and the token cross the network in clear",
+            file=sys.stderr,
+        )
     try:
         username = args.username or read_line("Username: ").strip()
         password = getpass.getpass("Password: ") if sys.stdin.isatty() else read_line("")

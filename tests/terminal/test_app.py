@@ -74,22 +74,28 @@ def text_of(app: ChatApp, selector: str) -> str:
 
 async def test_open_scroll_back_send_and_see_others(live, room):
     me, other = await asyncio.gather(asyncio.to_thread(new_user, live.http), asyncio.to_thread(new_user, live.http))
-    seeded = [await asyncio.to_thread(post, live.http, other.token, room, f"옛날 메시지 {i}") for i in range(60)]
+    seeded = [await asyncio.to_thread(post, live.http, other.token, room, f"옛날 메시지 {i}") for i in range(110)]
     app = ChatApp(live.http, me.token, Target(room=room), me.name)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.state.kind == "connected", what="connected")
         # the join's history: the newest 50, in order; older ones exist
         await until(pilot, lambda: len(shown(app)) == 50)
-        assert shown(app) == [m["id"] for m in seeded[10:]]
+        assert shown(app) == [m["id"] for m in seeded[60:]]
         assert app.room.older
         assert "connected" in text_of(app, "#status")
         # scroll back: Page Up until the top asks for the page before
         for _ in range(60):
-            if len(shown(app)) == 60:
+            if len(shown(app)) == 100:
                 break
             await pilot.press("pageup")
             await pilot.pause(0.05)
-        await until(pilot, lambda: len(shown(app)) == 60, what="the older page")
+        await until(pilot, lambda: len(shown(app)) == 100, what="the older page")
+        assert shown(app) == [m["id"] for m in seeded[10:]] and app.room.older
+        # scrolled to the top by other means than the key (a mouse wheel, the scroll bar): the rest
+        log = app.query_one("#log")
+        await until(pilot, lambda: log.scroll_y > 0, what="kept in place after the page")
+        log.scroll_home(animate=False)
+        await until(pilot, lambda: len(shown(app)) == 110, what="the oldest page")
         assert shown(app) == [m["id"] for m in seeded] and not app.room.older
 
         # another client: presence, typing, a message that mentions me
