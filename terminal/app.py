@@ -23,7 +23,7 @@ from textual.widgets import Input, Static
 from terminal import render
 from terminal.address import Target
 from terminal.room import Room
-from terminal.stream import State, Stream
+from terminal.stream import RESEND_CODES, State, Stream
 
 PAGE = 50  # messages per older page
 TYPING_EVERY = 2.0  # seconds between our typing frames while the user types (the server passes 1/s)
@@ -99,6 +99,7 @@ class ChatApp(App[None]):
         self._mounted: list[int] = []  # ids of the message widgets, ascending
         self._last_typing = 0.0
         self._read_sent = 0
+        self._read_at = 0.0
         self._read_due = False
 
     # --- layout --------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class ChatApp(App[None]):
                 self._show_typing()
         elif kind == "error":
             self.errors.append(frame)
-            if frame.get("code") != "rate_limited" or "client_id" not in frame:
+            if frame.get("code") not in RESEND_CODES or "client_id" not in frame:  # those are sent again
                 self.notify(f"{frame.get('code')}: {frame.get('detail', '')}", severity="error")
         elif kind == "removed":
             self.notify(f"removed from the room ({frame.get('reason')}) {frame.get('note', '')}", severity="error")
@@ -287,8 +288,11 @@ class ChatApp(App[None]):
         self._show_typing()
         self._show_status()
         cursor = self.room.cursor
+        now = time.monotonic()
         if self._read_due and cursor and cursor > self._read_sent and self.stream.connected:
-            self._read_due = False
+            if now - self._read_at < READ_EVERY:
+                return
+            self._read_due, self._read_at = False, now
             if await self.stream.send({"type": "read", "up_to": cursor}):
                 self._read_sent = cursor
 

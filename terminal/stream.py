@@ -4,9 +4,14 @@ each once, in order (docs/protocol.md, "Resuming after a dropped connection").
 
 Used by ``parley chat``/``dm`` (the Textual app) and ``parley tail``. The stream keeps the cursor
 itself (from the hello and the history on the first join, then from every room event), so its
-callers only apply what ``on_frame`` hands them. Messages sent through it are kept until the server
-echoes their ``client_id``; after a reconnect the unconfirmed ones are sent again with the same
-``client_id``, which the server stores at most once.
+callers only apply what ``on_frame`` hands them.
+
+Messages sent through it form a queue, sent one at a time in the order written: the next goes when
+the server has echoed the last (its ``client_id``) or refused it for good. One refused with
+``rate_limited`` or ``unavailable`` (not stored) goes again after RESEND_AFTER seconds, and after a
+reconnect the head goes again: always with the same ``client_id``, which the server stores at most
+once. So a room gets a user's messages once each and in their order, whatever the rate limit or the
+network does; for a person typing, waiting for each echo costs nothing they could see.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +39,8 @@ FINAL_CLOSES = {  # close codes after which reconnecting cannot help (docs/proto
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0)  # seconds between reconnect attempts, the last repeating
 MAX_FRAME_BYTES = 2**20  # a history page stays under 512 KiB (PARLEY_HISTORY_FRAME_BYTES)
 USER_AGENT = "parley-terminal/0.1"
+RESEND_CODES = ("rate_limited", "unavailable")  # a message refused with these was not stored: send it again
+RESEND_AFTER = 1.0  # seconds
 
 
 @dataclass
@@ -58,7 +65,8 @@ class Stream:
     _ws: ClientConnection | None = None
     _joining: bool = True  # until the join's (or the resume's last) history frame
     _stopped: bool = False
-    _tasks: set[asyncio.Task[bool]] = field(default_factory=set)
+    _in_flight: str | None = None  # the client_id sent and not yet answered (the queue's head)
+    _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -130,8 +138,39 @@ class Stream:
         elif kind in ROOM_EVENTS:
             self._note(frame)
         elif kind == "error" and frame.get("client_id") in self.pending:
-            self.pending.pop(frame["client_id"])
+            client_id = frame["client_id"]
+            if frame.get("code") in RESEND_CODES:  # not stored: the same one again in a moment
+                if client_id == self._in_flight:
+                    self._spawn(self._resend_later(client_id))
+            else:  # refused for good (too long, muted, ...): the caller shows why; the next one goes
+                self.pending.pop(client_id)
+                if client_id == self._in_flight:
+                    self._in_flight = None
+                    self._pump()
         self.on_frame(frame)
+
+    async def _resend_later(self, client_id: str) -> None:
+        await asyncio.sleep(RESEND_AFTER)
+        if self._in_flight == client_id:
+            self._in_flight = None
+            self._pump()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _pump(self) -> None:
+        """Send the queue's head if nothing is in flight and the connection is live."""
+        if self._in_flight is not None or not self.pending or not self.connected:
+            return
+        client_id, frame = next(iter(self.pending.items()))
+        self._in_flight = client_id
+        self._spawn(self._send_queued(client_id, frame))
+
+    async def _send_queued(self, client_id: str, frame: dict[str, Any]) -> None:
+        if not await self._send_now(frame) and self._in_flight == client_id:
+            self._in_flight = None  # the connection went: the head goes again once it is back
 
     def _note(self, event: dict[str, Any]) -> None:
         event_id = event.get("id")
@@ -143,15 +182,16 @@ class Stream:
         for frame in frames:
             if frame.get("type") == "message" and frame.get("client_id") in self.pending:
                 self.pending.pop(frame["client_id"])
+                if frame["client_id"] == self._in_flight:
+                    self._in_flight = None
+                    self._pump()
 
     def _joined(self) -> None:
-        """The history is in: the connection is live. Send again what was never confirmed."""
+        """The history is in: the connection is live. Send what is still unconfirmed, in order."""
         self._joining = False
         self.on_state(State("connected", self.hello.get("you", {}).get("name", "")))
-        for message in list(self.pending.values()):
-            task = asyncio.ensure_future(self._send_now(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._in_flight = None  # whatever was in flight is answered by the resume, or goes again
+        self._pump()
 
     async def _send_now(self, frame: dict[str, Any]) -> bool:
         ws = self._ws
@@ -170,8 +210,7 @@ class Stream:
         if reply_to is not None:
             frame["reply_to"] = reply_to
         self.pending[client_id] = frame
-        if self.connected:
-            await self._send_now(frame)
+        self._pump()
         return client_id
 
     async def send(self, frame: dict[str, Any]) -> bool:

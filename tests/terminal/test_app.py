@@ -212,3 +212,22 @@ async def test_a_server_killed_and_restarted_mid_session_loses_and_doubles_nothi
             assert app.room.messages[target].reactions == {"🎉": [other.name]}
     finally:
         proxy.close()
+
+
+async def test_messages_refused_for_the_rate_limit_are_sent_again_once_in_order(module_farm, live, room):
+    """Typed faster than the server's message rate: the refused ones wait and go again (same
+    client_id), each stored once, in the order written; the user sees no error for them."""
+    strict = await asyncio.to_thread(module_farm.start, PARLEY_RATE_PER_SEC="4", PARLEY_RATE_BURST="2")
+    me = await asyncio.to_thread(new_user, strict.http)
+    app = ChatApp(strict.http, me.token, Target(room=room), me.name)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.kind == "connected", what="connected")
+        composer = app.query_one("#composer", Input)
+        for i in range(6):
+            composer.value = f"빠르게 {i}"
+            await pilot.press("enter")
+        await until(pilot, lambda: len(shown(app)) == 6 and not app.stream.pending, what="all six stored")
+        assert any(e["code"] == "rate_limited" for e in app.errors)  # the server did refuse some
+        state = await asyncio.to_thread(server_state, strict.http, me.token, room)
+        assert [m[1] for m in state.values()] == [f"빠르게 {i}" for i in range(6)]
+        assert app_state(app) == state
