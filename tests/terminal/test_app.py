@@ -231,3 +231,28 @@ async def test_messages_refused_for_the_rate_limit_are_sent_again_once_in_order(
         state = await asyncio.to_thread(server_state, strict.http, me.token, room)
         assert [m[1] for m in state.values()] == [f"빠르게 {i}" for i in range(6)]
         assert app_state(app) == state
+
+
+async def test_a_hidden_room_and_a_revoked_token_stop_with_the_reason(live, room):
+    """4403 and 4401 say "do not come back": the status line says why, and no reconnect loop runs."""
+    me, owner = await asyncio.gather(asyncio.to_thread(new_user, live.http), asyncio.to_thread(new_user, live.http))
+    ns = f"closed{room[-8:]}"
+    made = await asyncio.to_thread(
+        request, live.http, "POST", "/api/v1/ns", {"name": ns, "visibility": "members"}, token=owner.token
+    )
+    assert made.status == 201, made.text
+    app = ChatApp(live.http, me.token, Target(room="lab", namespace=ns), me.name)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.kind == "closed", what="refused")
+        assert "not allowed" in app.state.detail and "disconnected" in text_of(app, "#status")
+        assert [e["code"] for e in app.errors] == ["forbidden"]
+
+    tokens = await asyncio.to_thread(request, live.http, "GET", "/api/v1/tokens", token=me.token)
+    revoked = await asyncio.to_thread(
+        request, live.http, "DELETE", f"/api/v1/tokens/{tokens.json['tokens'][0]['id']}", token=me.token
+    )
+    assert revoked.status == 204
+    app = ChatApp(live.http, me.token, Target(room=room), me.name)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state.kind == "closed", what="refused")
+        assert "parley login" in app.state.detail
