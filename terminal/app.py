@@ -205,13 +205,15 @@ class ChatApp(App[None]):
         view.set_class(view.message_id == self.selected, "selected")
 
     def _rebuild(self) -> None:
+        """After a join's history: the screen shows exactly the room's messages. Widgets of messages
+        still there are drawn again in place (a reconnect that joined afresh keeps them), the others
+        removed, the new ones mounted in order."""
         log = self.query_one("#log", VerticalScroll)
-        log.remove_children()
-        self._mounted = sorted(self.room.messages)
-        views = [MessageView(i) for i in self._mounted]
-        for view in views:
-            self._draw(view)
-        log.mount_all(views)
+        gone = [i for i in self._mounted if i not in self.room.messages]
+        for message_id in gone:
+            self.query_one(f"#m{message_id}", MessageView).remove()
+        self._mounted = [i for i in self._mounted if i in self.room.messages]
+        self._sync(set(self.room.messages), follow=False)
         self.call_after_refresh(log.scroll_end, animate=False)
 
     async def _keep_place(self, anchor: int, mounts: list[AwaitMount]) -> None:

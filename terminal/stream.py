@@ -65,7 +65,9 @@ class Stream:
     _ws: ClientConnection | None = None
     _joining: bool = True  # until the join's (or the resume's last) history frame
     _stopped: bool = False
+    _discard: bool = False  # the rest of this connection's frames are dropped (see the hello check)
     _in_flight: str | None = None  # the client_id sent and not yet answered (the queue's head)
+    _sends: int = 0  # how many times a queued message was sent (a resend timer checks nothing went since)
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
@@ -93,7 +95,7 @@ class Stream:
                     ping_interval=20,
                     ping_timeout=20,
                 ) as ws:
-                    self._ws, self._joining = ws, True
+                    self._ws, self._joining, self._discard = ws, True, False
                     async for text in ws:
                         self._receive(json.loads(text))
                         attempt = 0
@@ -118,9 +120,18 @@ class Stream:
 
     def _receive(self, frame: dict[str, Any]) -> None:
         """Keep the cursor and the unconfirmed messages, then hand the frame on."""
+        if self._discard:  # this connection is being closed: its frames are not ours to apply
+            return
         kind = frame.get("type")
         if kind == "hello":
             self.hello = frame
+            if self.cursor is not None and int(frame.get("last_id", 0)) < self.cursor:
+                # The room's stream is behind what we saw: not the store we were reading (a server
+                # started on a new database). A resume would bring nothing; join afresh instead.
+                self.cursor, self._discard = None, True
+                if self._ws is not None:
+                    self._spawn(self._ws.close(code=1000, reason="the room's stream went back"))
+                return
             frame = {**frame, "resumed": self.cursor is not None}
         elif kind == "history" and self._joining:
             if self.cursor is None:  # a first join: the newest messages as they are
@@ -150,8 +161,9 @@ class Stream:
         self.on_frame(frame)
 
     async def _resend_later(self, client_id: str) -> None:
+        sent = self._sends
         await asyncio.sleep(RESEND_AFTER)
-        if self._in_flight == client_id:
+        if self._in_flight == client_id and self._sends == sent:  # not sent again meanwhile (a reconnect)
             self._in_flight = None
             self._pump()
 
@@ -166,6 +178,7 @@ class Stream:
             return
         client_id, frame = next(iter(self.pending.items()))
         self._in_flight = client_id
+        self._sends += 1
         self._spawn(self._send_queued(client_id, frame))
 
     async def _send_queued(self, client_id: str, frame: dict[str, Any]) -> None:

@@ -256,3 +256,26 @@ async def test_a_hidden_room_and_a_revoked_token_stop_with_the_reason(live, room
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.state.kind == "closed", what="refused")
         assert "parley login" in app.state.detail
+
+
+async def test_a_room_behind_what_the_client_saw_is_joined_afresh(live, room):
+    """A server whose room is behind the client's cursor (as a server started on a new database
+    would be): the client does not wait for events it will never get; it joins afresh, shows the
+    room as it is, and applies what comes next."""
+    me = await asyncio.to_thread(new_user, live.http)
+    for i in range(5):
+        await asyncio.to_thread(post, live.http, me.token, room, f"old {i}")
+    proxy = TcpProxy("127.0.0.1", live.port).start()
+    try:
+        app = ChatApp(f"http://127.0.0.1:{proxy.port}", me.token, Target(room=room), me.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.state.kind == "connected" and len(shown(app)) == 5, what="joined")
+            app.stream.cursor = app.room.cursor = 1_000_000  # seen in "another world"
+            proxy.cut()
+            proxy.restore()
+            await until(pilot, lambda: app.room.cursor == 5 and app.state.kind == "connected", what="joined afresh")
+            after = await asyncio.to_thread(post, live.http, me.token, room, "next")
+            await until(pilot, lambda: after["id"] in shown(app), what="live again")
+            assert shown(app) == [1, 2, 3, 4, 5, 6] and app.stream.cursor == 6
+    finally:
+        proxy.close()
