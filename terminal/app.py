@@ -22,6 +22,7 @@ from textual.widgets import Input, Static
 
 from terminal import render
 from terminal.address import Target
+from terminal.i18n import _, ngettext
 from terminal.room import Room
 from terminal.stream import RESEND_CODES, State, Stream
 
@@ -31,7 +32,7 @@ READ_EVERY = 1.0  # seconds between read-cursor frames while new messages arrive
 HELP = (
     "Enter send · ↑ edit your last · Ctrl+R reply · Alt+↑/↓ select · PgUp older · Esc cancel · Ctrl+Q quit · "
     "/reply N text · /edit text · /delete [N] · /react N 👍 · /unreact N 👍"
-)
+)  # shown through _(): the Korean catalogue has it
 
 
 class MessageView(Static):
@@ -111,7 +112,7 @@ class ChatApp(App[None]):
         yield Static(id="typing")
         yield Static(id="mode")
         yield Static(id="status")
-        yield Input(placeholder=f"Message {self.target.label}  (/help)", id="composer")
+        yield Input(placeholder=_("Message {where}  (/help)").format(where=self.target.label), id="composer")
 
     def on_mount(self) -> None:
         self.sub_title = self.target.label
@@ -160,11 +161,16 @@ class ChatApp(App[None]):
             if frame.get("code") not in RESEND_CODES or "client_id" not in frame:  # those are sent again
                 self.notify(f"{frame.get('code')}: {frame.get('detail', '')}", severity="error")
         elif kind == "removed":
-            self.notify(f"removed from the room ({frame.get('reason')}) {frame.get('note', '')}", severity="error")
+            said = _("removed from the room ({reason}) {note}")
+            self.notify(said.format(reason=frame.get("reason"), note=frame.get("note", "")), severity="error")
         elif kind == "mention":
-            self.notify(f"{frame.get('sender')} mentioned you in {frame.get('room')}: {frame.get('message', '')}")
+            said = _("{sender} mentioned you in {room}: {message}")
+            self.notify(
+                said.format(sender=frame.get("sender"), room=frame.get("room"), message=frame.get("message", ""))
+            )
         elif kind == "dm":
-            self.notify(f"direct message from {frame.get('sender')}: {frame.get('message', '')}")
+            said = _("direct message from {sender}: {message}")
+            self.notify(said.format(sender=frame.get("sender"), message=frame.get("message", "")))
 
     def _history(self, frame: dict[str, Any]) -> None:
         if frame.get("join"):
@@ -252,19 +258,29 @@ class ChatApp(App[None]):
         state = self.state
         where = self.target.label
         if state.kind == "connected":
-            line = Text.assemble(("● connected", "bold green"), f"  {where} as {self.me}")
+            line = Text.assemble(
+                ("● " + _("connected"), "bold green"), "  " + _("{where} as {me}").format(where=where, me=self.me)
+            )
         elif state.kind in ("connecting", "reconnecting"):
-            detail = f" (attempt {state.attempt}{', ' + state.detail if state.detail else ''})" if state.attempt else ""
-            line = Text.assemble((f"○ {state.kind}…", "bold yellow"), f"  {where}{detail}")
+            detail = ""
+            if state.delay:
+                said = _("attempt {attempt}, retrying in {delay:g} s")
+                detail = " (" + said.format(attempt=state.attempt, delay=state.delay) + ")"
+            elif state.attempt:
+                detail = " (" + _("attempt {attempt}").format(attempt=state.attempt) + ")"
+            kind = _("connecting…") if state.kind == "connecting" else _("reconnecting…")
+            line = Text.assemble(("○ " + kind, "bold yellow"), f"  {where}{detail}")
         else:
-            line = Text.assemble(("✕ disconnected", "bold red"), f"  {where}: {state.detail}")
+            line = Text.assemble(("✕ " + _("disconnected"), "bold red"), f"  {where}: {_(state.detail)}")
         pending = len(self.stream.pending)
         if pending:
-            line.append(f"  · {pending} unsent", style="yellow")
+            line.append(
+                "  · " + ngettext("{count} unsent", "{count} unsent", pending).format(count=pending), style="yellow"
+            )
         self.query_one("#status", Static).update(line)
 
     def _show_people(self) -> None:
-        text = Text(f"{len(self.people)} here\n", style="bold")
+        text = Text(_("{count} here").format(count=len(self.people)) + "\n", style="bold")
         for name in self.people:
             text.append(("● " if name != self.me else "◉ ") + name + "\n", style="green" if name == self.me else "")
         self.query_one("#people", Static).update(text)
@@ -273,7 +289,9 @@ class ChatApp(App[None]):
         now = time.monotonic()
         self.typing = {name: until for name, until in self.typing.items() if until > now}
         names = sorted(self.typing)
-        line = "" if not names else f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} typing…"
+        line = ""
+        if names:
+            line = ngettext("{names} is typing…", "{names} are typing…", len(names)).format(names=", ".join(names))
         self.query_one("#typing", Static).update(line)
 
     def _show_mode(self) -> None:
@@ -282,7 +300,12 @@ class ChatApp(App[None]):
             kind, message_id = self.mode
             message = self.room.messages.get(message_id)
             who = message.sender if message else "?"
-            line = f"{'replying to' if kind == 'reply' else 'editing'} #{message_id} ({who}) · Esc cancels"
+            said = (
+                _("replying to #{id} ({who}) · Esc cancels")
+                if kind == "reply"
+                else _("editing #{id} ({who}) · Esc cancels")
+            )
+            line = said.format(id=message_id, who=who)
         self.query_one("#mode", Static).update(line)
 
     async def _tick(self) -> None:
@@ -328,10 +351,10 @@ class ChatApp(App[None]):
 
     async def _send_or_say(self, frame: dict[str, Any]) -> None:
         if not await self.stream.send(frame):
-            self.notify("not connected: try again in a moment", severity="warning")
+            self.notify(_("not connected: try again in a moment"), severity="warning")
 
     async def _command(self, text: str) -> None:
-        name, _, rest = text[1:].partition(" ")
+        name, _space, rest = text[1:].partition(" ")
         args = rest.split()
         try:
             if name == "reply" and args:
@@ -340,7 +363,7 @@ class ChatApp(App[None]):
             elif name == "edit":
                 mine = self.room.last_of(self.me)
                 if mine is None:
-                    self.notify("you have no message here to edit", severity="warning")
+                    self.notify(_("you have no message here to edit"), severity="warning")
                 else:
                     await self._edit(mine.id, rest)
             elif name == "delete":
@@ -350,7 +373,7 @@ class ChatApp(App[None]):
                     mine = self.room.last_of(self.me)
                     target = mine.id if mine else None
                 if target is None:
-                    self.notify("you have no message here to delete", severity="warning")
+                    self.notify(_("you have no message here to delete"), severity="warning")
                 else:
                     await self._send_or_say({"type": "delete", "target": target})
             elif name in ("react", "unreact") and len(args) == 2:
@@ -359,9 +382,9 @@ class ChatApp(App[None]):
             elif name in ("quit", "exit"):
                 self.exit()
             else:
-                self.notify(HELP, timeout=15)
+                self.notify(_(HELP), timeout=15)
         except ValueError:
-            self.notify(HELP, timeout=15)
+            self.notify(_(HELP), timeout=15)
 
     # --- keys ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import httpx
 
 from terminal import config, web
 from terminal.address import Target, normalize_server, parse_dm, parse_room
+from terminal.i18n import _
 from terminal.stream import State, Stream
 
 
@@ -49,31 +50,33 @@ def cmd_login(args: argparse.Namespace) -> int:
         return fail(str(error))
     host = server.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     if server.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
-        print(
-            f"parley: warning: {server} is not https: the password and the token cross the network in clear",
-            file=sys.stderr,
-        )
+        warning = _("warning: {server} is not https: the password and the token cross the network in clear")
+        print("parley: " + warning.format(server=server), file=sys.stderr)
     try:
-        username = args.username or read_line("Username: ").strip()
-        password = getpass.getpass("Password: ") if sys.stdin.isatty() else read_line("")
+        username = args.username or read_line(_("Username: ")).strip()
+        password = getpass.getpass(_("Password: ")) if sys.stdin.isatty() else read_line("")
     except (EOFError, KeyboardInterrupt):
-        return fail("login cancelled")
+        return fail(_("login cancelled"))
     try:
         made = web.login(server, username, password)
     except web.ApiError as error:
         if error.status == 401:
-            return fail("wrong username or password")
+            return fail(_("wrong username or password"))
         if error.status == 429:
-            return fail("too many failed logins: wait a while and try again")
-        return fail(f"the server refused: {error}")
+            return fail(_("too many failed logins: wait a while and try again"))
+        return fail(_("the server refused: {error}").format(error=error))
     except httpx.HTTPError as error:
-        return fail(f"cannot reach {server}: {error}")
+        return fail(_("cannot reach {server}: {error}").format(server=server, error=error))
     with contextlib.suppress(config.ConfigError):
         previous = config.load()
         with contextlib.suppress(web.ApiError, httpx.HTTPError):
             web.logout(previous)  # one token per client: the one it replaces is revoked
     path = config.save(made)
-    print(f"Logged in to {server} as {made.username}; the token is in {path}")
+    print(
+        _("Logged in to {server} as {username}; the token is in {path}").format(
+            server=server, username=made.username, path=path
+        )
+    )
     return 0
 
 
@@ -85,11 +88,19 @@ def cmd_logout(args: argparse.Namespace) -> int:
     try:
         revoked = web.logout(saved)
     except web.ApiError as error:
-        return fail(f"the server refused to revoke the token ({error}); it is still in {config.config_path()}")
+        return fail(
+            _("the server refused to revoke the token ({error}); it is still in {path}").format(
+                error=error, path=config.config_path()
+            )
+        )
     except httpx.HTTPError as error:
-        return fail(f"cannot reach {saved.server} to revoke the token ({error}); it is still in {config.config_path()}")
+        return fail(
+            _("cannot reach {server} to revoke the token ({error}); it is still in {path}").format(
+                server=saved.server, error=error, path=config.config_path()
+            )
+        )
     config.remove()
-    print("Logged out: the token is revoked." if revoked else "Logged out (the server no longer knew the token).")
+    print(_("Logged out: the token is revoked.") if revoked else _("Logged out (the server no longer knew the token)."))
     return 0
 
 
@@ -104,7 +115,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     app = ChatApp(saved.server, saved.token, target, saved.username)
     app.run()
     if app.state.kind == "closed" and app.state.detail != "closed":
-        return fail(app.state.detail)
+        return fail(_(app.state.detail))
     return 0
 
 
@@ -116,13 +127,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         return fail(str(error))
     text = " ".join(args.text) if args.text and args.text != ["-"] else sys.stdin.read()
     if not text.strip():
-        return fail("nothing to send")
+        return fail(_("nothing to send"))
     try:
         stored = web.post_message(saved, target, text.rstrip("\n"), reply_to=args.reply_to)
     except web.ApiError as error:
-        return fail(f"not sent: {error}")
+        return fail(_("not sent: {error}").format(error=error))
     except httpx.HTTPError as error:
-        return fail(f"not sent: cannot reach {saved.server}: {error}")
+        return fail(_("not sent: cannot reach {server}: {error}").format(server=saved.server, error=error))
     emit(stored)
     return 0
 
@@ -151,10 +162,11 @@ def tail_printer(history: bool) -> Any:
 
 
 def on_state(state: State) -> None:
-    if state.kind == "reconnecting" and state.detail:
-        print(f"parley: connection lost, {state.detail} (attempt {state.attempt})", file=sys.stderr)
+    if state.kind == "reconnecting" and state.delay:
+        said = _("connection lost, retrying in {delay:g} s (attempt {attempt})")
+        print("parley: " + said.format(delay=state.delay, attempt=state.attempt), file=sys.stderr)
     elif state.kind == "connected" and state.detail:
-        print(f"parley: connected as {state.detail}", file=sys.stderr)
+        print("parley: " + _("connected as {name}").format(name=state.detail), file=sys.stderr)
 
 
 async def tail(saved: config.Config, target: Target, after: int | None, history: bool) -> State:
@@ -177,7 +189,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             sys.stdout.close()
         return 0
-    return 0 if final.detail == "closed" else fail(final.detail)
+    return 0 if final.detail == "closed" else fail(_(final.detail))
 
 
 def parser() -> argparse.ArgumentParser:

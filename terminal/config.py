@@ -14,6 +14,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from terminal.i18n import _
+
 
 class ConfigError(Exception):
     """There is no usable config file (not logged in, or a file that is not ours)."""
@@ -67,9 +69,11 @@ def load(path: Path | None = None) -> Config:
             token_id=int(data["token_id"]),
         )
     except FileNotFoundError:
-        raise ConfigError(f"not logged in (no {path}): run `parley login <server-url>` first") from None
+        said = _("not logged in (no {path}): run `parley login <server-url>` first")
+        raise ConfigError(said.format(path=path)) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path} is not a Parley config file ({error}): log in again") from None
+        said = _("{path} is not a Parley config file ({error}): log in again")
+        raise ConfigError(said.format(path=path, error=error)) from None
 
 
 def remove(path: Path | None = None) -> bool:

@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 
+from terminal.i18n import _, ngettext
 from terminal.room import Message
 
 FENCE = re.compile(  # a fenced block: ``` or ~~~ (with a language), to its closing fence or the end
@@ -91,16 +92,17 @@ def header(message: Message, me: str, parent: Message | None = None) -> Text:
         out.append(message.ts[11:16] + " ", style=STYLE_DIM)
     out.append(message.sender, style=STYLE_ME if message.sender == me else STYLE_SENDER)
     if message.bot:
-        out.append(" [bot]", style="bold blue")
+        out.append(" [" + _("bot") + "]", style="bold blue")
     if message.edited and not message.deleted:
-        out.append(" (edited)", style=STYLE_DIM)
+        out.append(" (" + _("edited") + ")", style=STYLE_DIM)
     if message.reply_to is not None:
         out.append(f"  ↳ #{message.reply_to}", style=STYLE_DIM)
         if parent is not None:
-            snippet = " ".join(parent.text.split())[:40] if not parent.deleted else "(deleted)"
+            snippet = " ".join(parent.text.split())[:40] if not parent.deleted else "(" + _("deleted") + ")"
             out.append(f" {parent.sender}: {snippet}", style=STYLE_DIM)
     if message.replies:
-        out.append(f"  [{message.replies} repl{'y' if message.replies == 1 else 'ies'}]", style=STYLE_DIM)
+        replies = ngettext("{count} reply", "{count} replies", message.replies).format(count=message.replies)
+        out.append(f"  [{replies}]", style=STYLE_DIM)
     return out
 
 
@@ -132,7 +134,7 @@ def attachments(message: Message) -> list[RenderableType]:
     out: list[RenderableType] = []
     for item in message.attachments:
         line = Text("📎 ")
-        line.append(str(item.get("name", "file")), style="bold")
+        line.append(str(item.get("name", _("file"))), style="bold")
         if isinstance(item.get("size"), int):
             line.append(f" ({size(item['size'])})", style=STYLE_DIM)
         if item.get("url"):
@@ -143,7 +145,7 @@ def attachments(message: Message) -> list[RenderableType]:
 
 def body(message: Message, me: str) -> list[RenderableType]:
     if message.deleted:
-        return [Text("(deleted)", style="dim italic")]
+        return [Text("(" + _("deleted") + ")", style="dim italic")]
     parts: list[RenderableType] = []
     for kind, piece, language in split_code(message.text):
         if kind == "code":

@@ -48,8 +48,9 @@ class State:
     """What the status line shows: ``connecting``, ``connected``, ``reconnecting`` or ``closed``."""
 
     kind: str
-    detail: str = ""
+    detail: str = ""  # English (a message id: translate it to show it)
     attempt: int = 0
+    delay: float = 0.0  # seconds until the next attempt
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Stream:
                 return final
             delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
             attempt += 1
-            self.on_state(State("reconnecting", f"retrying in {delay:g} s", attempt=attempt))
+            self.on_state(State("reconnecting", attempt=attempt, delay=delay))
             await asyncio.sleep(delay)
         final = State("closed", "closed")
         self.on_state(final)

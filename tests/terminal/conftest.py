@@ -23,6 +23,17 @@ from tests.api.client import request
 from tests.servers import ROOT, ServerFarm, scaled_configuration
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch):
+    """The client's words in English (the tests read them) unless a test asks for Korean."""
+    from terminal import i18n
+
+    monkeypatch.setenv("LANGUAGE", "en")
+    i18n.catalogue.cache_clear()
+    yield
+    i18n.catalogue.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def module_farm(tmp_path_factory):
     """Servers shared by the tests of one module (each test uses its own rooms and users)."""
@@ -47,11 +58,13 @@ class Cli:
     """``python -m terminal`` with a config directory of its own."""
 
     home: Path
+    language: str = "en"
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PARLEY_CONFIG"}
         env.update({"XDG_CONFIG_HOME": str(self.home), "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"})
+        env.update({"LANGUAGE": self.language})
         return env
 
     @property
