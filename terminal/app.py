@@ -25,6 +25,7 @@ from terminal.address import Target
 from terminal.i18n import _, ngettext
 from terminal.room import Room
 from terminal.stream import RESEND_CODES, State, Stream
+from terminal.words import error_text
 
 PAGE = 50  # messages per older page
 TYPING_EVERY = 2.0  # seconds between our typing frames while the user types (the server passes 1/s)
@@ -159,7 +160,7 @@ class ChatApp(App[None]):
         elif kind == "error":
             self.errors.append(frame)
             if frame.get("code") not in RESEND_CODES or "client_id" not in frame:  # those are sent again
-                self.notify(f"{frame.get('code')}: {frame.get('detail', '')}", severity="error")
+                self.notify(error_text(frame), severity="error")
         elif kind == "removed":
             said = _("removed from the room ({reason}) {note}")
             self.notify(said.format(reason=frame.get("reason"), note=frame.get("note", "")), severity="error")

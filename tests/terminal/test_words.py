@@ -12,6 +12,7 @@ from terminal import i18n, render
 from terminal.app import HELP
 from terminal.room import Message
 from terminal.stream import FINAL_CLOSES
+from terminal.words import ERRORS, error_text
 from tests.terminal.conftest import Cli
 
 pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
@@ -21,7 +22,7 @@ SOURCES = sorted(Path(i18n.__file__).parent.glob("*.py"))
 
 def message_ids() -> tuple[set[str], set[tuple[str, str]]]:
     """Every message id the client passes to _(), and the constants it translates; the ngettext pairs."""
-    found: set[str] = {HELP, "closed", *FINAL_CLOSES.values()}
+    found: set[str] = {HELP, "closed", *FINAL_CLOSES.values(), *ERRORS.values()}
     plurals: set[tuple[str, str]] = set()
     for source in SOURCES:
         text = source.read_text(encoding="utf-8")
@@ -54,5 +55,10 @@ def test_korean_from_the_environment(monkeypatch, tmp_path):
         i18n.ngettext("{names} is typing…", "{names} are typing…", 2).format(names="kim, lee")
         == "kim, lee님이 입력 중…"
     )
+    assert (
+        error_text({"type": "error", "code": "too_late", "detail": "edit window"})
+        == "메시지를 고칠 수 있는 시간이 지났습니다"
+    )
+    assert error_text({"type": "error", "code": "new_code", "detail": "English"}) == "new_code: English"
     said = Cli(home=tmp_path, language="ko")("send", "lobby", "hi")
     assert said.returncode == 1 and "로그인하지 않았습니다" in said.stderr
