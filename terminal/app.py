@@ -141,11 +141,7 @@ class ChatApp(App[None]):
         elif kind in ("message", "edit", "delete", "reaction"):
             changed = self.room.apply(frame)
             if changed is not None:
-                message = self.room.messages.get(changed)
-                ids = {changed}
-                if message is not None and message.reply_to is not None:
-                    ids.add(message.reply_to)
-                self._sync(ids, follow=True)
+                self._sync(self._touched(changed), follow=True)
                 if kind == "message":
                     self.typing.pop(str(frame.get("sender", "")), None)
                     self._read_due = True
@@ -183,10 +179,7 @@ class ChatApp(App[None]):
             for event in frame.get("messages", []):
                 found = self.room.apply(event)
                 if found is not None:
-                    changed.add(found)
-                    reply_to = self.room.messages[found].reply_to
-                    if reply_to is not None:
-                        changed.add(reply_to)
+                    changed |= self._touched(found)
             self._sync(changed, follow=True)
             self._read_due = True
         else:
@@ -195,6 +188,16 @@ class ChatApp(App[None]):
             self.loading_older = False
             if anchor is not None:
                 self.run_worker(self._keep_place(anchor, mounts), exit_on_error=False)
+
+    def _touched(self, message_id: int) -> set[int]:
+        """The messages to draw again when ``message_id`` changed: itself, the one it answers (its
+        reply count) and those answering it (they quote its text)."""
+        ids = {message_id}
+        message = self.room.messages.get(message_id)
+        if message is not None and message.reply_to is not None:
+            ids.add(message.reply_to)
+        ids.update(m.id for m in self.room.messages.values() if m.reply_to == message_id)
+        return ids
 
     def on_state(self, state: State) -> None:
         self.state = state

@@ -98,8 +98,14 @@ class Stream:
                 ) as ws:
                     self._ws, self._joining, self._discard = ws, True, False
                     async for text in ws:
-                        self._receive(json.loads(text))
-                        attempt = 0
+                        try:
+                            frame = json.loads(text)
+                        except ValueError:
+                            continue  # not JSON: not a frame of Parley's (a proxy's page?), skip it
+                        if isinstance(frame, dict):
+                            self._receive(frame)
+                        if self.connected:
+                            attempt = 0  # back off again only after a join that worked
                     code = ws.close_code
             except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
                 code = self._ws.close_code if self._ws is not None else None
