@@ -15,9 +15,11 @@ BIOME  := node_modules/.bin/biome
 
 .PHONY: run test test-embedded test-scaled lint format bench soak services browser clean
 
-$(VENV)/.runtime: requirements.txt
+# The project itself, editable (--no-deps: requirements.txt pinned them): the `parley` terminal client's console script.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

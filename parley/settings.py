@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "axes",  # django-axes: failed logins throttled per username and per address (see below)
     "ninja",  # django-ninja: the REST API's framework (its Swagger UI's templates and static files)
     "api",  # the REST API v1 at /api/v1 (docs/api.md)
+    "terminal",  # the `parley` terminal client (docs/terminal.md): a client of the API, no models or URLs
 ]
 
 MIDDLEWARE = [
