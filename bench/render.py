@@ -1,10 +1,11 @@
 """Scenario R: ``markup.render``'s cost per message, in microseconds, over ``bench.corpus``.
 
-Run in a process of its own (``python -m bench.render``, no server, no Django settings: ``markup``
-needs none): one warm-up pass over every text (the parsers, the Pygments lexers and the sanitizer
-are made on first use), then each kind's texts round-robin, one ``time.perf_counter_ns`` pair
-around each call, until the kind has at least ``--samples`` calls and ``--seconds`` of them. The
-garbage collector stays on, as in the server (its pauses are in the p99).
+Run in a process of its own (``python -m bench.render``, no server; Django's settings are loaded for
+the one ``markup`` reads, ``PARLEY_MARKDOWN_MAX_CHARS``): one warm-up pass over every text (the
+parsers, the Pygments lexers and the sanitizer are made on first use), then each kind's texts
+round-robin, one ``time.perf_counter_ns`` pair around each call, until the kind has at least
+``--samples`` calls and ``--seconds`` of them. The garbage collector stays on, as in the server (its
+pauses are in the p99).
 
 The kinds: ``plain_fast`` (plain lines that take the fast path: no character Markdown gives a
 meaning to), ``plain_parsed`` (plain lines that go through the parser anyway: an ``_``, an ``&``),
@@ -18,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import django
 
 from . import corpus
 from .stats import percentile
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="seconds per kind, at least")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
+    django.setup()
     result = run(args.md_mix, args.samples, args.seconds)
     print(json.dumps(result) if args.json else table(result))
     return 0

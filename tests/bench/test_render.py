@@ -1,4 +1,10 @@
-"""Scenario R's pure parts (bench.render): splitting the plain lines, the summary, the mix's mean."""
+"""Scenario R (bench.render): splitting the plain lines, the summary, the mix's mean, and the module
+run as make bench runs it."""
+
+import json
+import os
+import subprocess
+import sys
 
 from bench import corpus, render
 
@@ -49,3 +55,19 @@ def test_table_lists_the_kinds_and_the_mix():
     }
     text = render.table({**kinds, "plain_fast_share": 0.85, "mix": "70/15/10/5", "mix_mean_us": 150.0})
     assert "code" in text and "85 %" in text and "150.0 us" in text
+
+
+def test_the_module_runs_in_a_process_of_its_own():
+    """``make bench`` runs R as ``python -m bench.render --json`` in a fresh process, without the
+    test run's settings: it must load them itself (markup reads one)."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.render", "--json", "--samples", "3", "--seconds", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    result = json.loads(out)
+    assert result["mix_mean_us"] > 0
+    assert result["plain_fast"]["samples"] >= 3 and result["code"]["p50_us"] > result["plain_fast"]["p50_us"]
