@@ -1,6 +1,6 @@
 // The room page (docs/ui.md): the entry point, loaded as <script type="module">, no build step.
 // It reads the page's configuration, makes the pieces and wires them together:
-// - connection.js: the WebSocket, reconnects, ?after= resume, heartbeat;
+// - connection.js: the WebSocket (or its HTTP fallback), reconnects, ?after= resume, heartbeat;
 // - state.js: the room as data; every server frame goes through RoomState.apply();
 // - view.js (and format.js): the DOM;
 // - composer.js, uploads.js: the composer's tools (code block, preview, files) and the uploads;
@@ -38,13 +38,19 @@ view.moderator = config.moderator === true;
 const bucket = new TokenBucket(room.limits);
 // The room as this browser's storage knows it: its address (a room of a namespace, a DM) or its name.
 const roomKey = config.key || config.room;
-const connection = new Connection(config.ws, () => room.lastId, {
-  onFrame,
-  onStatus: (name) => view.setStatus(name),
-  onLive,
-  onDetach,
-  onRefused,
-});
+// config.api: the room in the REST API, whose events (SSE) are the fallback when WebSocket is blocked.
+const connection = new Connection(
+  config.ws,
+  () => room.lastId,
+  {
+    onFrame,
+    onStatus: (name) => view.setStatus(name),
+    onLive,
+    onDetach,
+    onRefused,
+  },
+  config.api,
+);
 // Files: only for a logged-in user where the namespace takes them (uploadUrl null: no attach button).
 const uploads = config.uploadUrl ? new Uploads(config.uploadUrl, onUploadChange) : null;
 const composer = new Composer(ui, t, config, view, uploads, onInput);
