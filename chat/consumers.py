@@ -121,6 +121,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         later"). Whatever fails after the join, the connection leaves its room (``_leave``).
         """
         self.query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        if self.scope.get("parley.transport") == "sse":  # the native door over HTTP (chat/sse.py)
+            self.door = "sse"
         self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
         self.last_typing = 0.0
         try:

@@ -352,3 +352,14 @@ async def test_read_routes_move_the_cursor_and_tell_the_users_streams(live, room
     r = await api(live, "POST", "/dm/nobody-here/typing", alice["token"])
     assert r.status_code == 404
     assert json.loads(r.text)["error"]["code"] == "not_found"
+
+
+async def test_an_open_stream_is_counted_in_parley_connections_by_its_door(module_farm, room):
+    from tests.core.test_metrics import TOKEN, until, value
+
+    server = module_farm.start(PARLEY_METRICS_TOKEN=TOKEN)
+    stream = await open_events(events_url(server.http, room))
+    await stream.joined()
+    await until(server.http, lambda s: value(s, "parley_connections", door="sse") == 1, "the stream counted")
+    await stream.close()
+    await until(server.http, lambda s: value(s, "parley_connections", door="sse") == 0, "the stream gone")
