@@ -25,12 +25,14 @@ PASSWORD = "correct horse battery staple 42"
 class UpgradeRefusingProxy:
     """An HTTP proxy on a free loopback port, on a thread of its own: a request asking for
     ``Upgrade: websocket`` gets 403; any other is piped to the server (each on a connection of its
-    own: ``Connection: close``, so every request is looked at)."""
+    own: ``Connection: close``, so every request is looked at). ``refuse_upgrades = False`` lets
+    WebSocket through again."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.refused = 0
+        self.refuse_upgrades = True
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
         self.loop = asyncio.new_event_loop()
@@ -88,15 +90,19 @@ class UpgradeRefusingProxy:
             return
         lines = head.decode("latin-1").split("\r\n")
         headers = [line for line in lines[1:] if line]
-        if any(h.lower().startswith("upgrade:") and "websocket" in h.lower() for h in headers):
+        upgrade = any(h.lower().startswith("upgrade:") and "websocket" in h.lower() for h in headers)
+        if upgrade and self.refuse_upgrades:
             self.refused += 1
             writer.write(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
             writer.close()
             return
-        kept = [h for h in headers if not h.lower().startswith(("connection:", "keep-alive:"))]
-        request = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
+        if upgrade:  # let through: the WebSocket's head as it came
+            request = head
+        else:
+            kept = [h for h in headers if not h.lower().startswith(("connection:", "keep-alive:"))]
+            request = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers.add(up_writer)
         try:
@@ -160,6 +166,7 @@ def test_the_page_falls_back_to_sse_sends_and_receives(people, web, proxy):
         assert frame["message"] == "from ada over HTTP" and frame["sender"] == username
 
         # Typing goes through POST .../typing; the WebSocket client sees it.
+        ada.page.wait_for_timeout(1200)  # the page tells typing at most every 2 s, and not right after a send
         ada.page.locator("#message").press_sequentially("typing…")
         while (frame := json.loads(bob.recv(timeout=10)))["type"] != "typing":
             pass
@@ -180,3 +187,23 @@ def test_the_status_line_is_translated(people, web, proxy):
     with connect(ws_url(web, room) + "?name=lee", open_timeout=10) as lee:
         lee.send(json.dumps({"message": "안녕하세요"}))
         expect(kim.page.locator("#log li.msg .body")).to_have_text(["안녕하세요"])
+
+
+def test_the_page_goes_back_to_websocket_when_it_works_again(people, web, proxy):
+    room = unique("sse-back")
+    ana = behind(people(), proxy)
+    ana.page.clock.install()  # the page's minute until it tries WebSocket again, fast-forwarded
+    ana.goto(room_path(room))
+    ana.page.fill("#guest-name", "ana")
+    ana.page.click("#guest-form button[type=submit]")
+    expect_http(ana)
+    with connect(ws_url(web, room) + "?name=lee", open_timeout=10) as lee:
+        lee.send(json.dumps({"message": "over http"}))
+        expect(ana.page.locator("#log li.msg .body")).to_have_text(["over http"])
+        proxy.refuse_upgrades = False
+        refused = proxy.refused
+        ana.page.clock.fast_forward(61_000)
+        ana.expect_live()  # a WebSocket said hello: the page is back on it
+        assert proxy.refused == refused
+        lee.send(json.dumps({"message": "over websocket"}))
+        expect(ana.page.locator("#log li.msg .body")).to_have_text(["over http", "over websocket"])
