@@ -6,7 +6,8 @@
 // - the browser's offline/online events: give up on the socket at once / retry at once;
 // - a heartbeat: ping after a silence, reconnect when no answer comes, and retry a join that hangs.
 // - the HTTP fallback (docs/protocol.md, "SSE door"): when WebSocket connections fail twice in a row
-//   before any frame (a proxy that refuses the upgrade), the room's events come over an EventSource
+//   before any frame (their handshakes failed: close 1006) while plain HTTP reaches the server (/livez: a proxy that refuses the upgrade,
+//   not a server that is down), the room's events come over an EventSource
 //   (the same frames, ?after= to resume) and what the page sends goes to the REST API (fetch, with
 //   the CSRF header); status "live_http" says so. WebSocket is tried again every minute, and taken
 //   back as soon as one says hello.
@@ -279,18 +280,36 @@ export class Connection {
   closed(event) {
     const framed = this.framed;
     this.detach();
+    if (framed || event.code !== 1006) this.failures = 0; // in a row: a socket that got through breaks the run
     if (REFUSED.has(event.code)) {
       this.setStatus("closed");
       this.handlers.onRefused(this.refusal, event.code, event.reason);
       return;
     }
-    if (!framed && this.closedBeforeAnyFrame()) {
-      this.transport = "sse"; // WebSocket seems blocked on the way: HTTP, at once
-      this.attempt = 0;
-      this.connect();
+    // 1006 before any frame: the handshake itself failed (a close code would mean a server answered).
+    if (!framed && event.code === 1006 && this.closedBeforeAnyFrame()) {
+      this.scheduleReconnect();
+      this.checkHttp();
       return;
     }
     this.scheduleReconnect();
+  }
+
+  /**
+   * WebSocket connections keep failing before any frame: if plain HTTP reaches the server
+   * (/livez), something on the way refuses WebSocket, and the page goes on over HTTP at once;
+   * if not, the server is down, and WebSocket is retried with the usual backoff.
+   */
+  checkHttp() {
+    fetch("/livez", { cache: "no-store", credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok || this.transport !== "ws" || this.live || this.phase === "refused") return;
+        this.transport = "sse"; // WebSocket is blocked on the way: HTTP
+        this.attempt = 0;
+        this.detach();
+        this.connect();
+      })
+      .catch(() => {}); // the server is down: the WebSocket's backoff goes on
   }
 
   /** Forget the current socket (it is closed or presumed dead). */
