@@ -169,3 +169,33 @@ async def test_sse_with_two_workers(tmp_path):
                 await stream.close()
     finally:
         farm.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_kick_sends_removed_then_ends_the_stream(tmp_path):
+    from tests.e2e.conftest import Core
+
+    farm = ServerFarm(tmp=tmp_path, scaled=True)  # the kick comes from another process, over Redis
+    try:
+        server = farm.start()
+        core = Core(farm)
+        owner, member = f"own{uuid.uuid4().hex[:6]}", f"mem{uuid.uuid4().hex[:6]}"
+        core.ok("user", None, username=owner)
+        token = core.ok("user", None, username=member)["token"]  # type: ignore[index]
+        ns = f"ns{uuid.uuid4().hex[:6]}"
+        core.ok("ns_create", owner, name=ns)
+        core.ok("room_create", owner, ns=ns, room="hall")
+        stream = await open_events(events_url(server.http, "hall", ns=ns), headers={"Authorization": f"Bearer {token}"})
+        try:
+            await stream.joined()
+            await asyncio.to_thread(core.ok, "kick", owner, ns=ns, room="hall", username=member)
+            removed = await stream.until("removed")
+            assert removed.data["reason"] == "kicked" and removed.id is None
+            with pytest.raises(EOFError):  # where a WebSocket gets close 4410, the stream ends
+                while True:
+                    await stream.next()
+        finally:
+            await stream.close()
+            core.close()
+    finally:
+        farm.close()

@@ -51,6 +51,7 @@ export class Connection {
     this.transport = "ws"; // ws | sse
     this.failures = 0; // WebSocket connections that closed before any frame, in a row
     this.es = null; // the EventSource, on the HTTP fallback
+    this.removed = ""; // the stream's "removed" frame (why): its end is then final, as a 4410 close
     this.probeTimer = 0;
     this.lastId = lastId;
     this.handlers = handlers;
@@ -122,6 +123,7 @@ export class Connection {
     this.resuming = this.joined;
     this.refusal = "";
     this.framed = false;
+    this.removed = "";
     this.lastFrameAt = performance.now();
     es.onmessage = (event) => {
       if (es === this.es) this.receive(es, JSON.parse(event.data));
@@ -138,7 +140,15 @@ export class Connection {
    */
   eventsFailed(url) {
     const framed = this.framed;
+    const removed = this.removed;
     this.detach();
+    if (removed) {
+      // Kicked, banned or removed: the stream ended after the "removed" frame, where a WebSocket
+      // would have closed with 4410. Final, as that close is.
+      this.setStatus("closed");
+      this.handlers.onRefused("", 4410, removed);
+      return;
+    }
     if (framed) {
       this.scheduleReconnect();
       return;
@@ -224,6 +234,7 @@ export class Connection {
     this.lastFrameAt = performance.now();
     this.framed = true;
     if (frame.type === "hello" && ws === this.ws) this.failures = 0;
+    if (frame.type === "removed") this.removed = frame.reason || "removed"; // the stream's end is final
     if (joining && frame.type === "error") this.refusal = frame.reason || frame.code; // the close (4400/4403) after shows it
     this.handlers.onFrame(frame);
     if (ws !== this.source) return; // the frame made the page start over
