@@ -236,8 +236,7 @@ class Stream:
         from hello on, one event."""
         if self.ended.is_set() and self.close_code == 1001:
             return  # the client is gone
-        frame = orjson.loads(text)
-        kind = frame.get("type") if isinstance(frame, dict) else None
+        kind, frame = _peek(text)
         if not self.started:
             if kind == "error":
                 self.refusal = frame
@@ -253,7 +252,7 @@ class Stream:
         growing, never one the client said it has."""
         event_id = 0
         if kind in ROOM_EVENTS:
-            event_id = frame.get("id") or 0
+            event_id = frame if isinstance(frame, int) else frame.get("id") or 0
         elif kind == "hello":
             self.hello_last_id = int(frame.get("last_id") or 0)
         elif kind == "history":
@@ -294,6 +293,25 @@ class Stream:
             headers.append((b"retry-after", b"5"))
         await self.http_send({"type": "http.response.start", "status": status, "headers": headers})
         await self.http_send({"type": "http.response.body", "body": orjson.dumps({"error": body})})
+
+
+# A frame's type and, for a room event, its id, read from the text's start: Parley encodes "type"
+# first and a room event's "id" second (``protocol``), so a live event is not parsed again.
+_HEAD = re.compile(r'\{"type":"(\w+)"(?:,"id":(\d+)[,}])?')
+
+
+def _peek(text: str) -> tuple[str | None, Any]:
+    """The frame's type, and its id (a room event), its parsed JSON (hello, history, error) or None
+    (the rest, which need nothing more)."""
+    head = _HEAD.match(text)
+    if head is not None:
+        kind = head[1]
+        if kind in ROOM_EVENTS and head[2] is not None:
+            return kind, int(head[2])
+        if kind not in ("hello", "history", "error") and kind not in ROOM_EVENTS:
+            return kind, None
+    frame = orjson.loads(text)
+    return (frame.get("type"), frame) if isinstance(frame, dict) else (None, frame)
 
 
 def _one_line(text: str) -> bytes:
