@@ -394,6 +394,7 @@ def room_strings() -> dict[str, Any]:
         "connecting": _("Connecting…"),
         "live": _("Live"),
         "live_http": _("Connected over HTTP (WebSocket blocked)"),
+        "http_guest": _("Log in to send messages while WebSocket is blocked."),
         "reconnecting": _("Reconnecting…"),
         "closed": _("Disconnected"),
         "typing_one": _("%(name)s is typing…"),

@@ -184,6 +184,11 @@ def test_the_status_line_is_translated(people, web, proxy):
     kim.page.fill("#guest-name", "kim")
     kim.page.click("#guest-form button[type=submit]")
     expect_http(kim, "HTTP로 연결됨 (WebSocket 차단됨)")
+    # A guest reads over HTTP but cannot send (the API takes no guests): the composer says so.
+    expect(kim.page.locator("#message")).to_be_disabled()
+    expect(kim.page.locator("#message")).to_have_attribute(
+        "placeholder", "WebSocket이 차단된 동안 메시지를 보내려면 로그인하세요."
+    )
     with connect(ws_url(web, room) + "?name=lee", open_timeout=10) as lee:
         lee.send(json.dumps({"message": "안녕하세요"}))
         expect(kim.page.locator("#log li.msg .body")).to_have_text(["안녕하세요"])
@@ -204,6 +209,7 @@ def test_the_page_goes_back_to_websocket_when_it_works_again(people, web, proxy)
         refused = proxy.refused
         ana.page.clock.fast_forward(61_000)
         ana.expect_live()  # a WebSocket said hello: the page is back on it
+        expect(ana.page.locator("#message")).to_be_enabled()  # a guest sends again
         assert proxy.refused == refused
         lee.send(json.dumps({"message": "over websocket"}))
         expect(ana.page.locator("#log li.msg .body")).to_have_text(["over http", "over websocket"])

@@ -76,6 +76,7 @@ const page = {
   readTimer: 0,
   mutedTimer: 0, // re-enables the composer when a mute ends
   removal: null, // the "removed" frame (kicked, banned, removed) before the 4410 close
+  readOnly: false, // a guest on the HTTP fallback: the composer is off until WebSocket is back
 };
 
 // --- Server frames ---------------------------------------------------------------------------------
@@ -170,6 +171,11 @@ function onHistory(frame, update) {
 /** Called when a join or a resume is complete. */
 function onLive(first) {
   if (!room.muted) view.hideBanner(); // a mute's banner stays until it ends
+  // Over HTTP a page sends through the REST API, which takes no guests: a guest reads only.
+  const readOnly = connection.transport === "sse" && room.you?.guest === true;
+  if (readOnly) view.setComposer(false, t("http_guest"));
+  else if (page.readOnly && !room.muted) view.setComposer(true);
+  page.readOnly = readOnly;
   renderOlder();
   flushOutbox();
   uploads?.retry(); // an upload the network interrupted: the network is back
