@@ -363,3 +363,37 @@ async def test_an_open_stream_is_counted_in_parley_connections_by_its_door(modul
     await until(server.http, lambda s: value(s, "parley_connections", door="sse") == 1, "the stream counted")
     await stream.close()
     await until(server.http, lambda s: value(s, "parley_connections", door="sse") == 0, "the stream gone")
+
+
+async def test_a_reader_that_falls_behind_is_dropped_like_a_websocket(module_farm, room, make_user):
+    """PARLEY_SEND_QUEUE_MAX holds for a stream: a reader that stops reading is ended (it leaves
+    the room's presence) while the others go on."""
+    import socket
+
+    server = module_farm.start(PARLEY_SEND_QUEUE_MAX="3", PARLEY_RATE_PER_SEC="0", PARLEY_SLOW_CLIENT_GRACE="1")
+    _, alice = make_user("alice")
+    watcher = await connect(room_url(server.ws, "/ws/rooms/{}/", room, "?name=watcher"), max_queue=None)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server's buffers fill soon
+    slow.connect(("127.0.0.1", server.port))
+    path = events_url("", room) + "?name=slow"
+    slow.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+    try:
+        while "slow" not in (await recv_until(watcher, "presence"))["users"]:
+            pass
+        # Never read again; send until the server gives up on it (each frame ~10 KB).
+        text = "가" * 3000
+        for n in range(300):
+            await post(server, room, alice["token"], f"{n} {text}")
+            if n % 20 == 19:
+                try:
+                    frame = await recv_until(watcher, "presence", within=0.5)
+                except TimeoutError:
+                    continue
+                if "slow" not in frame["users"]:
+                    break
+        else:
+            raise AssertionError("the slow reader was never dropped")
+    finally:
+        slow.close()
+        await watcher.close()
