@@ -8,6 +8,9 @@ consumers call these; so will the HTTP API. They raise ProtocolError for a chang
 
 from __future__ import annotations
 
+import math
+import time
+
 import markup
 
 from . import db, groupcommit, identity, protocol, selectors, services
@@ -114,6 +117,33 @@ async def do_read(*, room: Room, who: Identity, up_to: int, origin: str = "") ->
     if moved:
         await events.publish_read(user_id=who.user_id, room=room, up_to=cursor, origin=origin)
     return cursor
+
+
+async def do_typing(*, room: Room, who: Identity, origin: str = "") -> None:
+    """Tell the room's members that ``who`` is typing (a hint: not stored, dropped quietly when the
+    bus fails). ``origin`` is the connection it came from, which does not get it back; "" (an HTTP
+    request): every member does, the typist's own connections too. The caller applies the rate
+    rule (``protocol.TYPING_MIN_INTERVAL``: per connection, or per user and room, ``typing_allowed``)."""
+    text = protocol.encode(protocol.typing_frame(who.name))
+    await broadcast.get_hub().publish_typing(room=room.address, origin=origin, text=text)
+
+
+# The last typing hint by (user, room) from a door without a connection (HTTP), in this process.
+_typed: dict[tuple[int | str, int], float] = {}
+
+
+def typing_allowed(*, room: Room, who: Identity) -> bool:
+    """The rate rule for typing hints that come without a connection (HTTP): one per user (or
+    guest session) and room per ``protocol.TYPING_MIN_INTERVAL``; extra ones are dropped."""
+    now = time.monotonic()
+    key = (who.user_id if who.user_id is not None else who.session_key or who.name, room.pk)
+    if now - _typed.get(key, -math.inf) < protocol.TYPING_MIN_INTERVAL:
+        return False
+    if len(_typed) > 10_000:  # forget the old ones: they no longer limit anything
+        for stale in [k for k, when in _typed.items() if now - when >= protocol.TYPING_MIN_INTERVAL]:
+            del _typed[stale]
+    _typed[key] = now
+    return True
 
 
 async def _mentions(room: Room, text: str, *, author: Identity) -> tuple[tuple[str, ...], tuple[int, ...]]:

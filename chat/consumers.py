@@ -53,10 +53,6 @@ FLOOD_CLOSE_GRACE = 0.5
 # (``read_snapshot``): the last one is sent whatever it holds.
 SNAPSHOT_READS = 5
 
-# "X is typing" is a hint, not data: one typing event per connection per second is plenty, and
-# extra ones are dropped without an error.
-TYPING_MIN_INTERVAL = 1.0
-
 _CLOSE_FOR = {
     ErrorCode.FORBIDDEN: CloseCode.FORBIDDEN,
     ErrorCode.RATE_LIMITED: CloseCode.TRY_AGAIN_LATER,
@@ -125,6 +121,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         later"). Whatever fails after the join, the connection leaves its room (``_leave``).
         """
         self.query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        if self.scope.get("parley.transport") == "sse":  # the native door over HTTP (chat/sse.py)
+            self.door = "sse"
         self.budget = TokenBucket(rate=settings.PARLEY_FRAME_RATE_PER_SEC, burst=settings.PARLEY_FRAME_BURST)
         self.last_typing = 0.0
         try:
@@ -550,12 +548,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_typing(self) -> None:
         assert self.room is not None
         now = time.monotonic()
-        if now - self.last_typing < TYPING_MIN_INTERVAL:
+        if now - self.last_typing < protocol.TYPING_MIN_INTERVAL:
             return
         self.last_typing = now
         assert self.outbox is not None
-        text = protocol.encode(protocol.typing_frame(self.identity.name))
-        await broadcast.get_hub().publish_typing(room=self.room.address, origin=self.outbox.origin, text=text)
+        await actions.do_typing(room=self.room, who=self.identity, origin=self.outbox.origin)
 
     # --- Helpers --------------------------------------------------------------------------------
 

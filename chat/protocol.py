@@ -766,6 +766,11 @@ def presence_frame(users: list[str]) -> PresenceFrame:
     return {"type": "presence", "users": users}
 
 
+# "X is typing" is a hint, not data: one typing event per connection (over HTTP: per user and room)
+# per second is plenty, and extra ones are dropped without an error.
+TYPING_MIN_INTERVAL = 1.0
+
+
 def typing_frame(sender: str) -> TypingFrame:
     return {"type": "typing", "sender": sender}
 

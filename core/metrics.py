@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 # and Prometheus does not need them (a counter reset is seen in the counter itself).
 disable_created_metrics()
 
-DOORS = ("seed", "tutorial", "native")
+DOORS = ("seed", "tutorial", "native", "sse")  # sse: the native door over HTTP (chat/sse.py)
 # Client frames by kind ("invalid": refused before it had a kind: bad JSON, a binary frame, a bad field).
 IN_KINDS = ("message", "edit", "delete", "reaction", "read", "history", "thread", "typing", "ping", "invalid")
 # Frames sent to clients by kind (the frame's "type").
@@ -44,7 +44,7 @@ OUT_KINDS = (
 
 CONNECTIONS = Gauge(
     "parley_connections",
-    "Open WebSocket connections that have joined their room, by door.",
+    "Open WebSocket connections (and SSE streams) that have joined their room, by door.",
     ["door"],
     multiprocess_mode="livesum",  # WORKERS>1: the sum over the workers alive now
 )

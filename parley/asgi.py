@@ -19,7 +19,8 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 import chat.routing  # noqa: E402
 from accounts.tokens import user_for_token  # noqa: E402
-from chat import db  # noqa: E402
+from api.errors import STATUS  # noqa: E402
+from chat import db, sse  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from core import backends, metrics  # noqa: E402
 from parley.edge import AddressLimits, BodyLimit, OriginCheck  # noqa: E402
@@ -102,11 +103,29 @@ class ServerSend:
         return await self.application(scope, receive, send)
 
 
+class EventsRouter:
+    """HTTP: a GET of a room's events (``/api/v1/.../events``) goes to the SSE door
+    (``chat.sse``), everything else to Django."""
+
+    def __init__(self, events: Any, http: Any) -> None:
+        self.events = events
+        self.http = http
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if sse.is_events_request(scope):
+            return await self.events(scope, receive, send)
+        return await self.http(scope, receive, send)
+
+
+# Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
+# The SSE door runs the same stack as a WebSocket handshake (without ServerSend: its frames go
+# through the door's adapter, never straight to a socket).
+doors = AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))
+
 application = ProtocolTypeRouter(
     {
         # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
-        "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
-        # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
-        "websocket": ServerSend(AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))),
+        "http": EventsRouter(sse.SseDoor(doors, status=STATUS), BodyLimit(ASGIStaticFilesHandler(django_asgi_app))),
+        "websocket": ServerSend(doors),
     }
 )

@@ -274,6 +274,9 @@ PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)
 # Seconds the socket of a client closed for falling behind stays open for it to read what was sent
 # and then the 1013 close; then it is reset and its buffers freed (chat/fanout/outbox.py close_now).
 PARLEY_SLOW_CLIENT_GRACE = env_float("PARLEY_SLOW_CLIENT_GRACE", 10.0)
+# Seconds without an event after which an SSE stream (chat/sse.py) gets a comment line, so that
+# proxies do not close it as idle (0: none).
+PARLEY_SSE_KEEPALIVE = env_float("PARLEY_SSE_KEEPALIVE", 15.0)
 PARLEY_ALLOW_GUESTS = env_bool("PARLEY_ALLOW_GUESTS", True)
 # Seconds after posting during which a message's author may edit it; 0: no limit.
 PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)

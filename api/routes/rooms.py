@@ -182,6 +182,19 @@ async def _room_read(user: AbstractBaseUser, grant: RoomAccess, up_to: int) -> H
     return json({"up_to": await actions.do_read(room=grant.room, who=who(user), up_to=up_to)})
 
 
+async def _room_typing(user: AbstractBaseUser, grant: RoomAccess) -> HttpResponse:
+    """ "I am typing", as the WebSocket's typing frame: one per user and room per second is passed
+    on (and spends a write); extra ones are dropped without an error. 204 either way."""
+    speaker = who(user)
+    if actions.typing_allowed(room=grant.room, who=speaker):
+        spend(user)
+        await actions.do_typing(room=grant.room, who=speaker)
+    return HttpResponse(status=204)
+
+
+TYPED = answers(status=204, schema=None, errors=WRITE)
+
+
 # --- The rooms of public: /rooms ------------------------------------------------------------------
 
 
@@ -290,6 +303,15 @@ async def read(request: HttpRequest, room: schemas.RoomName, body: schemas.ReadR
     return await _room_read(user, await room_of(user, PUBLIC, room), body.up_to)
 
 
+@router.post("/rooms/{room}/typing", response=TYPED, tags=["rooms"])
+async def typing(request: HttpRequest, room: schemas.RoomName) -> HttpResponse:
+    """Tell the room you are typing (for clients without a WebSocket, e.g. on the SSE door): every
+    member gets a `typing` frame with your name. At most one a second per user and room is passed
+    on; extra ones are dropped quietly. No body."""
+    user = user_of(request)
+    return await _room_typing(user, await room_of(user, PUBLIC, room))
+
+
 # --- The rooms of any namespace: /ns/<ns>/rooms -------------------------------------------------
 
 
@@ -389,6 +411,13 @@ async def ns_read(
     return await _room_read(user, await room_of(user, ns, room), body.up_to)
 
 
+@router.post("/ns/{ns}/rooms/{room}/typing", response=TYPED, tags=["namespaces"])
+async def ns_typing(request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName) -> HttpResponse:
+    """As `POST /rooms/{room}/typing`."""
+    user = user_of(request)
+    return await _room_typing(user, await room_of(user, ns, room))
+
+
 # --- Rooms of a namespace: creation, members, kicks -----------------------------------------------
 
 
@@ -443,3 +472,17 @@ async def dm_post_message(
     """As `POST /rooms/{room}/messages`, a direct message to `username` (an unknown user: 404)."""
     user = user_of(request)
     return await _room_post(user, body, idempotency_key, await _dm(user, username))
+
+
+@router.post("/dm/{username}/read", response=answers(schema=schemas.ReadOut, errors=WRITE), tags=["dm"])
+async def dm_read(request: HttpRequest, username: schemas.Username, body: schemas.ReadRequest) -> HttpResponse:
+    """As `POST /rooms/{room}/read`, in the caller's direct messages with `username`."""
+    user = user_of(request)
+    return await _room_read(user, await _dm(user, username), body.up_to)
+
+
+@router.post("/dm/{username}/typing", response=TYPED, tags=["dm"])
+async def dm_typing(request: HttpRequest, username: schemas.Username) -> HttpResponse:
+    """As `POST /rooms/{room}/typing`, in the caller's direct messages with `username`."""
+    user = user_of(request)
+    return await _room_typing(user, await _dm(user, username))

@@ -359,6 +359,9 @@ def render_chat(
         "room": title,
         "key": key,
         "ws": ws,
+        # The room in the REST API: its events (the SSE door) when WebSocket is blocked, and the
+        # routes the page then sends through.
+        "api": api,
         "moderator": moderator,
         "olderPage": OLDER_PAGE,
         "strings": room_strings(),
@@ -390,6 +393,8 @@ def room_strings() -> dict[str, Any]:
     return {
         "connecting": _("Connecting…"),
         "live": _("Live"),
+        "live_http": _("Connected over HTTP (WebSocket blocked)"),
+        "http_guest": _("Log in to send messages while WebSocket is blocked."),
         "reconnecting": _("Reconnecting…"),
         "closed": _("Disconnected"),
         "typing_one": _("%(name)s is typing…"),

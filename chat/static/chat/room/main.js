@@ -1,6 +1,6 @@
 // The room page (docs/ui.md): the entry point, loaded as <script type="module">, no build step.
 // It reads the page's configuration, makes the pieces and wires them together:
-// - connection.js: the WebSocket, reconnects, ?after= resume, heartbeat;
+// - connection.js: the WebSocket (or its HTTP fallback), reconnects, ?after= resume, heartbeat;
 // - state.js: the room as data; every server frame goes through RoomState.apply();
 // - view.js (and format.js): the DOM;
 // - composer.js, uploads.js: the composer's tools (code block, preview, files) and the uploads;
@@ -38,13 +38,19 @@ view.moderator = config.moderator === true;
 const bucket = new TokenBucket(room.limits);
 // The room as this browser's storage knows it: its address (a room of a namespace, a DM) or its name.
 const roomKey = config.key || config.room;
-const connection = new Connection(config.ws, () => room.lastId, {
-  onFrame,
-  onStatus: (name) => view.setStatus(name),
-  onLive,
-  onDetach,
-  onRefused,
-});
+// config.api: the room in the REST API, whose events (SSE) are the fallback when WebSocket is blocked.
+const connection = new Connection(
+  config.ws,
+  () => room.lastId,
+  {
+    onFrame,
+    onStatus: (name) => view.setStatus(name),
+    onLive,
+    onDetach,
+    onRefused,
+  },
+  config.api,
+);
 // Files: only for a logged-in user where the namespace takes them (uploadUrl null: no attach button).
 const uploads = config.uploadUrl ? new Uploads(config.uploadUrl, onUploadChange) : null;
 const composer = new Composer(ui, t, config, view, uploads, onInput);
@@ -70,6 +76,7 @@ const page = {
   readTimer: 0,
   mutedTimer: 0, // re-enables the composer when a mute ends
   removal: null, // the "removed" frame (kicked, banned, removed) before the 4410 close
+  readOnly: false, // a guest on the HTTP fallback: the composer is off until WebSocket is back
 };
 
 // --- Server frames ---------------------------------------------------------------------------------
@@ -164,6 +171,11 @@ function onHistory(frame, update) {
 /** Called when a join or a resume is complete. */
 function onLive(first) {
   if (!room.muted) view.hideBanner(); // a mute's banner stays until it ends
+  // Over HTTP a page sends through the REST API, which takes no guests: a guest reads only.
+  const readOnly = connection.transport === "sse" && room.you?.guest === true;
+  if (readOnly) view.setComposer(false, t("http_guest"));
+  else if (page.readOnly && !room.muted) view.setComposer(true);
+  page.readOnly = readOnly;
   renderOlder();
   flushOutbox();
   uploads?.retry(); // an upload the network interrupted: the network is back
