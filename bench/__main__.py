@@ -23,6 +23,9 @@ Scenarios (each on a freshly started server):
      posting with POST /api/v1/rooms/<room>/messages (one in flight each, keep-alive) into 4 rooms of
      10 WebSocket members: messages posted/s, the POST's p50/p99, delivery to the members, losses
   R  markup.render's cost per message (us, median and p99) by kind of text, in a process of its own
+  Q  quiet rooms: one signed-in sender in a room of 10, closed loop (send, wait for the echo, send
+     the next), unbatched; server CPU time over exactly 2,000 messages (quick 500) after 200 (50)
+     of warm-up: us of server CPU per message, on PostgreSQL + Redis and on SQLite alone
 
 ``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
 database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
@@ -50,13 +53,13 @@ from typing import Any
 import psutil
 import uvloop
 
-from . import attach, corpus, httpsend, loadgen, mixed, mixplan, report, revisions, servers
+from . import attach, corpus, httpsend, loadgen, mixed, mixplan, quiet, quietplan, report, revisions, servers
 from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RENDER_CMD = [sys.executable, "-m", "bench.render", "--json"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R")
+SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R", "Q")
 TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
@@ -86,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
     p.add_argument(
-        "--profile", action="store_true", help="after A, C, D, T and F, run them again on Parley under py-spy"
+        "--profile", action="store_true", help="after A, C, D, T, F and Q, run them again on Parley under py-spy"
     )
     p.add_argument("--memtrace", action="store_true", help="after C, run it again on Parley under tracemalloc")
     p.add_argument("--no-store", action="store_true", help="skip the direct store-path runs of D")
@@ -351,6 +354,8 @@ async def run_target(
         log(f"{target.name} H: {summarize(m)}; refused by code {m['errors_by_code']}")
     elif "H" in only and target.compared:
         log(f"{target.name}: no scenario H (this revision has no REST API)")
+    if "Q" in only and target.parley:
+        out["Q"] = await scenario_q(target, args, profile_out)
     if "C" in only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
         m = await on_fresh_server(
@@ -371,6 +376,33 @@ async def run_target(
         if args.profile and target.name == "parley":
             profile_out.update(await profile_c(target, args))
     return out
+
+
+async def scenario_q(target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any]) -> dict[str, Any]:
+    """Scenario Q on a fresh server (``bench.quiet``); with ``--profile``, on PostgreSQL + Redis, again
+    under py-spy from the first measured message to the last."""
+    warmup, count = quietplan.counts(args.quick)
+    params = dict(members=quietplan.QUIET_MEMBERS, senders=1, window=1, count=count, warmup_messages=warmup)
+    log(f"{target.name}: scenario Q {params}")
+
+    def run_q(server: servers.Server, on_measure_start: Callable[[], Any] | None = None) -> Awaitable[dict[str, Any]]:
+        return quiet.run_quiet(
+            server,
+            target,
+            count=count,
+            warmup=warmup,
+            members=quietplan.QUIET_MEMBERS,
+            settle=0.75 if args.quick else 1.5,
+            log=log,
+            on_measure_start=on_measure_start,
+        )
+
+    m = await on_fresh_server(target, args, run_q)
+    m["params"] = params
+    log(f"{target.name} Q: {summarize(m)}")
+    if args.profile and target.name == "parley":
+        profile_out.update(await profile_scenario(target, args, "Q", run_q))
+    return m
 
 
 class Spy:
@@ -632,7 +664,7 @@ async def run_family(
 
 # The order scenarios run in (run_target's); B, T and F one after the other, so their ratios are
 # minutes apart. R runs before any server, in main_async.
-RUN_ORDER = ("A", "B", "T", "F", "L", "D", "M", "H", "C")
+RUN_ORDER = ("A", "B", "T", "F", "L", "D", "M", "H", "Q", "C")
 
 
 def run_render(args: argparse.Namespace) -> dict[str, Any]:
@@ -701,7 +733,7 @@ async def main_async(args: argparse.Namespace) -> int:
         family = (["parley"] if "parley" in args.targets else []) + list(trees)
         if family:
             await run_family(family, trees, args, tmp, logs, results, profile)
-        if "D" in args.only and "parley" in args.targets:
+        if ("D" in args.only or "Q" in args.only) and "parley" in args.targets:
             names.append("parley-sqlite")
             target = servers.Target(name="parley-sqlite", tmp=tmp, workers=args.workers, logs=logs)
             try:

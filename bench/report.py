@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from .quietplan import PG_GOAL_US, PG_LIMIT_US, SQLITE_LIMIT_US
 from .stats import ratio
 
 
@@ -184,6 +185,18 @@ ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
     ("H", "pg_sessions_per_s", "H PostgreSQL sessions opened/s", "{:,.0f}", "", None),
     ("H", "errors", "H posts refused (any status but 201)", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("H", "lost", "H lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    (
+        "Q",
+        "server_cpu_per_message_us",
+        "Q server CPU/message, quiet room of 10, PG+Redis (us)",
+        "{:,.0f}",
+        f"<= {PG_LIMIT_US:,.0f} us (goal {PG_GOAL_US:,.0f})",
+        lambda v, r, f: v <= PG_LIMIT_US,
+    ),
+    ("Q", "backend_cpu_per_message_us", "Q Redis+PG CPU/message (us)", "{:,.0f}", "", None),
+    ("Q", "messages_per_s", "Q messages/s one at a time (wall clock, noisy)", "{:,.0f}", "", None),
+    ("Q", "p50_ms", "Q echo round trip p50 (ms, wall clock)", "{:.2f}", "", None),
+    ("Q", "lost", "Q lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
     ("R", Render("plain_fast"), "R render us: plain line, fast path (p99)", RENDER, "", None),
     ("R", Render("plain_parsed"), "R render us: plain line, through the parser", RENDER, "", None),
     ("R", Render("inline"), "R render us: inline Markdown", RENDER, "", None),
@@ -279,6 +292,12 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
         cells.update(target="", met="")
         after = next((i + 1 for i, r in enumerate(rows) if r[0].startswith("D messages/s")), len(rows))
         rows.insert(after, [cells.get(h, "-") for h in header])
+    quiet = results.get("parley-sqlite", {}).get("Q", {}).get("server_cpu_per_message_us")
+    if quiet is not None:
+        cells = {"metric": "Q server CPU/message, quiet room of 10, SQLite alone (us)", "Parley": f"{quiet:,.0f}"}
+        cells.update(target=f"<= {SQLITE_LIMIT_US:,.0f} us", met="yes" if quiet <= SQLITE_LIMIT_US else "NO")
+        after = next((i + 1 for i, r in enumerate(rows) if r[0].startswith("Q server CPU/message")), len(rows))
+        rows.insert(after, [cells.get(h, "-") for h in header])
     return rows
 
 
@@ -321,7 +340,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
     mixed = [("M", "events_per_s", "M: mixed workload: events stored/s", None)]
     http = [("H", "messages_per_s", "H: messages posted/s over HTTP", None)]
     # A third row for the send path with Markdown and attachments (T, F) and the render cost (R).
-    third = any(s in runs for runs in results.values() for s in (*SEND_PATH, "R"))
+    third = any(s in runs for runs in results.values() for s in (*SEND_PATH, "R", "Q"))
     fig, axes = plt.subplots(3 if third else 2, 6, figsize=(25, 11 if third else 7.5))
     colors = {"baseline": "#b0b0b0", "layer": "#9a78c0", "floor": "#e0a040", "parley": "#2a7ab9"}
     for i, name in enumerate(compared(results)):  # older revisions of Parley: lighter blues
@@ -546,5 +565,28 @@ def send_path_panels(axes: list[Any], results: dict[str, dict[str, dict[str, Any
         [("upload p50", "F", "upload_p50_ms"), ("upload p99", "F", "upload_p99_ms")],
         "F: an upload through the API (ms)",
     )
-    for ax in axes[5:]:
+    quiet_panel(axes[5], results)
+
+
+def quiet_panel(ax: Any, results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Q: server CPU per unbatched message on PostgreSQL + Redis and on SQLite alone, with the targets."""
+    bars = [
+        (label, results.get(name, {}).get("Q", {}).get("server_cpu_per_message_us"), limit, color)
+        for label, name, limit, color in (
+            ("PG+Redis", "parley", PG_LIMIT_US, "#2a7ab9"),
+            ("SQLite", "parley-sqlite", SQLITE_LIMIT_US, "#6a9f58"),
+        )
+    ]
+    bars = [b for b in bars if b[1] is not None]
+    if not bars:
         ax.axis("off")
+        return
+    drawn = ax.bar([b[0] for b in bars], [b[1] for b in bars], color=[b[3] for b in bars])
+    for bar, (_, us, limit, _) in zip(drawn, bars, strict=True):
+        ax.annotate(f"{us:,.0f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
+        ax.hlines(limit, bar.get_x(), bar.get_x() + bar.get_width(), colors="#d62728", linestyles="--")
+    ax.axhline(PG_GOAL_US, color="#d62728", linestyle=":", linewidth=1, label=f"goal {PG_GOAL_US:,.0f} (PG+Redis)")
+    ax.legend(fontsize=8)
+    ax.margins(y=0.12)
+    ax.set_title("Q: server CPU per unbatched message (us; dashed: target)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)

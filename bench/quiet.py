@@ -1,0 +1,130 @@
+"""Scenario Q ("quiet rooms"): server CPU per unbatched message.
+
+One signed-in sender (a user with a personal token, ``bench.apitokens``; the handshake's
+``Authorization: Bearer``, as F's senders) in a room of ``quietplan.QUIET_MEMBERS`` members sends
+a message, waits for its own echo, sends the next: one in flight, so the server never batches.
+After ``warmup`` messages, the server process's CPU time (user + system, psutil) is read before
+the first and after the echo of the last of exactly ``count`` messages: microseconds of server CPU
+per message (its store, its publish, its 10 deliveries). Run on Parley with PostgreSQL + Redis and
+on Parley with SQLite alone (in-process fan-out).
+
+Wall-clock numbers (messages/s, the echo's round trip) are recorded too, but on a shared machine
+they measure the machine's noise as much as Parley; the CPU per message does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import httpsend, servers
+from .loadgen import ECHO_TIMEOUT, Recorder, close_clients, open_clients
+from .quietplan import cpu_per_message_us, member_plan
+from .stats import percentile
+
+
+async def run_quiet(
+    server: servers.Server,
+    target: servers.Target,
+    *,
+    count: int,
+    warmup: int,
+    members: int,
+    settle: float = 1.5,
+    drain: float = 5.0,
+    log: Callable[[str], None] = print,
+    on_measure_start: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Scenario Q on a Parley server: ``warmup`` then ``count`` closed-loop messages from one sender."""
+    tag = f"q{int(time.time() * 1000) % 10**9}"
+    token = httpsend.make_tokens(target, 1, tag)[0]
+    recorder = Recorder(parley=True)
+    clients, failures, open_s = await open_clients(
+        server,
+        lambda r: target.room_path.format(room=f"{tag}r{r}"),
+        member_plan(members),
+        recorder,
+        concurrency=1,  # the sender first: it creates the room
+        sender_request=lambda s: ("", {"Authorization": f"Bearer {token}"}),
+    )
+    sender = next((c for c in clients if c.sender_id == 0), None)
+    if sender is None:
+        raise RuntimeError(f"Q: the sender did not connect ({failures} connections failed)")
+    await asyncio.sleep(settle)  # the joins' presence frames settle
+    sender.echo = asyncio.Semaphore(0)
+    recorder.senders[0] = sender
+    server_ps = server.ps
+    round_trips: list[int] = []
+    timeouts = 0
+    n = 0
+
+    async def send_one() -> None:
+        nonlocal n, timeouts
+        start = time.monotonic_ns()
+        await sender.ws.send(recorder.encode(0, n))
+        n += 1
+        recorder.sent[0] = n
+        try:
+            await asyncio.wait_for(sender.echo.acquire(), ECHO_TIMEOUT)
+        except TimeoutError:
+            timeouts += 1
+            return
+        if recorder.measuring:
+            round_trips.append(time.monotonic_ns() - start)
+
+    try:
+        for _ in range(warmup):
+            await send_one()
+        recorder.measuring = True
+        if on_measure_start is not None:
+            on_measure_start()
+        deliveries_before = recorder.deliveries
+        cpu_before, backend_before = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await send_one()
+        seconds = time.perf_counter() - t0
+        cpu_after, backend_after = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        deliveries = recorder.deliveries - deliveries_before
+        recorder.measuring = False
+        deadline = time.monotonic() + drain
+        while True:  # every member should get every message
+            lost = sum(max(0, n - c.got.get(0, 0)) for c in clients)
+            if lost == 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await close_clients(clients)
+    per_message = cpu_per_message_us(cpu_before, cpu_after, count)
+    backend = servers.backend_cpu_delta(backend_before, backend_after)
+    round_trips.sort()
+    return {
+        "connections": len(clients),
+        "connect_failures": failures,
+        "connect_s": open_s,
+        "members": members,
+        "messages_measured": count,
+        "warmup_messages": warmup,
+        "seconds": seconds,
+        "server_cpu_s": cpu_after - cpu_before,
+        "server_cpu_per_message_us": per_message,
+        "backend_cpu_per_message_us": cpu_per_message_us(0.0, backend, count),
+        "server_cpu_per_delivery_us": per_message / members if per_message is not None else None,
+        "server_cpu_pct": 100 * (cpu_after - cpu_before) / seconds,
+        "messages_per_s": count / seconds,  # wall clock: noisy on a shared machine
+        "deliveries_per_s": deliveries / seconds,
+        "p50_ms": _ms(percentile(round_trips, 50)),  # the sender's echo round trip
+        "p99_ms": _ms(percentile(round_trips, 99)),
+        "echo_timeouts": timeouts,
+        "lost": lost,
+        "disorder": recorder.disorder,
+        "errors": sum(recorder.errors.values()),
+        "errors_by_code": dict(recorder.errors),
+        "rss_mb": servers.rss_bytes(server_ps) / 2**20,
+    }
+
+
+def _ms(ns: float | None) -> float | None:
+    return None if ns is None else ns / 1e6

@@ -1,0 +1,88 @@
+"""Scenario Q's pure parts: the room's members, the counts, CPU per message, the table's rows and the plot."""
+
+import pytest
+
+from bench.__main__ import RUN_ORDER, SCENARIOS, parse_args
+from bench.quietplan import (
+    PG_LIMIT_US,
+    QUIET_MEMBERS,
+    SQLITE_LIMIT_US,
+    counts,
+    cpu_per_message_us,
+    member_plan,
+    met,
+)
+from bench.report import HEADER, plot, table_rows
+
+
+def test_the_sender_joins_first_then_nine_listeners():
+    plan = member_plan()
+    assert len(plan) == QUIET_MEMBERS == 10
+    assert plan[0] == (0, 0)
+    assert plan[1:] == [(0, None)] * 9
+    assert member_plan(1) == [(0, 0)]
+    with pytest.raises(ValueError):
+        member_plan(0)
+
+
+def test_counts_of_full_and_quick_runs():
+    assert counts(False) == (200, 2000)
+    warmup, count = counts(True)
+    assert 0 < warmup < count < 2000
+
+
+def test_cpu_per_message_is_the_cpu_seconds_over_the_count_in_microseconds():
+    assert cpu_per_message_us(10.0, 12.0, 2000) == pytest.approx(1000.0)
+    assert cpu_per_message_us(3.25, 3.85, 2000) == pytest.approx(300.0)
+    assert cpu_per_message_us(1.0, 1.0, 5) == 0.0
+    assert cpu_per_message_us(1.0, 2.0, 0) is None
+
+
+def test_met_is_within_the_limit_inclusive():
+    assert met(PG_LIMIT_US, PG_LIMIT_US)
+    assert not met(PG_LIMIT_US + 1, PG_LIMIT_US)
+    assert met(599.0, SQLITE_LIMIT_US)
+    assert not met(None, SQLITE_LIMIT_US)
+
+
+def test_q_is_a_scenario_that_runs_and_can_be_chosen_alone():
+    assert "Q" in SCENARIOS and "Q" in RUN_ORDER
+    assert parse_args(["--only", "q", "--quick"]).only == ["Q"]
+
+
+def quiet_results(pg_us: float, sqlite_us: float) -> dict:
+    return {
+        "parley": {"Q": {"server_cpu_per_message_us": pg_us, "backend_cpu_per_message_us": 1800.0, "lost": 0}},
+        "parley-sqlite": {"Q": {"server_cpu_per_message_us": sqlite_us, "lost": 0}},
+    }
+
+
+def cells(rows: list[list[str]], label: str) -> dict[str, str]:
+    return dict(zip(HEADER, next(r for r in rows if r[0] == label), strict=True))
+
+
+PG_ROW = "Q server CPU/message, quiet room of 10, PG+Redis (us)"
+SQLITE_ROW = "Q server CPU/message, quiet room of 10, SQLite alone (us)"
+
+
+def test_q_rows_say_whether_each_database_meets_its_target():
+    rows = table_rows(quiet_results(4140.0, 2140.0))
+    pg, sqlite = cells(rows, PG_ROW), cells(rows, SQLITE_ROW)
+    assert (pg["Parley"], pg["target"], pg["met"]) == ("4,140", "<= 1,000 us (goal 300)", "NO")
+    assert (sqlite["Parley"], sqlite["target"], sqlite["met"]) == ("2,140", "<= 600 us", "NO")
+    labels = [r[0] for r in rows]
+    assert labels.index(SQLITE_ROW) == labels.index(PG_ROW) + 1  # side by side
+    assert cells(rows, "Q lost deliveries")["met"] == "yes"
+    rows = table_rows(quiet_results(950.0, 600.0))
+    assert cells(rows, PG_ROW)["met"] == cells(rows, SQLITE_ROW)["met"] == "yes"
+
+
+def test_without_q_there_are_no_q_rows():
+    rows = table_rows({"parley": {"A": {"deliveries_per_s": 1.0}}, "parley-sqlite": {"D": {"messages_per_s": 2.0}}})
+    assert not [r for r in rows if r[0].startswith("Q ")]
+
+
+def test_plot_with_q(tmp_path):
+    path = tmp_path / "bench.png"
+    plot(quiet_results(4140.0, 2140.0), {}, path, "test")
+    assert path.stat().st_size > 0
