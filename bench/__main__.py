@@ -356,6 +356,8 @@ async def run_target(
         log(f"{target.name}: no scenario H (this revision has no REST API)")
     if "Q" in only and target.parley:
         out["Q"] = await scenario_q(target, args, profile_out)
+        if target.name == "parley":
+            out["Q2"] = await scenario_q2(target, args)
     if "C" in only and target.name != "parley-sqlite":
         log(f"{target.name}: scenario C ({args.connections} idle connections)")
         m = await on_fresh_server(
@@ -402,6 +404,38 @@ async def scenario_q(target: servers.Target, args: argparse.Namespace, profile_o
     log(f"{target.name} Q: {summarize(m)}")
     if args.profile and target.name == "parley":
         profile_out.update(await profile_scenario(target, args, "Q", run_q))
+    return m
+
+
+async def scenario_q2(target: servers.Target, args: argparse.Namespace) -> dict[str, Any]:
+    """Q with the sender on one process and the 9 other members on a second (PostgreSQL + Redis): the
+    storing process's CPU per message and a receiving process's (a pub/sub message, 9 deliveries)."""
+    warmup, count = quietplan.counts(args.quick)
+    params = dict(members=quietplan.QUIET_MEMBERS, processes=2, count=count, warmup_messages=warmup)
+    log(f"{target.name}: scenario Q2 {params}")
+
+    async def run_q2(server: servers.Server) -> dict[str, Any]:
+        listeners = target.start()
+        try:
+            return await quiet.run_quiet(
+                server,
+                target,
+                count=count,
+                warmup=warmup,
+                members=quietplan.QUIET_MEMBERS,
+                settle=0.75 if args.quick else 1.5,
+                log=log,
+                listeners_server=listeners,
+            )
+        finally:
+            listeners.stop()
+
+    m = await on_fresh_server(target, args, run_q2)
+    m["params"] = params
+    log(
+        f"{target.name} Q2: sender's process {m['server_cpu_per_message_us']:.0f} us/message, "
+        f"listeners' process {m['listener_cpu_per_message_us'] or 0:.0f} us/message"
+    )
     return m
 
 

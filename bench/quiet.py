@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from . import httpsend, servers
-from .loadgen import ECHO_TIMEOUT, Recorder, close_clients, open_clients
+from . import httpsend, servers, walbytes
+from .loadgen import ECHO_TIMEOUT, PARLEY_MESSAGE_PREFIX, Client, Recorder, close_clients, open_clients
 from .quietplan import cpu_per_message_us, member_plan
 from .stats import percentile
 
@@ -36,19 +37,29 @@ async def run_quiet(
     drain: float = 5.0,
     log: Callable[[str], None] = print,
     on_measure_start: Callable[[], Any] | None = None,
+    listeners_server: servers.Server | None = None,
 ) -> dict[str, Any]:
-    """Scenario Q on a Parley server: ``warmup`` then ``count`` closed-loop messages from one sender."""
+    """Scenario Q on a Parley server: ``warmup`` then ``count`` closed-loop messages from one sender.
+
+    With ``listeners_server`` (Q2: another process on the same database and Redis), the sender
+    connects to ``server`` and the other members to ``listeners_server``: what a message costs the
+    process that stores it, and what it costs a process that only receives it from Redis and
+    delivers it (``listener_cpu_per_message_us``)."""
     tag = f"q{int(time.time() * 1000) % 10**9}"
     token = httpsend.make_tokens(target, 1, tag)[0]
-    recorder = Recorder(parley=True)
-    clients, failures, open_s = await open_clients(
-        server,
-        lambda r: target.room_path.format(room=f"{tag}r{r}"),
-        member_plan(members),
-        recorder,
-        concurrency=1,  # the sender first: it creates the room
-        sender_request=lambda s: ("", {"Authorization": f"Bearer {token}"}),
-    )
+    recorder = SizedRecorder(parley=True)
+    plan = member_plan(members)
+    path = lambda r: target.room_path.format(room=f"{tag}r{r}")  # noqa: E731
+    bearer = lambda s: ("", {"Authorization": f"Bearer {token}"})  # noqa: E731
+    if listeners_server is None:
+        # concurrency 1: the sender first, it creates the room
+        clients, failures, open_s = await open_clients(
+            server, path, plan, recorder, concurrency=1, sender_request=bearer
+        )
+    else:
+        clients, failures, open_s = await open_clients(server, path, plan[:1], recorder, sender_request=bearer)
+        more, more_failures, more_s = await open_clients(listeners_server, path, plan[1:], recorder, concurrency=1)
+        clients, failures, open_s = clients + more, failures + more_failures, open_s + more_s
     sender = next((c for c in clients if c.sender_id == 0), None)
     if sender is None:
         raise RuntimeError(f"Q: the sender did not connect ({failures} connections failed)")
@@ -56,6 +67,7 @@ async def run_quiet(
     sender.echo = asyncio.Semaphore(0)
     recorder.senders[0] = sender
     server_ps = server.ps
+    listeners_ps = listeners_server.ps if listeners_server is not None else None
     round_trips: list[int] = []
     timeouts = 0
     n = 0
@@ -81,12 +93,15 @@ async def run_quiet(
         if on_measure_start is not None:
             on_measure_start()
         deliveries_before = recorder.deliveries
+        wal_before = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
         cpu_before, backend_before = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        listeners_before = servers.cpu_seconds(listeners_ps) if listeners_ps is not None else 0.0
         t0 = time.perf_counter()
         for _ in range(count):
             await send_one()
         seconds = time.perf_counter() - t0
         cpu_after, backend_after = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        wal_after = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
         deliveries = recorder.deliveries - deliveries_before
         recorder.measuring = False
         deadline = time.monotonic() + drain
@@ -95,11 +110,14 @@ async def run_quiet(
             if lost == 0 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
+        # The listeners' process: read once they have every message (the last one's fan-out included).
+        listeners_after = servers.cpu_seconds(listeners_ps) if listeners_ps is not None else 0.0
     finally:
         await close_clients(clients)
     per_message = cpu_per_message_us(cpu_before, cpu_after, count)
     backend = servers.backend_cpu_delta(backend_before, backend_after)
     round_trips.sort()
+    wal = walbytes.between(wal_before[0], wal_after[0], wal_before[1]) if wal_before and wal_after else None
     return {
         "connections": len(clients),
         "connect_failures": failures,
@@ -123,7 +141,29 @@ async def run_quiet(
         "errors": sum(recorder.errors.values()),
         "errors_by_code": dict(recorder.errors),
         "rss_mb": servers.rss_bytes(server_ps) / 2**20,
+        # PostgreSQL: WAL bytes this database wrote per message (pg_waldump; other databases' excluded).
+        "wal_bytes_per_message": wal[0] / count if wal and count else None,
+        "wal_transactions_per_message": wal[1] / count if wal and count else None,
+        # The echo's WebSocket frame (a delivery's size on the wire, before WebSocket framing).
+        "listener_cpu_per_message_us": (
+            cpu_per_message_us(listeners_before, listeners_after, count) if listeners_ps is not None else None
+        ),
+        "frame_bytes": recorder.frame_bytes / recorder.frames if recorder.frames else None,
     }
+
+
+@dataclass
+class SizedRecorder(Recorder):
+    """``loadgen.Recorder`` that also sums the sizes of the message frames it gets (bandwidth per delivery)."""
+
+    frames: int = 0
+    frame_bytes: int = 0
+
+    def on_frame(self, client: Client, raw: str | bytes) -> None:
+        if raw.startswith(PARLEY_MESSAGE_PREFIX):
+            self.frames += 1
+            self.frame_bytes += len(raw.encode() if isinstance(raw, str) else raw)
+        super().on_frame(client, raw)
 
 
 def _ms(ns: float | None) -> float | None:

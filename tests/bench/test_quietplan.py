@@ -86,3 +86,14 @@ def test_plot_with_q(tmp_path):
     path = tmp_path / "bench.png"
     plot(quiet_results(4140.0, 2140.0), {}, path, "test")
     assert path.stat().st_size > 0
+
+
+def test_q2_rows_show_both_processes_costs():
+    res = quiet_results(4140.0, 2140.0)
+    res["parley"]["Q2"] = {"server_cpu_per_message_us": 3900.0, "listener_cpu_per_message_us": 380.0, "lost": 0}
+    res["parley"]["Q"].update(wal_bytes_per_message=1980.4, frame_bytes=324.0)
+    rows = table_rows(res)
+    assert cells(rows, "Q2 sender's process CPU/message, 9 members elsewhere (us)")["Parley"] == "3,900"
+    assert cells(rows, "Q2 other process CPU/message: receive + 9 deliveries (us)")["Parley"] == "380"
+    assert cells(rows, "Q PostgreSQL WAL bytes/message")["Parley"] == "1,980"
+    assert cells(rows, "Q message frame bytes (a delivery)")["Parley"] == "324"
