@@ -35,16 +35,23 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 # Measured costs (docs/performance.md, "Quiet rooms (Q)" and "Results"; docs/scaling.md cites the runs).
 Q_MEMBERS = 10
-Q_CPU_PER_MESSAGE_US = 3815.0  # Q, PostgreSQL + Redis, one process: store, publish, receive, 10 deliveries
-Q2_LISTENER_US = 380.0  # Q2: a process with 9 of the members, not the sender: receive + 9 deliveries
+Q_CPU_PER_MESSAGE_US = 3385.0  # Q, PostgreSQL + Redis, one process: store, publish, receive, 10 deliveries
+Q2_SENDER_US = 2975.0  # Q2: the sender's process, the 9 others elsewhere: store, publish, receive, 1 delivery
+Q2_LISTENER_US = 315.0  # Q2: a process with 9 of the members, not the sender: receive + 9 deliveries
 A_CPU_PER_DELIVERY_US = 6.5  # A: one more member to write a frame to
 C_KIB_PER_CONNECTION = 22.9  # C: server memory per idle connection
-FRAME_BYTES = 324  # Q: a message frame as the members get it (a 64-character text)
-WAL_BYTES = 1980  # Q: PostgreSQL WAL per stored message (pg_waldump, this database's records only)
+FRAME_BYTES = 327  # Q: a message frame as the members get it (a 64-character text)
+WAL_BYTES = 2001  # Q: PostgreSQL WAL per stored message (pg_waldump, this database's records only)
 PUBSUB_OVERHEAD_BYTES = 60  # a pub/sub message's RESP envelope, channel name and event header
+# bench.redispub on a private redis-server: Redis CPU per PUBLISH (one round trip each, 11-15 us with
+# one subscriber) and per pub/sub message out (1.1-2.1 us more per subscriber). Not measured: a
+# presence refresh (a ZADD in a pipeline of the process's batch), guessed at 2 us.
+REDIS_PUBLISH_US = 12.0
+REDIS_MESSAGE_OUT_US = 1.5
+REDIS_PRESENCE_US = 2.0
 PRESENCE_REFRESH_S = 20.0  # each process refreshes its presence entries this often (architecture.md)
 RECEIVE_US = Q2_LISTENER_US - (Q_MEMBERS - 1) * A_CPU_PER_DELIVERY_US  # a pub/sub message into the hub
-STORE_US = Q_CPU_PER_MESSAGE_US - RECEIVE_US - Q_MEMBERS * A_CPU_PER_DELIVERY_US  # store + publish
+STORE_US = Q2_SENDER_US - RECEIVE_US - A_CPU_PER_DELIVERY_US  # store + publish
 
 
 @dataclass
@@ -86,6 +93,9 @@ class Costs:
     kib_per_connection: float = C_KIB_PER_CONNECTION
     frame_bytes: int = FRAME_BYTES
     wal_bytes: int = WAL_BYTES
+    redis_publish_us: float = REDIS_PUBLISH_US
+    redis_message_out_us: float = REDIS_MESSAGE_OUT_US
+    redis_presence_us: float = REDIS_PRESENCE_US
 
 
 def slot_ranges(shards: int) -> list[tuple[int, int]]:
@@ -201,6 +211,12 @@ def process_cpu(proc: Process, costs: Costs) -> float:
     return (us + proc.deliveries_per_s * costs.delivery_us) / 1e6
 
 
+def shard_cpu(shard: Shard, costs: Costs) -> float:
+    """Redis cores a shard needs for its publishes, its pub/sub messages out and presence refreshes."""
+    us = shard.publishes_per_s * costs.redis_publish_us + shard.messages_out_per_s * costs.redis_message_out_us
+    return (us + shard.presence_writes_per_s * costs.redis_presence_us) / 1e6
+
+
 def summary(result: Result, costs: Costs) -> dict[str, object]:
     """Totals and the busiest process and shard, as printed (``--json``: all of it)."""
     payload = costs.frame_bytes + PUBSUB_OVERHEAD_BYTES
@@ -223,7 +239,12 @@ def summary(result: Result, costs: Costs) -> dict[str, object]:
             for p, c in zip(result.processes, cores, strict=True)
         ],
         "shards": [
-            {**asdict(s), "bytes_in_per_s": s.bytes_in_per_s(payload), "bytes_out_per_s": s.bytes_out_per_s(payload)}
+            {
+                **asdict(s),
+                "bytes_in_per_s": s.bytes_in_per_s(payload),
+                "bytes_out_per_s": s.bytes_out_per_s(payload),
+                "cores": shard_cpu(s, costs),
+            }
             for s in result.shards
         ],
     }
@@ -241,14 +262,14 @@ def render(result: Result, costs: Costs, show: int = 8) -> str:
     s = summary(result, costs)
     lines = [
         f"{'shard':>5} {'rooms':>8} {'subs':>8} {'publish/s':>10} {'msgs out/s':>11} {'MB/s in':>8} "
-        f"{'MB/s out':>9} {'presence/s':>11}"
+        f"{'MB/s out':>9} {'presence/s':>11} {'cores':>6}"
     ]
     for i, sh in enumerate(s["shards"]):  # type: ignore[arg-type]
         lines.append(
             f"{i:>5} {sh['rooms']:>8,} {sh['subscriptions']:>8,} {sh['publishes_per_s']:>10,.0f} "
             f"{sh['messages_out_per_s']:>11,.0f} {sh['bytes_in_per_s'] / 1e6:>8.2f} "
             f"{sh['bytes_out_per_s'] / 1e6:>9.2f} "
-            f"{sh['presence_writes_per_s']:>11,.0f}"
+            f"{sh['presence_writes_per_s']:>11,.0f} {sh['cores']:>6.2f}"
         )
     procs: list[dict[str, float]] = s["processes"]  # type: ignore[assignment]
     order = sorted(range(len(procs)), key=lambda i: -procs[i]["cores"])
