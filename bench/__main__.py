@@ -26,6 +26,8 @@ Scenarios (each on a freshly started server):
   Q  quiet rooms: one signed-in sender in a room of 10, closed loop (send, wait for the echo, send
      the next), unbatched; server CPU time over exactly 2,000 messages (quick 500) after 200 (50)
      of warm-up: us of server CPU per message, on PostgreSQL + Redis and on SQLite alone
+  Q2 Q on PostgreSQL + Redis with the sender on one server process and the 9 others on a second:
+     the storing process's CPU per message and the receiving process's (with Q: WAL and frame bytes)
 
 ``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
 database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
