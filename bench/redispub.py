@@ -8,8 +8,9 @@ Readers are raw sockets that discard what they read (a real subscriber parses; h
 measured). Printed: Redis CPU seconds (psutil, user + system) per publish and per message out, and
 the publishes a second one Redis core would carry at that mix. ``--publishers`` connections publish
 at once, ``--pipeline`` publishes per round trip (1: a quiet room's message is published alone).
-``--sharded`` uses SSUBSCRIBE / SPUBLISH (Redis 7's sharded pub/sub; on a server that is not a
-cluster it behaves as pub/sub).
+``--presence NAMES``: Redis CPU per presence refresh instead (a ZADD of NAMES entries per room, 500
+rooms per pipeline, as a process refreshes its entries every 20 s). ``--sharded`` uses SSUBSCRIBE /
+SPUBLISH (Redis 7's sharded pub/sub; on a server that is not a cluster it behaves as pub/sub).
 """
 
 from __future__ import annotations
@@ -126,6 +127,47 @@ def measure(
     }
 
 
+def measure_presence(rooms: int, names: int, rounds: int, batch: int = 500) -> dict[str, float]:
+    """Redis CPU per presence refresh: ``rounds`` times, a ZADD of ``names`` entries for each of
+    ``rooms`` sorted sets, ``batch`` rooms per pipeline, as ``RedisBus._republish_presence`` does."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="redispub-") as tmp:
+        server = subprocess.Popen(
+            [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            proc = psutil.Process(server.pid)
+            before = proc.cpu_times()
+            for r in range(rounds):
+                expiry = time.time() + 60 + r
+                for start in range(0, rooms, batch):
+                    pipe = client.pipeline(transaction=False)
+                    for room in range(start, min(rooms, start + batch)):
+                        entries = {f"proc-1|user-{room}-{n}": expiry for n in range(names)}
+                        pipe.zadd(f"parley:presence:{{room.{room}}}", entries)
+                    pipe.execute()
+            after = proc.cpu_times()
+            client.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    cpu = (after.user + after.system) - (before.user + before.system)
+    zadds = rooms * rounds
+    return {"rooms": rooms, "names": names, "batch": batch, "redis_cpu_s": cpu, "us_per_zadd": 1e6 * cpu / zadds}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.redispub", description=__doc__)
     p.add_argument("--subscribers", default="1,4,16", help="subscriber connections, one run each (default 1,4,16)")
@@ -137,7 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pipeline", type=int, default=1, help="publishes per round trip (default 1: Parley's quiet-room case)"
     )
+    p.add_argument(
+        "--presence",
+        metavar="NAMES",
+        type=int,
+        help="instead: Redis CPU per presence refresh, a ZADD of NAMES entries per room (--channels rooms)",
+    )
     args = p.parse_args(argv)
+    if args.presence is not None:
+        print(json.dumps(measure_presence(args.channels, args.presence, rounds=max(1, args.count // args.channels))))
+        return 0
     for n in (int(x) for x in args.subscribers.split(",")):
         got = measure(n, args.channels, args.count, args.bytes, args.sharded, args.publishers, args.pipeline)
         print(json.dumps(got), flush=True)

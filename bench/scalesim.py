@@ -44,11 +44,11 @@ FRAME_BYTES = 327  # Q: a message frame as the members get it (a 64-character te
 WAL_BYTES = 2001  # Q: PostgreSQL WAL per stored message (pg_waldump, this database's records only)
 PUBSUB_OVERHEAD_BYTES = 60  # a pub/sub message's RESP envelope, channel name and event header
 # bench.redispub on a private redis-server: Redis CPU per PUBLISH (one round trip each, 11-15 us with
-# one subscriber) and per pub/sub message out (1.1-2.1 us more per subscriber). Not measured: a
-# presence refresh (a ZADD in a pipeline of the process's batch), guessed at 2 us.
+# one subscriber) and per pub/sub message out (1.1-2.1 us more per subscriber); per presence entry
+# refreshed (``--presence``: a ZADD per room in pipelines of 500, 1.2 us with 1 name, 12.5 with 10).
 REDIS_PUBLISH_US = 12.0
 REDIS_MESSAGE_OUT_US = 1.5
-REDIS_PRESENCE_US = 2.0
+REDIS_PRESENCE_US = 1.25
 PRESENCE_REFRESH_S = 20.0  # each process refreshes its presence entries this often (architecture.md)
 RECEIVE_US = Q2_LISTENER_US - (Q_MEMBERS - 1) * A_CPU_PER_DELIVERY_US  # a pub/sub message into the hub
 STORE_US = Q2_SENDER_US - RECEIVE_US - A_CPU_PER_DELIVERY_US  # store + publish
@@ -62,7 +62,7 @@ class Shard:
     subscriptions: int = 0  # (room, process) pairs: SSUBSCRIBEs held on this shard
     publishes_per_s: float = 0.0  # SPUBLISH in
     messages_out_per_s: float = 0.0  # pub/sub messages sent to subscribed processes
-    presence_writes_per_s: float = 0.0  # ZADD refreshes of the presence sorted sets
+    presence_writes_per_s: float = 0.0  # presence entries refreshed (a ZADD per room and process carries them)
 
     def bytes_in_per_s(self, payload: int) -> float:
         return self.publishes_per_s * payload

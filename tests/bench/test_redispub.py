@@ -4,7 +4,7 @@ is asserted."""
 
 import pytest
 
-from bench.redispub import measure
+from bench.redispub import measure, measure_presence
 
 
 @pytest.mark.parametrize("sharded", [False, True])
@@ -14,3 +14,9 @@ def test_a_small_run_reports_per_publish_and_per_message_out(sharded):
     assert got["redis_cpu_s"] >= 0
     assert got["us_per_publish"] == pytest.approx(1e6 * got["redis_cpu_s"] / 600)
     assert got["us_per_message_out"] == pytest.approx(got["us_per_publish"] / 3)
+
+
+def test_a_small_presence_refresh_reports_per_zadd():
+    got = measure_presence(rooms=30, names=3, rounds=2, batch=7)
+    assert (got["rooms"], got["names"], got["batch"]) == (30, 3, 7)
+    assert got["us_per_zadd"] == pytest.approx(1e6 * got["redis_cpu_s"] / 60)
