@@ -383,8 +383,8 @@ async def run_target(
 
 
 async def scenario_q(target: servers.Target, args: argparse.Namespace, profile_out: dict[str, Any]) -> dict[str, Any]:
-    """Scenario Q on a fresh server (``bench.quiet``); with ``--profile``, on PostgreSQL + Redis, again
-    under py-spy from the first measured message to the last."""
+    """Scenario Q on a fresh server (``bench.quiet``); with ``--profile``, again under py-spy from the
+    first measured message to the last (on PostgreSQL + Redis and on SQLite)."""
     warmup, count = quietplan.counts(args.quick)
     params = dict(members=quietplan.QUIET_MEMBERS, senders=1, window=1, count=count, warmup_messages=warmup)
     log(f"{target.name}: scenario Q {params}")
@@ -404,8 +404,9 @@ async def scenario_q(target: servers.Target, args: argparse.Namespace, profile_o
     m = await on_fresh_server(target, args, run_q)
     m["params"] = params
     log(f"{target.name} Q: {summarize(m)}")
-    if args.profile and target.name == "parley":
-        profile_out.update(await profile_scenario(target, args, "Q", run_q))
+    if args.profile and target.name in ("parley", "parley-sqlite"):  # profile-Q.txt, profile-Q-sqlite.txt
+        name = "Q" if target.name == "parley" else "Q-sqlite"
+        profile_out.update(await profile_scenario(target, args, name, run_q))
     return m
 
 
