@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from . import httpsend, servers, walbytes
 from .loadgen import ECHO_TIMEOUT, PARLEY_MESSAGE_PREFIX, Client, Recorder, close_clients, open_clients
-from .quietplan import cpu_per_message_us, member_plan
+from .quietplan import cpu_per_message_us, member_plan, other_cpu_pct
 from .stats import percentile
 
 
@@ -95,12 +97,15 @@ async def run_quiet(
         deliveries_before = recorder.deliveries
         wal_before = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
         cpu_before, backend_before = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        machine_before, me_before = _busy_seconds(), _own_seconds()
         listeners_before = servers.cpu_seconds(listeners_ps) if listeners_ps is not None else 0.0
         t0 = time.perf_counter()
         for _ in range(count):
             await send_one()
         seconds = time.perf_counter() - t0
         cpu_after, backend_after = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        machine_after, me_after = _busy_seconds(), _own_seconds()
+        listeners_cpu = servers.cpu_seconds(listeners_ps) - listeners_before if listeners_ps is not None else 0.0
         wal_after = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
         deliveries = recorder.deliveries - deliveries_before
         recorder.measuring = False
@@ -131,6 +136,12 @@ async def run_quiet(
         "backend_cpu_per_message_us": cpu_per_message_us(0.0, backend, count),
         "server_cpu_per_delivery_us": per_message / members if per_message is not None else None,
         "server_cpu_pct": 100 * (cpu_after - cpu_before) / seconds,
+        # Everything else the machine ran meanwhile (others' work: noise), % of one core.
+        "other_cpu_pct": other_cpu_pct(
+            machine_after - machine_before,
+            ours=(cpu_after - cpu_before) + listeners_cpu + backend + (me_after - me_before),
+            seconds=seconds,
+        ),
         "messages_per_s": count / seconds,  # wall clock: noisy on a shared machine
         "deliveries_per_s": deliveries / seconds,
         "p50_ms": _ms(percentile(round_trips, 50)),  # the sender's echo round trip
@@ -164,6 +175,16 @@ class SizedRecorder(Recorder):
             self.frames += 1
             self.frame_bytes += len(raw.encode() if isinstance(raw, str) else raw)
         super().on_frame(client, raw)
+
+
+def _busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def _own_seconds() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
 
 
 def _ms(ns: float | None) -> float | None:

@@ -40,3 +40,12 @@ def cpu_per_message_us(cpu_before: float, cpu_after: float, count: int) -> float
 def met(us: float | None, limit_us: float) -> bool:
     """Whether a measured cost is within its target."""
     return us is not None and us <= limit_us
+
+
+def other_cpu_pct(machine_busy_s: float, ours: float, seconds: float) -> float | None:
+    """CPU the rest of the machine used while Q measured (% of one core): its busy seconds less the
+    server's, Redis's and PostgreSQL's and the load generator's. Others' work on a shared machine
+    moves CPU per message too (cold caches, contended cores), so it is reported beside it."""
+    if seconds <= 0:
+        return None
+    return max(0.0, 100 * (machine_busy_s - ours) / seconds)

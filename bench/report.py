@@ -197,6 +197,7 @@ ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
     ("Q", "messages_per_s", "Q messages/s one at a time (wall clock, noisy)", "{:,.0f}", "", None),
     ("Q", "p50_ms", "Q echo round trip p50 (ms, wall clock)", "{:.2f}", "", None),
     ("Q", "lost", "Q lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),
+    ("Q", "other_cpu_pct", "Q other processes' CPU meanwhile (%, noise)", "{:.0f}", "", None),
     ("Q", "wal_bytes_per_message", "Q PostgreSQL WAL bytes/message", "{:,.0f}", "", None),
     ("Q", "frame_bytes", "Q message frame bytes (a delivery)", "{:,.0f}", "", None),
     (

@@ -11,6 +11,7 @@ from bench.quietplan import (
     cpu_per_message_us,
     member_plan,
     met,
+    other_cpu_pct,
 )
 from bench.report import HEADER, plot, table_rows
 
@@ -97,3 +98,10 @@ def test_q2_rows_show_both_processes_costs():
     assert cells(rows, "Q2 other process CPU/message: receive + 9 deliveries (us)")["Parley"] == "380"
     assert cells(rows, "Q PostgreSQL WAL bytes/message")["Parley"] == "1,980"
     assert cells(rows, "Q message frame bytes (a delivery)")["Parley"] == "324"
+
+
+def test_other_cpu_is_the_machines_busy_time_less_ours_per_second_of_the_window():
+    assert other_cpu_pct(30.0, ours=10.0, seconds=20.0) == 100.0  # one core of others' work
+    assert other_cpu_pct(10.0, ours=10.0, seconds=20.0) == 0.0
+    assert other_cpu_pct(9.9, ours=10.0, seconds=20.0) == 0.0  # sampling skew: never negative
+    assert other_cpu_pct(1.0, ours=0.0, seconds=0.0) is None
