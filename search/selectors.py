@@ -1,0 +1,93 @@
+"""Search reads: the messages matching a query among those the caller may read now.
+
+Permissions first: the rooms the caller may read (``chat.access.readable_rooms``) are the only
+ones the index is asked about, so a match in a room they may not read is never read at all, and a
+word found only there answers exactly as a word found nowhere (the same empty page).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connection
+
+from chat import access, protocol
+from chat.access import Caller
+from chat.models import Message
+
+from . import query as q
+from .highlights import highlights
+
+
+def search(
+    caller: Caller, query: q.Query, *, ns: str | None = None, room: str | None = None, before: int | None, limit: int
+) -> dict[str, Any]:
+    """Up to ``limit`` matches, newest first, older than the position ``before`` (a previous page's
+    ``next_before``), as ``GET /api/v1/search`` answers them; ``next_before`` is None on the last
+    page. ``room`` (and ``in:``) name a room, or a ``namespace/room`` address."""
+    rooms = access.readable_rooms(caller, namespace=ns)
+    for wanted in ((room,) if room else ()), query.rooms:
+        if wanted:
+            rooms = {pk: r for pk, r in rooms.items() if r.name in wanted or r.address in wanted}
+    if not rooms:
+        return {"results": [], "next_before": None}
+    ids = _matching(query, list(rooms), before=before, limit=limit + 1)
+    more = len(ids) > limit
+    ids = ids[:limit]
+    rows = Message.objects.filter(pk__in=ids, deleted=False).values_list(
+        "pk", "room_id", "seq", "sender", "body", "html", "created_at"
+    )
+    found = {row[0]: row for row in rows}
+    results = []
+    for pk in ids:
+        if pk not in found:
+            continue  # deleted since the index was read
+        _, room_id, seq, sender, body, html, created_at = found[pk]
+        where = rooms[room_id]
+        results.append(
+            {
+                "namespace": where.namespace,
+                "room": where.name,
+                "id": seq,
+                "sender": sender,
+                "ts": protocol.format_ts(created_at),
+                "message": body,
+                "html": html,
+                "highlights": highlights(body, query),
+            }
+        )
+    return {"results": results, "next_before": ids[-1] if more else None}
+
+
+def _matching(query: q.Query, room_ids: list[int], *, before: int | None, limit: int) -> list[int]:
+    """The ids (``chat_message.id``) of the newest ``limit`` messages matching ``query`` in these
+    rooms, below ``before``: one query on the index."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.senders:
+        where.append(f"d.sender IN ({', '.join(['%s'] * len(query.senders))})")
+        params.extend(query.senders)
+    for flag in sorted(query.has):
+        where.append(f"d.has_{flag} = %s")
+        params.append(True)
+    if before is not None:
+        where.append("d.message_id < %s")
+        params.append(before)
+    extra = "".join(f" AND {w}" for w in where)
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT d.message_id FROM search_searchdoc d WHERE d.doc @@ %s::tsquery AND d.room_id = ANY(%s)"
+            f"{extra} ORDER BY d.message_id DESC LIMIT %s"
+        )
+        args = [q.to_tsquery(query), room_ids, *params, limit]
+    else:
+        sql = (
+            "SELECT d.message_id FROM search_fts f JOIN search_searchdoc d ON d.message_id = f.rowid "
+            "WHERE search_fts MATCH %s AND d.room_id IN (SELECT value FROM json_each(%s))"
+            f"{extra} ORDER BY f.rowid DESC LIMIT %s"
+        )
+        args = [q.to_fts5(query), json.dumps(room_ids), *params, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        return [row[0] for row in cursor.fetchall()]
