@@ -170,6 +170,7 @@ MessageState = protocol.MessageState
 class MessagesPage(Schema):
     messages: list[MessageState]
     has_more: bool
+    has_newer: bool | None = Field(default=None, description="with `around` only: newer messages exist beyond the page")
 
 
 class EventsPage(Schema):
