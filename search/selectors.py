@@ -91,3 +91,19 @@ def _matching(query: q.Query, room_ids: list[int], *, before: int | None, limit:
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
         return [row[0] for row in cursor.fetchall()]
+
+
+def dm_partners(*, user_id: int) -> dict[str, str]:
+    """The other member of each of the user's direct messages, by the room's name (the search page
+    links a result in a DM to ``/dm/<them>/``). Two queries."""
+    from chat.models import RoomMember
+
+    mine = RoomMember.objects.filter(user_id=user_id, room__namespace__name=access.DM_NAMESPACE).values_list(
+        "room_id", flat=True
+    )
+    rows = (
+        RoomMember.objects.filter(room_id__in=list(mine))
+        .exclude(user_id=user_id)
+        .values_list("room__name", "user__username")
+    )
+    return dict(rows)

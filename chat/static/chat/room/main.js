@@ -59,6 +59,7 @@ const page = {
   wasAtBottom: true, // the reader was at the newest message when the connection opened
   olderAvailable: false,
   olderLoading: false,
+  aroundLoading: 0, // the id of a linked message whose surrounding page was asked for (history around)
   typingTimer: 0,
   lastTypingSent: Number.NEGATIVE_INFINITY,
   typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
@@ -154,6 +155,15 @@ function onHistory(frame, update) {
     if (!connection.resuming) page.olderAvailable = frame.has_more;
     return;
   }
+  if ("has_newer" in frame) {
+    // The page around a linked message (a search result): drawn, then the message shown.
+    show(update);
+    page.olderAvailable = frame.has_more;
+    page.aroundLoading = 0;
+    renderOlder();
+    revealLinked();
+    return;
+  }
   view.keepingPlace(() => show(update)); // keep the reader's place
   page.olderAvailable = frame.has_more;
   page.olderLoading = false;
@@ -182,7 +192,7 @@ function enter() {
   const first = room.readUpTo > 0 ? room.firstUnread(room.readUpTo) : null;
   const divider = first === null ? null : view.showDivider(first);
   view.scrollToBottom();
-  if (!revealLinked() && divider) divider.scrollIntoView({ block: "start" });
+  if (!revealOrLoad() && divider && !page.aroundLoading) divider.scrollIntoView({ block: "start" });
   page.entered = true;
 }
 
@@ -202,6 +212,20 @@ function openLink(url) {
 function revealLinked() {
   const match = /^#m(\d+)$/.exec(location.hash);
   return Boolean(match && view.reveal(Number(match[1])));
+}
+
+/**
+ * A link to a message (#m<id>: a search result, a mention) brings it into view; one the page does
+ * not hold yet is asked for with the messages around it (history `around`), shown when they come.
+ */
+function revealOrLoad() {
+  if (revealLinked()) return true;
+  const match = /^#m(\d+)$/.exec(location.hash);
+  const id = match ? Number(match[1]) : 0;
+  if (!id || !connection.live || page.aroundLoading === id || id > room.lastId) return false;
+  page.aroundLoading = id;
+  connection.send({ type: "history", around: id, limit: config.olderPage });
+  return false;
 }
 
 function onMessage(frame, update) {
@@ -578,7 +602,7 @@ ui.mentions.addEventListener("click", () => {
   view.showMentions(room.mentions);
   setTimeout(revealLinked); // a link into this room that is already the page's URL fires no hashchange
 });
-window.addEventListener("hashchange", revealLinked);
+window.addEventListener("hashchange", revealOrLoad);
 ui.input.addEventListener("input", onInput);
 ui.scroller.addEventListener("scroll", () => {
   if (ui.scroller.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();
