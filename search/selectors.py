@@ -76,11 +76,7 @@ def _matching(query: q.Query, room_ids: list[int], *, before: int | None, limit:
         params.append(before)
     extra = "".join(f" AND {w}" for w in where)
     if connection.vendor == "postgresql":
-        sql = (
-            "SELECT d.message_id FROM search_searchdoc d WHERE d.doc @@ %s::tsquery AND d.room_id = ANY(%s)"
-            f"{extra} ORDER BY d.message_id DESC LIMIT %s"
-        )
-        args = [q.to_tsquery(query), room_ids, *params, limit]
+        return _matching_pg(q.to_tsquery(query), room_ids, extra, params, before=before, limit=limit)
     else:
         sql = (
             "SELECT d.message_id FROM search_fts f JOIN search_searchdoc d ON d.message_id = f.rowid "
@@ -91,6 +87,52 @@ def _matching(query: q.Query, room_ids: list[int], *, before: int | None, limit:
     with connection.cursor() as cursor:
         cursor.execute(sql, args)
         return [row[0] for row in cursor.fetchall()]
+
+
+# How many of the newest index rows the first step of a PostgreSQL search reads (docs/search.md).
+WINDOW = 20_000
+
+
+def _matching_pg(
+    tsquery: str, room_ids: list[int], extra: str, params: list[Any], *, before: int | None, limit: int
+) -> list[int]:
+    """PostgreSQL's estimate of how many rows a query matches is what picks its plan, and for a
+    phrase or a word in between it is often wrong by tens of times (a GIN bitmap over thousands of
+    matches, sorted, where reading the newest rows would have stopped at once). So two steps:
+
+    1. the newest ``WINDOW`` rows (below ``before``), read backwards along the primary key and
+       tested one by one: a word found often has its page there (a few milliseconds);
+    2. only if that window was full and found too few: the rest (below the window), by the GIN
+       index, which then has few matches to fetch (fewer than a page per window's worth of rows).
+    """
+    below = " AND d.message_id < %s" if before is not None else ""
+    at = [before] if before is not None else []
+    with connection.cursor() as cursor:
+        # Stops at the ``limit``-th match: a common word reads a few hundred rows.
+        cursor.execute(
+            f"SELECT d.message_id FROM (SELECT d.message_id, d.room_id, d.doc, d.sender, d.has_file, d.has_link "
+            f"FROM search_searchdoc d WHERE TRUE{below} ORDER BY d.message_id DESC LIMIT %s) d "
+            f"WHERE d.room_id = ANY(%s){extra} AND d.doc @@ %s::tsquery ORDER BY d.message_id DESC LIMIT %s",
+            [*at, WINDOW, room_ids, *params, tsquery, limit],
+        )
+        found: list[int] = [row[0] for row in cursor.fetchall()]
+        if len(found) >= limit:
+            return found
+        # Where the window ended (the primary key alone): none, and it held every row there is.
+        cursor.execute(
+            f"SELECT d.message_id FROM search_searchdoc d WHERE TRUE{below} ORDER BY d.message_id DESC "
+            "OFFSET %s LIMIT 1",
+            [*at, WINDOW - 1],
+        )
+        edge = cursor.fetchone()
+        if edge is None:
+            return found
+        cursor.execute(
+            "SELECT d.message_id FROM search_searchdoc d WHERE d.doc @@ %s::tsquery AND d.room_id = ANY(%s)"
+            f"{extra} AND d.message_id < %s ORDER BY d.message_id DESC LIMIT %s",
+            [tsquery, room_ids, *params, edge[0], limit - len(found)],
+        )
+        return found + [row[0] for row in cursor.fetchall()]
 
 
 def dm_partners(*, user_id: int) -> dict[str, str]:

@@ -95,3 +95,32 @@ def tokenize(text: str) -> list[Token]:
 
 def lexemes(text: str) -> list[str]:
     return [t.lexeme for t in tokenize(text)]
+
+
+# CJK characters that NFKC leaves as they are and that carry no marks: a run of only these is
+# paired as it is (``index_lexemes``' fast path).
+_PLAIN_CJK = regex.compile(r"[\uac00-\ud7a3\u4e00-\u9fff\u3400-\u4dbf\u3041-\u3096\u30a1-\u30fa]+")
+
+
+def index_lexemes(text: str) -> list[str]:
+    """``lexemes(text)``, faster: what the index stores needs no offsets (``tokenize`` makes a
+    ``Token`` per term; a message's index row is built on the store path, in its transaction)."""
+    found: list[str] = []
+    for match in _TERM.finditer(text):
+        run = match.group()
+        if match.lastgroup == "word":
+            lexeme = fold(run)
+            if lexeme:
+                found.append(lexeme)
+        elif _PLAIN_CJK.fullmatch(run):
+            if len(run) == 1:
+                found.append(run)
+            else:
+                found.extend([run[i : i + 2] for i in range(len(run) - 1)])
+        else:
+            units = _cjk_units(run, 0)
+            if len(units) == 1:
+                found.append(units[0][0])
+            else:
+                found.extend([a[0] + b[0] for a, b in itertools.pairwise(units)])
+    return found

@@ -8,11 +8,17 @@ POSTGRESQL = [
     "ALTER TABLE search_searchdoc ADD COLUMN doc tsvector NOT NULL DEFAULT ''",
     "CREATE INDEX search_doc_gin ON search_searchdoc USING gin (doc)",
     "CREATE INDEX search_doc_room ON search_searchdoc (room_id, message_id)",
+    "CREATE INDEX search_doc_sender ON search_searchdoc (sender, message_id)",
 ]
-POSTGRESQL_BACK = ["DROP INDEX IF EXISTS search_doc_room", "DROP INDEX IF EXISTS search_doc_gin"]
+POSTGRESQL_BACK = [
+    "DROP INDEX IF EXISTS search_doc_sender",
+    "DROP INDEX IF EXISTS search_doc_room",
+    "DROP INDEX IF EXISTS search_doc_gin",
+]
 SQLITE = [
     "ALTER TABLE search_searchdoc ADD COLUMN terms text NOT NULL DEFAULT ''",
     "CREATE INDEX search_doc_room ON search_searchdoc (room_id, message_id)",
+    "CREATE INDEX search_doc_sender ON search_searchdoc (sender, message_id)",
     # detail=full keeps positions (phrases, CJK pairs in sequence); 'ascii' splits on ASCII
     # punctuation and spaces only: the terms arrive folded and space-separated (search.tokens).
     "CREATE VIRTUAL TABLE search_fts USING fts5(terms, content='search_searchdoc', content_rowid='message_id', "

@@ -59,3 +59,32 @@ def test_posts_edits_deletes_and_prunes(django_user_model):
     assert ids(caller, "homework") == [seqs[0]]
     call_command("search_reindex", "--ns", "kept", "--fresh", stdout=io.StringIO())
     assert ids(caller, "homework") == [seqs[0]]
+
+
+def test_both_steps_of_a_postgresql_search_page_alike(django_user_model, monkeypatch):
+    """A window smaller than the matches' spread makes PostgreSQL's search take its second step (the
+    GIN index below the window): pages are the same, newest first, none lost or repeated."""
+    from chat.access import Caller
+    from search import selectors as search_selectors
+
+    user = django_user_model.objects.create_user("pager", password="x" * 20)
+    caller = Caller(user_id=user.pk)
+    room = Room.objects.create(namespace=Namespace.objects.create(name="pages"), name="r")
+    bodies = [("needle " if i % 7 == 0 else "hay ") + str(i) for i in range(60)]
+    outcomes = services.apply_changes(
+        [services.Post(room=room, sender="pager", body=b, user_id=user.pk) for b in bodies]
+    )
+    wanted = sorted((o.seq for o, b in zip(outcomes, bodies, strict=True) if b.startswith("needle")), reverse=True)  # type: ignore[union-attr]
+
+    def pages() -> list[int]:
+        seen, before = [], None
+        while True:
+            page = search_selectors.search(caller, query.parse("needle"), before=before, limit=3)
+            seen.extend(r["id"] for r in page["results"])
+            before = page["next_before"]
+            if before is None:
+                return seen
+
+    assert pages() == wanted
+    monkeypatch.setattr(search_selectors, "WINDOW", 4)
+    assert pages() == wanted

@@ -11,7 +11,7 @@ from chat.protocol import ProtocolError
 from search.highlights import highlights
 from search.index import tsvector
 from search.query import Term, parse, to_fts5, to_tsquery
-from search.tokens import lexemes, tokenize
+from search.tokens import index_lexemes, lexemes, tokenize
 
 
 def test_words_are_folded_and_split_on_punctuation():
@@ -66,7 +66,7 @@ def test_highlights_merge_and_count_code_points():
 
 
 def test_tsvector_positions():
-    assert tsvector(tokenize("a b a")) == "'a':1,3 'b':2"
+    assert tsvector(lexemes("a b a")) == "'a':1,3 'b':2"
 
 
 @settings(max_examples=300, deadline=None)
@@ -106,3 +106,9 @@ def test_a_phrase_of_a_message_highlights_itself(words, before, after):
     spans = highlights(text, query)
     assert spans, text
     assert all(0 <= a < b <= len(text) for a, b in spans)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=80) | st.text(alphabet="가나다숙제東京かが\u3099ｶﾞ a-Z_é\u0301😀", max_size=40))
+def test_the_index_fast_path_agrees_with_the_tokenizer(text):
+    assert index_lexemes(text) == lexemes(text)
