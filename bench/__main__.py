@@ -768,8 +768,9 @@ async def main_async(args: argparse.Namespace) -> int:
             await wait_quiet(args.wait_quiet)
             search = run_search(args, tmp)
     header, rows = report.columns(results), report.table_rows(results)
-    print()
-    print(report.text_table(header, rows))
+    if results:
+        print()
+        print(report.text_table(header, rows))
     if store:
         print()
         for key, value in store.items():
