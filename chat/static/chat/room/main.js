@@ -60,6 +60,9 @@ const page = {
   olderAvailable: false,
   olderLoading: false,
   aroundLoading: 0, // the id of a linked message whose surrounding page was asked for (history around)
+  gapAfter: 0, // the newest message of such a page, when newer ones are missing after it (view.showGap)
+  gapEnd: 0, // the first message held after that gap (the join's page)
+  aroundFor: "link", // what the page around asked for is: a linked message ("link") or the gap ("gap")
   typingTimer: 0,
   lastTypingSent: Number.NEGATIVE_INFINITY,
   typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
@@ -156,12 +159,15 @@ function onHistory(frame, update) {
     return;
   }
   if ("has_newer" in frame) {
-    // The page around a linked message (a search result): drawn, then the message shown.
-    show(update);
-    page.olderAvailable = frame.has_more;
+    // A page around a message: around a linked one (a search result: drawn, then the message
+    // shown), or the next page into the gap between such a page and the newest messages.
+    const filling = page.aroundFor === "gap";
+    view.keepingPlace(() => show(update));
+    if (!filling) page.olderAvailable = frame.has_more;
     page.aroundLoading = 0;
+    noteGap(frame, filling);
     renderOlder();
-    revealLinked();
+    if (!filling) revealLinked();
     return;
   }
   view.keepingPlace(() => show(update)); // keep the reader's place
@@ -215,6 +221,38 @@ function revealLinked() {
 }
 
 /**
+ * After a page around a message: if newer messages exist beyond it (`has_newer`) and the messages
+ * the page held before begin further on (`gapEnd`: the first of them, noted with the linked page),
+ * mark the gap after the page's newest message. The gap may turn out empty: its button then just
+ * closes it.
+ */
+function noteGap(frame, filling) {
+  const ids = frame.messages.map((m) => m.id);
+  const newest = ids.length ? Math.max(...ids) : page.gapAfter;
+  if (!filling) page.gapEnd = room.ids.find((id) => id > newest) ?? 0;
+  if (frame.has_newer && page.gapEnd && newest < page.gapEnd) {
+    page.gapAfter = newest;
+    view.showGap(newest, fillGap);
+  } else {
+    page.gapAfter = 0;
+    page.gapEnd = 0;
+    view.hideGap();
+  }
+}
+
+/** The gap's button: the page that begins after the gap's first message (history around a later id). */
+function fillGap() {
+  if (!page.gapAfter || page.aroundLoading || !connection.live) return;
+  page.aroundLoading = page.gapAfter;
+  page.aroundFor = "gap";
+  connection.send({
+    type: "history",
+    around: page.gapAfter + Math.floor(config.olderPage / 2),
+    limit: config.olderPage,
+  });
+}
+
+/**
  * A link to a message (#m<id>: a search result, a mention) brings it into view; one the page does
  * not hold yet is asked for with the messages around it (history `around`), shown when they come.
  */
@@ -224,6 +262,7 @@ function revealOrLoad() {
   const id = match ? Number(match[1]) : 0;
   if (!id || !connection.live || page.aroundLoading === id || id > room.lastId) return false;
   page.aroundLoading = id;
+  page.aroundFor = "link";
   connection.send({ type: "history", around: id, limit: config.olderPage });
   return false;
 }
