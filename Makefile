@@ -45,13 +45,13 @@ browser:
 lint: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIOME) check --error-on-warnings chat/static
+	$(BIOME) check --error-on-warnings chat/static search/static
 	$(BIN)/mypy
 
 format: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIOME) check --write chat/static
+	$(BIOME) check --write chat/static search/static
 
 # The whole suite twice: embedded (SQLite + in-process fan-out) and scaled (PostgreSQL + Redis).
 # Multi-process tests start their own servers on PostgreSQL + Redis, so they run once.

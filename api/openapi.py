@@ -66,6 +66,11 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
             for parameter in operation.get("parameters", ()):
                 _patterns(parameter["schema"], parameter["name"])
             body = operation.get("requestBody", {}).get("content", {})
+            form = body.get("multipart/form-data", {}).get("schema", {})
+            if form.get("type") == "object":
+                # A form's other fields are unused, but their names are checked as everything that
+                # enters is (core.inputs): no NUL.
+                form["propertyNames"] = {"pattern": patterns.text("")}
             for media in body.values():
                 ref = media.get("schema", {}).get("$ref", "")
                 if ref.startswith("#/components/schemas/"):

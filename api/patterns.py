@@ -117,3 +117,14 @@ def emoji() -> str:
     flag = f"[{chr(0x1F1E6)}-{chr(0x1F1FF)}]{{2}}"
     keycap = "[#*0-9]\ufe0f?\u20e3"
     return f"^(?:{ep}{modifier}(?:\u200d{ep}{modifier}){{0,3}}|{flag}|{keycap})$"
+
+
+@functools.cache
+def search_query() -> str:
+    """Queries ``search.query.parse`` surely takes: no quote and no colon (no phrase, no operator),
+    and a word that starts with a letter or a digit at the start or after a space (a word to look
+    for, not an exclusion). The server takes more (phrases, operators, ``-word``): this is the part
+    a generated client can make without knowing the query syntax (docs/search.md)."""
+    term = regex.compile(r"[\p{L}\p{N}]")
+    starts = _class(_ranges(lambda ch: term.match(ch) is not None))
+    return f'^[^{_NEVER}":]*(?:^| ){starts}[^{_NEVER}":]*$'

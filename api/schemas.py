@@ -170,6 +170,7 @@ MessageState = protocol.MessageState
 class MessagesPage(Schema):
     messages: list[MessageState]
     has_more: bool
+    has_newer: bool | None = Field(default=None, description="with `around` only: newer messages exist beyond the page")
 
 
 class EventsPage(Schema):
@@ -471,3 +472,37 @@ class Notifications(Body):
 
 class NotificationsOut(Schema):
     level: Level
+
+
+class SearchResult(Schema):
+    """A message that matched, as it is now."""
+
+    namespace: str
+    room: str
+    id: int = Field(description="the message's id in its room")
+    sender: str
+    ts: str = Field(json_schema_extra={"format": "date-time"})
+    message: str
+    html: str
+    highlights: list[list[int]] = Field(
+        description="[start, end) offsets in Unicode code points into `message` of every matched part"
+    )
+
+
+class SearchPage(Schema):
+    results: list[SearchResult]
+    next_before: int | None = Field(description="pass as `before` for the next page; null on the last")
+
+
+SearchQuery = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "search_query",
+            "maxLength": 500,
+            "description": 'the query (docs/search.md): words, "phrases", -word, from:<username>, in:<room>, '
+            "has:file, has:link; with no word or phrase to look for, or over 500 characters: 400 invalid_frame",
+        }
+    ),
+]

@@ -28,6 +28,11 @@ Scenarios (each on a freshly started server):
      of warm-up: us of server CPU per message, on PostgreSQL + Redis and on SQLite alone
   Q2 Q on PostgreSQL + Redis with the sender on one server process and the 9 others on a second:
      the storing process's CPU per message and the receiving process's (with Q: WAL and frame bytes)
+  S  search (docs/search.md), no server: a corpus of ``--search-size`` messages (1,000,000) in 2,000
+     rooms of 200 namespaces on PostgreSQL (``manage.py search_corpus``), the index rebuilt from
+     empty (messages/s), its size per message, and search p50/p95 for a rare word, a common word,
+     a 2-syllable Korean word, a phrase and from:, as a reader of 5 % of the rooms and one of all;
+     then SQLite at ``--search-sqlite-size`` (100,000). Writes bench/results/search.png
 
 ``--compare REV[,REV]`` runs Parley from other git revisions too (a worktree each, their own
 database), scenario by scenario beside the working tree's, in columns "parley@<rev>".
@@ -61,7 +66,8 @@ from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RENDER_CMD = [sys.executable, "-m", "bench.render", "--json"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R", "Q")
+SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R", "Q", "S")
+SEARCH_CMD = [sys.executable, "-m", "bench.search"]
 TARGETS = ("baseline", "layer", "floor", "parley")
 _t0 = time.monotonic()
 
@@ -133,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="0..10",
         help="uploads per message in F (default 1; 0: F's senders without attachments, the control)",
     )
+    p.add_argument("--search-size", type=int, help="S: messages on PostgreSQL (default 1,000,000, quick 100,000)")
+    p.add_argument("--search-sqlite-size", type=int, help="S: messages on SQLite (default 100,000, quick 20,000)")
     p.add_argument("--replot", type=Path, help="only redraw the table and plot from this latest.json")
     p.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and bench.png go")
     args = p.parse_args(argv)
@@ -143,6 +151,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rooms = args.rooms or (50 if q else 200)
     args.connections = args.connections or (1000 if q else 5000)
     args.wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0.0 if q else 5.0)
+    args.search_size = args.search_size or (100_000 if q else 1_000_000)
+    args.search_sqlite_size = args.search_sqlite_size or (20_000 if q else 100_000)
     args.only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
     targets = args.targets or ("baseline,parley" if q else ",".join(TARGETS))
     args.targets = [t.strip() for t in targets.split(",") if t.strip()]
@@ -718,6 +728,46 @@ def run_render(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_search(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Section S: ``bench.search`` on a fresh PostgreSQL database, then on a fresh SQLite file."""
+    results: dict[str, Any] = {}
+    for db, size in (("parley", args.search_size), ("parley-sqlite", args.search_sqlite_size)):
+        target = servers.Target(name=db, tmp=tmp)
+        key = "postgresql" if db == "parley" else "sqlite"
+        rooms, namespaces = (2000, 200) if size >= 200_000 else (max(20, size // 500), max(2, size // 5000))
+        try:
+            target.migrate()
+            log(f"S: {key}, {size:,} messages in {rooms:,} rooms of {namespaces} namespaces")
+            proc = subprocess.run(
+                [*SEARCH_CMD, "--messages", str(size), "--rooms", str(rooms), "--namespaces", str(namespaces)],
+                cwd=servers.ROOT,
+                env={**target.env, "DJANGO_SETTINGS_MODULE": "parley.settings"},
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
+            try:
+                results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (json.JSONDecodeError, IndexError):
+                results[key] = {"error": (proc.stderr or proc.stdout)[-800:]}
+                log(f"S: {key} failed: {results[key]['error']}")
+                continue
+            log(f"S: {key}: " + search_summary(results[key]))
+        finally:
+            target.close()
+    return results
+
+
+def search_summary(r: dict[str, Any]) -> str:
+    worst = max((q["p95_ms"] for reader in r["queries"].values() for q in reader.values()), default=0.0)
+    size = r.get("index_bytes_per_message")
+    return (
+        f"{r['messages']:,} messages, reindex {r['reindex_per_s']:,.0f}/s"
+        + (f", index {size:,.0f} B/message" if size else "")
+        + f", worst search p95 {worst:.1f} ms"
+    )
+
+
 def render_summary(r: dict[str, Any]) -> str:
     parts = [
         f"{kind} {r[kind]['p50_us']:.1f} (p99 {r[kind]['p99_us']:.1f})"
@@ -745,6 +795,7 @@ async def main_async(args: argparse.Namespace) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     profile: dict[str, Any] = {}
     store: dict[str, Any] = {}
+    search: dict[str, Any] = {}
     started = time.time()
     try:
         trees = revisions.checkout(args.compare)
@@ -782,15 +833,22 @@ async def main_async(args: argparse.Namespace) -> int:
             profile["C memory"] = await memtrace_c(args, tmp)
         if "D" in args.only and not args.no_store:
             store = run_store(args, tmp)
+        if "S" in args.only:
+            await wait_quiet(args.wait_quiet)
+            search = run_search(args, tmp)
     header, rows = report.columns(results), report.table_rows(results)
-    print()
-    print(report.text_table(header, rows))
+    if results:
+        print()
+        print(report.text_table(header, rows))
     if store:
         print()
         for key, value in store.items():
             print(
                 f"store path ({key}): " + (f"{value['per_s']:,.0f} messages/s" if "per_s" in value else value["error"])
             )
+    if search:
+        print()
+        print(report.search_table(search))
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -801,14 +859,18 @@ async def main_async(args: argparse.Namespace) -> int:
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": results,
         "store": store,
+        "search": search,
         "profile": profile,
         "columns": header,
         "table": rows,
         "markdown": report.markdown_table(header, rows),
     }
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
-    report.plot(results, store, args.out / "bench.png", plot_title(doc))
-    log(f"wrote {args.out / 'latest.json'} and {args.out / 'bench.png'}")
+    if results or store:
+        report.plot(results, store, args.out / "bench.png", plot_title(doc))
+    if search:
+        report.plot_search(search, args.out / "search.png", f"Parley search - {info['cpu']}, {doc['started']}")
+    log(f"wrote {args.out / 'latest.json'} and the plots in {args.out}")
     return 0
 
 

@@ -610,3 +610,63 @@ def quiet_panel(ax: Any, results: dict[str, dict[str, dict[str, Any]]]) -> None:
     ax.margins(y=0.12)
     ax.set_title("Q: server CPU per unbatched message (us; dashed: target)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
+
+
+def search_table(search: dict[str, Any]) -> str:
+    """Section S as text: one line per database, reader and kind of query."""
+    header = ["database", "reader", "query", "p50 ms", "p95 ms", "results"]
+    rows = []
+    for db, r in search.items():
+        if "queries" not in r:
+            rows.append([db, "-", r.get("error", "failed")[:60], "", "", ""])
+            continue
+        for reader, kinds in r["queries"].items():
+            for kind, q in kinds.items():
+                rows.append([db, reader, kind, f"{q['p50_ms']:.1f}", f"{q['p95_ms']:.1f}", f"{q['results_mean']:.1f}"])
+    lines = [text_table(header, rows)]
+    for db, r in search.items():
+        if "queries" in r:
+            size = r.get("index_bytes_per_message")
+            lines.append(
+                f"{db}: {r['messages']:,} messages in {r['rooms']:,} rooms of {r['namespaces']} namespaces; "
+                f"corpus {r['corpus_s']:.0f} s; reindex {r['reindex_per_s']:,.0f} messages/s"
+                + (f"; index {size:,.0f} bytes/message" if size else "")
+            )
+    return "\n".join(lines)
+
+
+def plot_search(search: dict[str, Any], path: Path, title: str) -> None:
+    """Section S's plot: p50 and p95 per kind of query, reader and database, and the 50 ms target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [(db, r) for db, r in search.items() if "queries" in r]
+    if not runs:
+        return
+    fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.8), squeeze=False)
+    for ax, (db, r) in zip(axes[0], runs, strict=True):
+        readers = list(r["queries"])
+        kinds = list(next(iter(r["queries"].values())))
+        width = 0.8 / (2 * len(readers))
+        for i, reader in enumerate(readers):
+            for j, stat in enumerate(("p50_ms", "p95_ms")):
+                offset = (2 * i + j) * width - 0.4 + width / 2
+                ax.bar(
+                    [k + offset for k in range(len(kinds))],
+                    [r["queries"][reader][kind][stat] for kind in kinds],
+                    width,
+                    label=f"{reader} {stat.removesuffix('_ms')}",
+                    alpha=0.55 if stat == "p50_ms" else 0.95,
+                    color=f"C{i}",
+                )
+        ax.axhline(50, color="red", linestyle="--", linewidth=1, label="target p95 50 ms")
+        ax.set_xticks(range(len(kinds)), kinds, rotation=15)
+        ax.set_ylabel("ms")
+        ax.set_title(f"{db}: {r['messages']:,} messages, reindex {r['reindex_per_s']:,.0f}/s", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -402,3 +402,50 @@ class Policies:
 
 
 policies = Policies()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Readable:
+    """A room the caller may read now (``readable_rooms``)."""
+
+    room_id: int
+    namespace: str
+    name: str
+    address: str
+
+
+def readable_rooms(caller: Caller, *, namespace: str | None = None) -> dict[int, Readable]:
+    """Every room the caller may read now (of ``namespace`` only, if given), by id: the public rooms
+    of the namespaces they may see (``open`` ones, those they are a member of, all for staff) and
+    are not banned from, the private rooms there they are a member of (all of them for an owner or
+    a moderator of the namespace, or staff), and their direct messages (staff: only their own).
+    Guests: none (search is for accounts). The rules of ``access_room_in`` (and ``NsAccess``), for
+    every room at once, in ONE query: search asks before every search, and filters by these ids."""
+    if caller.user_id is None:
+        return {}
+    q = connection.ops.quote_name
+    table = {m: q(m._meta.db_table) for m in (Namespace, Membership, Sanction, Room, RoomMember)}
+    member = f"EXISTS (SELECT 1 FROM {table[RoomMember]} rm WHERE rm.room_id = r.id AND rm.user_id = %s)"
+    moderates = f"(m.role IN ('{Role.OWNER}', '{Role.MODERATOR}') OR %s)"
+    sql = (
+        f"SELECT r.id, ns.name, r.name, r.address FROM {table[Room]} r "
+        f"JOIN {table[Namespace]} ns ON ns.id = r.namespace_id "
+        f"LEFT JOIN {table[Membership]} m ON m.namespace_id = ns.id AND m.user_id = %s "
+        f"WHERE CASE WHEN ns.name = %s THEN {member} ELSE "
+        f"NOT EXISTS (SELECT 1 FROM {table[Sanction]} s WHERE s.namespace_id = ns.id AND s.user_id = %s "
+        f"AND s.kind = '{Sanction.Kind.BAN}' AND (s.until IS NULL OR s.until > %s)) "
+        f"AND (ns.visibility = '{Namespace.Visibility.OPEN}' OR m.role IS NOT NULL OR %s) "
+        f"AND (NOT r.private OR {moderates} OR {member}) END"
+    )
+    user, staff = caller.user_id, caller.staff
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params: list[Any] = [user, DM_NAMESPACE, user, user, now, staff, staff, user]
+    if namespace is not None:
+        sql += " AND ns.name = %s"
+        params.append(namespace)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            pk: Readable(room_id=pk, namespace=ns, name=name, address=address)
+            for pk, ns, name, address in cursor.fetchall()
+        }

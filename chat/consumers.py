@@ -529,6 +529,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             while self.history_wanted:
                 frame = self.history_wanted.popleft()
+                if frame.around is not None:
+                    await self._serve_around(frame.around, frame.limit)
+                    continue
                 before = frame.before if frame.before is not None else 2**62
                 try:
                     messages, has_more, as_of = await self.read_snapshot(
@@ -544,6 +547,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.push_after(as_of, protocol.encode(protocol.history_frame(messages, has_more=has_more)))
         finally:
             self.history_task = None
+
+    async def _serve_around(self, around: int, limit: int) -> None:
+        """A history request with ``around``: the page around that message (``has_newer`` too)."""
+        assert self.room is not None
+        try:
+            messages, has_more, has_newer, as_of = await self.read_snapshot(
+                selectors.history_around_page, room_id=self.room.pk, room=self.room.name, around=around, limit=limit
+            )
+        except Exception as exc:
+            await self.on_bad_input(_failed(exc, f"a history page of {self.room} was not read"))
+            return
+        frame = protocol.history_frame(messages, has_more=has_more, has_newer=has_newer)
+        self.push_after(as_of, protocol.encode(frame))
 
     async def handle_typing(self) -> None:
         assert self.room is not None

@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 import orjson
 import regex
@@ -136,6 +136,7 @@ class ThreadRequest:
 class HistoryRequest:
     before: int | None  # None: the newest page
     limit: int
+    around: int | None = None  # the page around this id (half before, half after); ``before`` unused
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -228,6 +229,7 @@ def parse_native(text: str, limits: Limits) -> ClientFrame:
         return HistoryRequest(
             before=_optional_int(data, "before", minimum=1),
             limit=min(_optional_int(data, "limit", minimum=1) or limits.history_page_max, limits.history_page_max),
+            around=_optional_int(data, "around", minimum=1),  # with it, ``before`` is unused
         )
     if kind == "typing":
         return Typing()
@@ -566,6 +568,8 @@ class HistoryFrame(TypedDict):
     # already encoded (orjson.Fragment: the stored text goes out as it is).
     messages: list[MessageState] | list[orjson.Fragment]
     has_more: bool
+    # Only in the answer to a request with ``around``: whether newer messages than the page's exist.
+    has_newer: NotRequired[bool]
 
 
 class ThreadFrame(TypedDict):
@@ -734,8 +738,13 @@ def removed_frame(*, reason: str, note: str = "", until: str | None = None) -> R
     return {"type": "removed", "reason": reason, "note": note, "until": until}
 
 
-def history_frame(messages: list[MessageState] | list[orjson.Fragment], *, has_more: bool) -> HistoryFrame:
-    return {"type": "history", "messages": messages, "has_more": has_more}
+def history_frame(
+    messages: list[MessageState] | list[orjson.Fragment], *, has_more: bool, has_newer: bool | None = None
+) -> HistoryFrame:
+    frame: HistoryFrame = {"type": "history", "messages": messages, "has_more": has_more}
+    if has_newer is not None:
+        frame["has_newer"] = has_newer
+    return frame
 
 
 def thread_frame(target: int, messages: list[MessageState]) -> ThreadFrame:

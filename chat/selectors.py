@@ -165,6 +165,51 @@ def history_before(*, room_id: int, room: str, before: int, limit: int) -> tuple
     return kept[::-1], has_more or len(kept) < min(len(messages), limit)
 
 
+def history_around_page(
+    *, room_id: int, room: str, around: int, limit: int
+) -> tuple[list[protocol.MessageState], bool, bool, int]:
+    """``history_around`` as of one moment, and the id of the room's last event at that moment."""
+    with snapshot():
+        as_of = room_last_id(room_id=room_id)
+        messages, has_more, has_newer = history_around(
+            room_id=room_id, room=room, around=around, limit=limit, until=as_of
+        )
+    return messages, has_more, has_newer, as_of
+
+
+def history_around(
+    *, room_id: int, room: str, around: int, limit: int, until: int | None = None
+) -> tuple[list[protocol.MessageState], bool, bool]:
+    """Up to ``limit`` messages around id ``around`` as they are now, oldest first: the message
+    ``around`` (if there is one) and older ones, half the page, and newer ones (up to ``until``),
+    the other half (a side with fewer leaves its room to the other); whether older ones exist beyond
+    the page (``has_more``), and newer ones (``has_newer``). What a search result opens: the room
+    at that message. Fewer, nearest ``around`` first, rather than pass ``PARLEY_HISTORY_FRAME_BYTES``."""
+    older_rows = Message.objects.filter(room_id=room_id, seq__lte=around).order_by("-seq")[: limit + 1]
+    newer_rows = Message.objects.filter(room_id=room_id, seq__gt=around)
+    if until is not None:
+        newer_rows = newer_rows.filter(seq__lte=until)
+    older = _states(older_rows, room=room)
+    newer = _states(newer_rows.order_by("seq")[: limit + 1], room=room)
+    after = min(len(newer), limit // 2)
+    before = min(len(older), limit - after)
+    after = min(len(newer), limit - before)
+    # Nearest first (the message itself, then one newer and one older in turn), so a page cut by
+    # the byte budget keeps what is closest to it.
+    order: list[tuple[bool, protocol.MessageState]] = []
+    for i in range(max(before, after)):
+        if i < before:
+            order.append((False, older[i]))
+        if i < after:
+            order.append((True, newer[i]))
+    kept = _within_budget(order, lambda item: len(orjson.dumps(item[1])))
+    kept_older = [m for is_newer, m in kept if not is_newer]
+    kept_newer = [m for is_newer, m in kept if is_newer]
+    has_more = len(older) > len(kept_older)
+    has_newer = len(newer) > len(kept_newer)
+    return kept_older[::-1] + kept_newer, has_more, has_newer
+
+
 def _within_budget(items: list[T], size: Callable[[T], int]) -> list[T]:
     """The first of ``items`` whose encoded sizes add up to ``PARLEY_HISTORY_FRAME_BYTES`` (at least
     one): a history frame of messages at the longest (and their html) would be megabytes, more than

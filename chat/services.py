@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
+from search import index as search_index
 from uploads.models import Upload
 
 from . import protocol
@@ -266,6 +267,7 @@ class _Batch:
         self.changed: dict[int, Message] = {}  # by pk: stored messages this batch changed
         self.mentions: list[Mention] = []
         self.audit: list[AuditEntry] = []  # moderators' deletes
+        self.searched: dict[int, Message] = {}  # by id(): messages posted, edited or deleted (search.index)
 
     def _event(self, room: Room, kind: str, frame: Any) -> tuple[int, str]:
         seq = frame["id"]
@@ -310,6 +312,7 @@ class _Batch:
         )
         self.new.append(message)
         self.messages[(post.room.pk, seq)] = message
+        self.searched[id(message)] = message
         if post.attachments:
             self.claims.append((message, list(post.attachments)))
             self.claimed.update(post.attachments)
@@ -355,6 +358,7 @@ class _Batch:
         message.html = edit.html
         message.edited = True
         self._changed(message)
+        self.searched[id(message)] = message
         frame = protocol.edit_frame(
             seq=self._next(edit.room),
             room=edit.room.name,
@@ -389,6 +393,7 @@ class _Batch:
         message.attachments = []
         message.reactions = {}
         self._changed(message)
+        self.searched[id(message)] = message
         frame = protocol.delete_frame(
             seq=self._next(delete.room), room=delete.room.name, target=delete.target, by=delete.by, when=self.now
         )
@@ -446,6 +451,9 @@ class _Batch:
         Event.objects.bulk_create(self.events)
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
+        # The search index, in this transaction: found from the commit on, or gone from it (one
+        # upsert and one delete for the batch).
+        search_index.apply(changed=self.searched.values())
         if self.released:
             # Unused again from now: PARLEY_UPLOAD_UNUSED_HOURS counts from here (prune_uploads).
             Upload.objects.filter(pk__in=self.released).update(message=None, created_at=self.now)

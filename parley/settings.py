@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "accounts",
     "axes",  # django-axes: failed logins throttled per username and per address (see below)
     "ninja",  # django-ninja: the REST API's framework (its Swagger UI's templates and static files)
+    "search",  # finding messages, Korean included (docs/search.md)
     "api",  # the REST API v1 at /api/v1 (docs/api.md)
     "terminal",  # the `parley` terminal client (docs/terminal.md): a client of the API, no models or URLs
 ]
@@ -245,6 +246,8 @@ PARLEY_HISTORY_PAGE_MAX = env_int("PARLEY_HISTORY_PAGE_MAX", 100, minimum=1)
 # least one). 50 messages at 4,000 Korean characters, with their html, are over a megabyte, more
 # than many clients take in one frame.
 PARLEY_HISTORY_FRAME_BYTES = env_int("PARLEY_HISTORY_FRAME_BYTES", 512 * 1024, minimum=1024)
+# Searches (GET /api/v1/search) per user per minute, then 429; 0 turns the limit off (docs/search.md).
+PARLEY_SEARCH_PER_MINUTE = env_int("PARLEY_SEARCH_PER_MINUTE", 60, minimum=0)
 PARLEY_MAX_MESSAGE_CHARS = env_int("PARLEY_MAX_MESSAGE_CHARS", 4000, minimum=1)
 PARLEY_MAX_FRAME_BYTES = env_int("PARLEY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
 # Texts longer than this are shown as plain text, their Markdown not parsed (the parser's worst

@@ -6,6 +6,7 @@ from chat.views import namespaces as ns_views
 from chat.views import rooms as views
 from markup import views as markup_views
 from parley import errors, health
+from search import views as search_views
 from uploads import views as upload_views
 
 # Parley's own error pages, in the visitor's language (parley/errors.py).
@@ -18,6 +19,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("rooms.json", views.rooms_json, name="rooms_json"),
     path("mentions/", views.mentions, name="mentions"),
+    path("search/", search_views.search_page, name="search"),
     path("rooms/<str:name>/", views.room, name="room"),
     path("rooms/<str:name>/name/", views.guest_name, name="guest_name"),
     # Namespaces (docs/namespaces.md): a room called "audit", "members" or "settings" is reached

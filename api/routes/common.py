@@ -102,6 +102,12 @@ MESSAGES_PAGE = answers(schema=schemas.MessagesPage | schemas.EventsPage, errors
 POSTED = answers({201: schemas.MessageFrame, 200: schemas.MessageState}, errors=TEXT)
 MSG = Path(..., ge=1, le=MAX_ID, description="a message's id (the id of the event that posted it)")
 BEFORE = Query(None, ge=1, le=MAX_ID, description="only ids below this")
+AROUND = Query(
+    None,
+    ge=1,
+    le=MAX_ID,
+    description="the page around this id: half older, half newer (before and after are then unused)",
+)
 AFTER = Query(None, ge=0, le=MAX_ID, description="the events after this id (a resume)")
 LIMIT = Query(None, ge=1, le=MAX_ID, description="at most this many (capped at PARLEY_HISTORY_PAGE_MAX)")
 IDEMPOTENCY_KEY = Header(

@@ -17,6 +17,7 @@ import markup
 from api import schemas
 from api.routes.common import (
     AFTER,
+    AROUND,
     BEFORE,
     CREATE,
     IDEMPOTENCY_KEY,
@@ -73,6 +74,13 @@ def _history(room: Room, before: int | None, limit: int) -> dict[str, Any]:
     return {"messages": messages, "has_more": has_more}
 
 
+def _around(room: Room, around: int, limit: int) -> dict[str, Any]:
+    messages, has_more, has_newer = selectors.history_around(
+        room_id=room.pk, room=room.name, around=around, limit=limit
+    )
+    return {"messages": messages, "has_more": has_more, "has_newer": has_newer}
+
+
 def _events(room: Room, after: int, before: int | None, limit: int) -> dict[str, Any]:
     """The events after ``after`` (and before ``before``, if given), oldest first."""
     until = selectors.room_last_id(room_id=room.pk)
@@ -90,9 +98,13 @@ async def _room_list(user: AbstractBaseUser, ns: schemas.RoomName) -> HttpRespon
     return json({"rooms": await reads.read(_rooms, caller_of(user), ns)})
 
 
-async def _room_messages(grant: RoomAccess, before: int | None, after: int | None, limit: int | None) -> HttpResponse:
+async def _room_messages(
+    grant: RoomAccess, before: int | None, after: int | None, limit: int | None, around: int | None = None
+) -> HttpResponse:
     page_max = settings.PARLEY_HISTORY_PAGE_MAX
     size = min(limit or page_max, page_max)
+    if around is not None:  # before and after are then unused
+        return json(await reads.read(_around, grant.room, around, size))
     if after is not None:
         return json(await reads.read(_events, grant.room, after, before, size))
     return json(await reads.read(_history, grant.room, before, size))
@@ -212,13 +224,17 @@ async def messages(
     room: schemas.RoomName,
     before: int | None = BEFORE,
     after: int | None = AFTER,
+    around: int | None = AROUND,
     limit: int | None = LIMIT,
 ) -> HttpResponse:
     """Without `after`: a page of messages as they are now (`before` an id: older than it; none:
     the newest), oldest first, like the WebSocket's history frame. With `after=N`: the events after
     N of every kind in id order, as the WebSocket resume gives them (with `before=M` too: only
-    those below M). `limit` is capped at PARLEY_HISTORY_PAGE_MAX (also the default)."""
-    return await _room_messages(await room_of(user_of(request), PUBLIC, room), before, after, limit)
+    those below M). With `around=N`: the page around message N (half older, half newer, oldest
+    first; `has_newer` says whether newer ones exist beyond it; `before` and `after` are then
+    unused), what a search result opens.
+    `limit` is capped at PARLEY_HISTORY_PAGE_MAX (also the default)."""
+    return await _room_messages(await room_of(user_of(request), PUBLIC, room), before, after, limit, around)
 
 
 @router.post(
@@ -328,10 +344,11 @@ async def ns_messages(
     room: schemas.RoomName,
     before: int | None = BEFORE,
     after: int | None = AFTER,
+    around: int | None = AROUND,
     limit: int | None = LIMIT,
 ) -> HttpResponse:
     """As `GET /rooms/{room}/messages`, in a room of the namespace."""
-    return await _room_messages(await room_of(user_of(request), ns, room), before, after, limit)
+    return await _room_messages(await room_of(user_of(request), ns, room), before, after, limit, around)
 
 
 @router.post("/ns/{ns}/rooms/{room}/messages", response=POSTED, tags=["namespaces"])
@@ -455,11 +472,12 @@ async def dm_messages(
     username: schemas.Username,
     before: int | None = BEFORE,
     after: int | None = AFTER,
+    around: int | None = AROUND,
     limit: int | None = LIMIT,
 ) -> HttpResponse:
     """As `GET /rooms/{room}/messages`, in the caller's direct messages with `username` (an unknown
     user: 404)."""
-    return await _room_messages(await _dm(user_of(request), username), before, after, limit)
+    return await _room_messages(await _dm(user_of(request), username), before, after, limit, around)
 
 
 @router.post("/dm/{username}/messages", response=POSTED, tags=["dm"])

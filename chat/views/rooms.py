@@ -427,6 +427,7 @@ def room_strings() -> dict[str, Any]:
         "reply_to_unknown": _("↪ In reply to an earlier message"),
         "replying_to": _("Replying to %(name)s: %(text)s"),
         "unread_line": _("New messages"),
+        "load_newer": _("Newer messages are not shown here: show them"),
         "mentioned_by": _("%(name)s mentioned you in #%(room)s"),
         "refused_action": _("Not done: %(detail)s"),
         "not_now": _("Not connected: try again in a moment."),

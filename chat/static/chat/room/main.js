@@ -65,6 +65,10 @@ const page = {
   wasAtBottom: true, // the reader was at the newest message when the connection opened
   olderAvailable: false,
   olderLoading: false,
+  aroundLoading: 0, // the id of a linked message whose surrounding page was asked for (history around)
+  gapAfter: 0, // the newest message of such a page, when newer ones are missing after it (view.showGap)
+  gapEnd: 0, // the first message held after that gap (the join's page)
+  aroundFor: "link", // what the page around asked for is: a linked message ("link") or the gap ("gap")
   typingTimer: 0,
   lastTypingSent: Number.NEGATIVE_INFINITY,
   typingAllowedAt: 0, // no typing frame before this (performance.now() ms)
@@ -161,6 +165,18 @@ function onHistory(frame, update) {
     if (!connection.resuming) page.olderAvailable = frame.has_more;
     return;
   }
+  if ("has_newer" in frame) {
+    // A page around a message: around a linked one (a search result: drawn, then the message
+    // shown), or the next page into the gap between such a page and the newest messages.
+    const filling = page.aroundFor === "gap";
+    view.keepingPlace(() => show(update));
+    if (!filling) page.olderAvailable = frame.has_more;
+    page.aroundLoading = 0;
+    noteGap(frame, filling);
+    renderOlder();
+    if (!filling) revealLinked();
+    return;
+  }
   view.keepingPlace(() => show(update)); // keep the reader's place
   page.olderAvailable = frame.has_more;
   page.olderLoading = false;
@@ -194,7 +210,7 @@ function enter() {
   const first = room.readUpTo > 0 ? room.firstUnread(room.readUpTo) : null;
   const divider = first === null ? null : view.showDivider(first);
   view.scrollToBottom();
-  if (!revealLinked() && divider) divider.scrollIntoView({ block: "start" });
+  if (!revealOrLoad() && divider && !page.aroundLoading) divider.scrollIntoView({ block: "start" });
   page.entered = true;
 }
 
@@ -214,6 +230,53 @@ function openLink(url) {
 function revealLinked() {
   const match = /^#m(\d+)$/.exec(location.hash);
   return Boolean(match && view.reveal(Number(match[1])));
+}
+
+/**
+ * After a page around a message: if newer messages exist beyond it (`has_newer`) and the messages
+ * the page held before begin further on (`gapEnd`: the first of them, noted with the linked page),
+ * mark the gap after the page's newest message. The gap may turn out empty: its button then just
+ * closes it.
+ */
+function noteGap(frame, filling) {
+  const ids = frame.messages.map((m) => m.id);
+  const newest = ids.length ? Math.max(...ids) : page.gapAfter;
+  if (!filling) page.gapEnd = room.ids.find((id) => id > newest) ?? 0;
+  if (frame.has_newer && page.gapEnd && newest < page.gapEnd) {
+    page.gapAfter = newest;
+    view.showGap(newest, fillGap);
+  } else {
+    page.gapAfter = 0;
+    page.gapEnd = 0;
+    view.hideGap();
+  }
+}
+
+/** The gap's button: the page that begins after the gap's first message (history around a later id). */
+function fillGap() {
+  if (!page.gapAfter || page.aroundLoading || !connection.live) return;
+  page.aroundLoading = page.gapAfter;
+  page.aroundFor = "gap";
+  connection.send({
+    type: "history",
+    around: page.gapAfter + Math.floor(config.olderPage / 2),
+    limit: config.olderPage,
+  });
+}
+
+/**
+ * A link to a message (#m<id>: a search result, a mention) brings it into view; one the page does
+ * not hold yet is asked for with the messages around it (history `around`), shown when they come.
+ */
+function revealOrLoad() {
+  if (revealLinked()) return true;
+  const match = /^#m(\d+)$/.exec(location.hash);
+  const id = match ? Number(match[1]) : 0;
+  if (!id || !connection.live || page.aroundLoading === id || id > room.lastId) return false;
+  page.aroundLoading = id;
+  page.aroundFor = "link";
+  connection.send({ type: "history", around: id, limit: config.olderPage });
+  return false;
 }
 
 function onMessage(frame, update) {
@@ -590,7 +653,7 @@ ui.mentions.addEventListener("click", () => {
   view.showMentions(room.mentions);
   setTimeout(revealLinked); // a link into this room that is already the page's URL fires no hashchange
 });
-window.addEventListener("hashchange", revealLinked);
+window.addEventListener("hashchange", revealOrLoad);
 ui.input.addEventListener("input", onInput);
 ui.scroller.addEventListener("scroll", () => {
   if (ui.scroller.scrollTop < LOAD_OLDER_WITHIN_PX) loadOlder();

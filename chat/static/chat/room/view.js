@@ -475,6 +475,31 @@ export class View {
     return 0;
   }
 
+  /**
+   * A marker after message `afterId` (the page around a linked message): newer messages exist
+   * between it and the next one shown; its button calls `onClick`.
+   */
+  showGap(afterId, onClick) {
+    this.hideGap();
+    const anchor = this.shown.get(afterId);
+    if (!anchor) return;
+    const li = document.createElement("li");
+    li.className = "divider gap";
+    li.id = "history-gap";
+    li.setAttribute("role", "separator");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = this.t("load_newer");
+    button.addEventListener("click", onClick);
+    li.append(button);
+    anchor.after(li);
+  }
+
+  hideGap() {
+    document.getElementById("history-gap")?.remove();
+  }
+
   /** Bring a message into view (a link to #m<id>): false if it is not on the page. */
   reveal(id) {
     const li = this.shown.get(id);
