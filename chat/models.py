@@ -158,6 +158,7 @@ class Message(models.Model):
     deleted = models.BooleanField(default=False)
     reactions = models.JSONField(default=dict)  # {emoji: [names, in the order they reacted]}
     replies = models.IntegerField(default=0)  # messages posted with reply_to = this one
+    bot = models.BooleanField(default=False)  # sent by a bot account or a webhook (bots/, hooks/)
 
     class Meta:
         constraints = [

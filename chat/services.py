@@ -91,6 +91,7 @@ class Post:
     notify: tuple[int, ...] = ()  # the registered users among them, told of the mention
     html: str = ""  # ``body`` rendered (markup.render), by the action: once, never per reader
     attachments: tuple[int, ...] = ()  # the ids of the sender's uploads it carries
+    bot: bool = False  # sent by a bot account or a webhook: ``"bot": true`` in its frame
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -307,6 +308,7 @@ class _Batch:
             created_at=self.now,
             reply_to=post.reply_to,
             mentions=list(post.mentions),
+            bot=post.bot,
         )
         self.new.append(message)
         self.messages[(post.room.pk, seq)] = message
@@ -324,6 +326,7 @@ class _Batch:
             mentions=list(post.mentions),
             html=post.html,
             attachments=attachments,
+            bot=post.bot,
         )
         _, text = self._event(post.room, Event.Kind.MESSAGE, frame)
         self.mentions.extend(

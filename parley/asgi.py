@@ -22,6 +22,7 @@ from accounts.tokens import user_for_token  # noqa: E402
 from chat import db  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from core import backends, metrics  # noqa: E402
+from hooks import deliverer  # noqa: E402
 from parley.edge import AddressLimits, BodyLimit, OriginCheck  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
@@ -102,11 +103,38 @@ class ServerSend:
         return await self.application(scope, receive, send)
 
 
-application = ProtocolTypeRouter(
-    {
-        # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
-        "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
-        # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
-        "websocket": ServerSend(AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))),
-    }
+class Lifespan:
+    """The ASGI lifespan protocol (``make run`` turns it on: parley/serve.py): at startup, each
+    server process starts its outgoing webhooks' deliverer (``hooks.deliverer``) on its loop; at
+    shutdown it stops it. Every other scope goes to the application."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "lifespan":
+            return await self.application(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if settings.PARLEY_WEBHOOK_DELIVERY:
+                    deliverer.ensure_started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await deliverer.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = Lifespan(
+    ProtocolTypeRouter(
+        {
+            # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
+            "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app)),
+            # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
+            "websocket": ServerSend(
+                AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))
+            ),
+        }
+    )
 )

@@ -7,6 +7,7 @@ answer. Refusals are raised (ProtocolError, ApiError) and answered by ``api.erro
 - ``namespaces``: ``/ns``, ``/ns/<ns>`` and its members, invites, join, room members, kicks,
   mutes, bans, audit
 - ``uploads``: ``.../uploads`` (files) and ``.../notifications`` (a room's notification level)
+- ``bots``: ``/ns/<ns>/bots`` (bot accounts); ``hooks``: ``/ns/<ns>/hooks/...`` (webhooks)
 - ``common``: the caller, the access checks, the write budget, the answers
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 from ninja import Router
 
-from api.routes import namespaces, rooms, tokens, uploads
+from api.routes import bots, hooks, namespaces, rooms, tokens, uploads
 
 router = Router()
-for part in (tokens, rooms, namespaces, uploads):
+for part in (tokens, rooms, namespaces, uploads, bots, hooks):
     router.add_router("", part.router)
