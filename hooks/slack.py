@@ -108,7 +108,7 @@ def _block(block: Any) -> str:
         return f"### {title}" if title else ""
     if kind == "section":
         parts = [_text_object(block.get("text"))]
-        fields = [_text_object(f) for f in block.get("fields") or []]
+        fields = [" ".join(_text_object(f).split("\n")) for f in block.get("fields") or []]
         parts.extend(f"- {f}" for f in fields if f)
         accessory = block.get("accessory")
         if isinstance(accessory, dict) and accessory.get("type") == "button" and accessory.get("url"):
