@@ -187,5 +187,4 @@ async def outgoing_resume(request: HttpRequest, ns: schemas.RoomName, hook_id: i
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
     spend(user)
-    hook = await db.call(services.outgoing_resume, caller, found, hook_id)
-    return json(services.outgoing_out(hook))
+    return json(await db.call(lambda: services.outgoing_out(services.outgoing_resume(caller, found, hook_id))))
