@@ -110,6 +110,12 @@ def _due_rooms(hook: OutgoingHook) -> list[tuple[int, int]]:
     return list(rows.order_by("id").values_list("id", "cursor"))
 
 
+def lease_seconds() -> float:
+    """How long a lease lasts: PARLEY_WEBHOOK_LEASE, and at least twice PARLEY_WEBHOOK_TIMEOUT (an
+    attempt must end well before its lease does)."""
+    return max(settings.PARLEY_WEBHOOK_LEASE, 2 * settings.PARLEY_WEBHOOK_TIMEOUT)
+
+
 def lease_take(hook_id: int) -> OutgoingHook | None:
     """Take or renew the hook's lease for PARLEY_WEBHOOK_LEASE seconds: the hook, or None when
     another process holds it (or the hook is gone)."""
@@ -117,7 +123,7 @@ def lease_take(hook_id: int) -> OutgoingHook | None:
     taken = (
         HookLease.objects.filter(hook_id=hook_id)
         .filter(Q(holder=HOLDER) | Q(expires__isnull=True) | Q(expires__lt=now))
-        .update(holder=HOLDER, expires=now + datetime.timedelta(seconds=settings.PARLEY_WEBHOOK_LEASE))
+        .update(holder=HOLDER, expires=now + datetime.timedelta(seconds=lease_seconds()))
     )
     if not taken:
         return None
