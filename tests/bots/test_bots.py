@@ -157,5 +157,5 @@ def test_the_bots_page(srv, team):
     assert made.status == 200 and 'id="bot-token"' in made.text and "parley_" in made.text
     assert team["member"].browser.get(f"/ns/{ns}/bots/").status == 403
     assert team["outsider"].browser.get(f"/ns/{ns}/bots/").status == 404
-    korean = owner.browser.get(f"/ns/{ns}/bots/")
-    assert korean.status == 200
+    korean = request(srv.http, "GET", f"/ns/{ns}/bots/", headers={"Accept-Language": "ko"}, opener=owner.browser.opener)
+    assert korean.status == 200 and "봇 만들기" in korean.text

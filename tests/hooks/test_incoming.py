@@ -24,7 +24,7 @@ EXPECT = {
     "alertmanager.json": ["HighRequestLatency", "<code>critical</code>", "<strong>AlertManager</strong>"],
     "grafana.json": ["Disk usage above 90%", 'href="https://grafana.example.com/alerting/list"', "Grafana v10.4.2"],
     "github_actions.json": ['href="https://github.com/acme/api/actions/runs/9876543210"', "4f2a9c1", "test (3.11)"],
-    "blocks.json": ["Deploy finished", "<strong>web</strong>", "한국어", "<del>old</del>", "Open dashboard"],
+    "blocks.json": ["Deploy finished", "<strong>web</strong>", "한국어", "<s>old</s>", "Open dashboard"],
 }
 
 
