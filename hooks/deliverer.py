@@ -40,7 +40,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bots.models import Bot
-from chat import actions, db
+from chat import actions, db, reads
 from chat.identity import Identity
 from chat.models import Event, Room
 from chat.protocol import ProtocolError
@@ -240,7 +240,7 @@ class Deliverer:
     async def run(self) -> None:
         while True:
             try:
-                for hook_id in await db.call(due_hooks):
+                for hook_id in await reads.read(due_hooks):  # a read: on the read threads, not the writes'
                     if hook_id not in self.running:
                         self.running[hook_id] = self.loop.create_task(self.deliver(hook_id), context=logs.detached())
             except Exception:
@@ -256,10 +256,10 @@ class Deliverer:
                     return
                 if hook.state != OutgoingHook.State.ACTIVE or (hook.retry_at and hook.retry_at > timezone.now()):
                     break
-                items = await db.call(pending, hook)
+                items = await db.call(pending, hook)  # on the writes' thread: it may move a cursor past pruned events
                 if not items:
                     break
-                bots = await db.call(bot_names, hook)
+                bots = await reads.read(bot_names, hook)
                 skipped: Item | None = None
                 for item in items:
                     if not wanted(hook, item, bots):
