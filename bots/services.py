@@ -8,6 +8,7 @@ already seen the namespace through ``chat.access`` (hidden and missing are one a
 from __future__ import annotations
 
 import re
+import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -27,7 +28,7 @@ from .models import Bot
 # What Django's username validator lets through (letters and digits of any script, and @.+-_);
 # anything else in a bot's name becomes "-".
 _NOT_USERNAME = re.compile(r"[^\w.@+-]+")
-MAX_TRIES = 50  # suffixes tried for a name taken (or looking like a taken one): -2, -3, ...
+SUFFIXES = 5  # for a name taken (or looking like a taken one): -2 to -5, then random ones
 CLOSE_REASON = "deactivated"  # the 4410 close's reason when a bot is deactivated
 
 
@@ -38,13 +39,15 @@ def check_name(raw: object) -> str:
 
 def username_for(name: str) -> str:
     """A username made from ``name`` that no user has and that looks like no user's (confusable
-    skeletons, ``accounts.skeleton``): the name itself, else the name with ``-2``, ``-3``... A bot
+    skeletons, ``accounts.skeleton``): the name itself, else the name with ``-2`` to ``-5``, else with
+    a random suffix (``-3f1c``: no long search among many bots of one name). A bot
     never passes for a person, nor for another bot."""
     limit = identity.name_limits().max_name_chars - 4
     base = _NOT_USERNAME.sub("-", name).strip("-")[:limit].strip("-") or "bot"
     users = get_user_model().objects
-    for n in range(1, MAX_TRIES + 1):
-        candidate = base if n == 1 else f"{base}-{n}"
+    tries = [base, *(f"{base}-{n}" for n in range(2, SUFFIXES + 1))]
+    tries += [f"{base}-{secrets.token_hex(2)}" for _ in range(10)]
+    for candidate in tries:
         if not users.filter(username__iexact=candidate).exists() and not looks_registered(candidate):
             return candidate
     raise ProtocolError(ErrorCode.CONFLICT, f"too many names like {name!r}: choose another")

@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 MAX_URL_CHARS = 2000
+# http or https, a host (an ASCII name or IPv4 address: an internationalized name in its xn-- form;
+# or an IPv6 address in brackets) and no user name or password, a port from 0 to 65535, then any
+# path, query and fragment without white space or controls. The API's schema gives the same
+# pattern (``api.patterns.receiver_url``).
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = (
+    rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}"
+    rf"|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+    rf"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:))"
+)
+URL = re.compile(
+    rf"^https?://(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[{_IPV6}\])(?::{_PORT})?(?:[/?#][^\s\u0000-\u001F\u007F]*)?$"
+)
 
 
 class Refused(ValueError):
@@ -26,7 +41,12 @@ def check_url(url: object) -> str:
     addresses are not looked up here (``check_host`` does)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise Refused(f"'url' must be an http or https URL of at most {MAX_URL_CHARS} characters")
-    parts = urlsplit(url)
+    if URL.match(url) is None:
+        raise Refused("'url' must be an http or https URL with a host, without a user name or password")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise Refused("'url' is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused("'url' must be an http or https URL with a host")
     if parts.username or parts.password:
@@ -46,9 +66,14 @@ def private(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def check_host(url: str) -> None:
-    """Resolve the URL's host and refuse it (Refused) if any of its addresses is private, unless
-    PARLEY_WEBHOOK_ALLOW_PRIVATE. A name that does not resolve is Refused too."""
+class Private(Refused):
+    """The host resolves to a private or loopback address."""
+
+
+async def check_host(url: str, *, unresolved_ok: bool = False) -> None:
+    """Resolve the URL's host and refuse it (Private) if any of its addresses is private, unless
+    PARLEY_WEBHOOK_ALLOW_PRIVATE. A name that does not resolve is Refused too, unless
+    ``unresolved_ok`` (when a hook is made: its name may resolve later; each delivery checks again)."""
     if settings.PARLEY_WEBHOOK_ALLOW_PRIVATE:
         return
     parts = urlsplit(url)
@@ -56,8 +81,12 @@ async def check_host(url: str) -> None:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
+        if unresolved_ok:
+            return
         raise Refused(f"{host} does not resolve: {exc}") from None
     bad = sorted({str(info[4][0]) for info in infos if private(str(info[4][0]))})
-    if bad or not infos:
-        raise Refused(f"{host} resolves to a private or loopback address ({', '.join(bad)})")
+    if bad:
+        raise Private(f"{host} resolves to a private or loopback address ({', '.join(bad)})")
+    if not infos and not unresolved_ok:
+        raise Refused(f"{host} does not resolve")

@@ -45,7 +45,9 @@ def _act(request: HttpRequest, caller: Caller, ns: NsAccess, action: str) -> dic
     elif action == "outgoing_create":
         url = post.get("url", "")
         try:
-            async_to_sync(receivers.check_host)(receivers.check_url(url))
+            async_to_sync(receivers.check_host)(receivers.check_url(url), unresolved_ok=True)
+        except receivers.Private as exc:
+            raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
         except receivers.Refused as exc:
             raise ProtocolError(ErrorCode.INVALID_FRAME, str(exc)) from None
         room = post.get("room", "").strip() or None
@@ -75,9 +77,9 @@ def hooks_page(request: HttpRequest, ns_name: str) -> HttpResponse:
             shown = _act(request, caller, ns, request.POST.get("action", ""))
         except ProtocolError as exc:
             error = error_text(exc.code)
-            if exc.code == ErrorCode.INVALID_FRAME:
+            if exc.code in (ErrorCode.INVALID_FRAME, ErrorCode.FORBIDDEN):
                 error = f"{error} {exc.detail}"
-            status = 404 if exc.code == ErrorCode.NOT_FOUND else 400
+            status = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
         else:
             if shown is None:
                 return redirect("ns_hooks", ns.namespace.name)

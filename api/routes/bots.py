@@ -15,7 +15,7 @@ router = Router()
 
 
 class BotCreate(schemas.Body):
-    name: str
+    name: schemas.DisplayName
 
 
 class BotOut(Schema):
@@ -54,7 +54,7 @@ async def bot_list(request: HttpRequest, ns: schemas.RoomName) -> HttpResponse:
 
 
 @router.delete("/ns/{ns}/bots/{username}", response=answers(status=204, schema=None, errors=WRITE), tags=["bots"])
-async def bot_delete(request: HttpRequest, ns: schemas.RoomName, username: str) -> HttpResponse:
+async def bot_delete(request: HttpRequest, ns: schemas.RoomName, username: schemas.Username) -> HttpResponse:
     """Deactivate a bot: its tokens stop working, its connections close with 4410."""
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()

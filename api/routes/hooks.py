@@ -4,8 +4,11 @@ deliveries and resuming a paused one. Secrets are in the creations' answers, onc
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Path, Router, Schema
+from pydantic import Field, WithJsonSchema
 
 from api import schemas
 from api.routes.common import CREATE, LOOKUP, WRITE, answers, json, namespace_of, room_name, spend
@@ -13,12 +16,40 @@ from chat import access, db, reads
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 from hooks import receivers, services
 
+ReceiverUrl = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "receiver_url",
+            "minLength": 1,
+            "maxLength": receivers.MAX_URL_CHARS,
+            "description": "the receiver: an http or https URL with a host, no user name or password; a host that "
+            "resolves to a private or loopback address: 403 (unless PARLEY_WEBHOOK_ALLOW_PRIVATE)",
+        }
+    ),
+]
+
 router = Router()
+
+
+async def check_receiver(url: str) -> None:
+    """A receiver's URL: a bad one 400 ``invalid_frame``; one whose host resolves to a private or
+    loopback address 403 ``forbidden`` (unless PARLEY_WEBHOOK_ALLOW_PRIVATE). A name that does not
+    resolve yet is taken: each delivery resolves it again."""
+    try:
+        await receivers.check_host(receivers.check_url(url), unresolved_ok=True)
+    except receivers.Private as exc:
+        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+    except receivers.Refused as exc:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, str(exc)) from None
+
+
 HOOK_ID = Path(..., ge=1, le=MAX_ID, description="a hook's id")
 
 
 class IncomingCreate(schemas.Body):
-    name: str
+    name: schemas.DisplayName
 
 
 class IncomingOut(Schema):
@@ -37,10 +68,13 @@ class IncomingList(Schema):
     hooks: list[IncomingOut]
 
 
+Kind = Literal["message", "edit", "delete", "reaction", "mention"]
+
+
 class OutgoingCreate(schemas.Body):
-    url: str
-    events: list[str]
-    room: str | None = None
+    url: ReceiverUrl
+    events: list[Kind] = Field(..., min_length=1, description="the kinds of events to send")
+    room: schemas.RoomName | None = Field(None, description="one room (none: every room of the namespace)")
 
 
 class OutgoingOut(Schema):
@@ -84,7 +118,9 @@ class DeliveriesOut(Schema):
     response=answers(status=201, schema=IncomingCreated, errors=CREATE),
     tags=["hooks"],
 )
-async def incoming_create(request: HttpRequest, ns: schemas.RoomName, room: str, body: IncomingCreate) -> HttpResponse:
+async def incoming_create(
+    request: HttpRequest, ns: schemas.RoomName, room: schemas.RoomName, body: IncomingCreate
+) -> HttpResponse:
     """Make an incoming hook of a room (owners and moderators): `url` is the path `/hooks/<secret>`
     (shown once) that posts into the room as the hook's bot, with no other credentials."""
     user, caller, found = await namespace_of(request, ns)
@@ -130,10 +166,7 @@ async def outgoing_create(request: HttpRequest, ns: schemas.RoomName, body: Outg
     user, caller, found = await namespace_of(request, ns)
     found.require_moderator()
     spend(user)
-    try:
-        await receivers.check_host(receivers.check_url(body.url))
-    except receivers.Refused as exc:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, str(exc)) from None
+    await check_receiver(body.url)
     hook, secret = await db.call(services.outgoing_create, caller, found, body.url, body.events, body.room)
     return json({**services.outgoing_out(hook), "secret": secret}, status=201)
 

@@ -207,7 +207,7 @@ def test_private_receivers_are_refused_unless_allowed(tmp_path, receiver):
         room = new_room(maker, team)
         for url in (receiver.url, "http://10.1.2.3/x", "http://[::1]:9/x", "http://169.254.169.254/latest/meta-data/"):
             refused = call(strict, owner, "POST", f"/ns/{ns}/hooks/outgoing", {"url": url, "events": ["message"]})
-            assert (refused.status, refused.code) == (400, "invalid_frame"), (url, refused.text)
+            assert (refused.status, refused.code) == (403, "forbidden"), (url, refused.text)
             assert "private" in refused.json["error"]["detail"]
         hook = make_hook(maker, team, receiver.url, ["message"], room=room)
         say(maker, team, room, "to a loopback receiver")
