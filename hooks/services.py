@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bots import services as bots
 from bots.models import Bot
-from chat import access, actions, policy, protocol, services
+from chat import access, actions, identity, policy, protocol, services
 from chat.access import Caller, NsAccess, RoomAccess
 from chat.identity import Identity
 from chat.models import Room
@@ -146,7 +146,7 @@ def outgoing_create(
     secret = secrets.token_hex(32)
     host = urlsplit(url).hostname or "hook"
     with transaction.atomic():
-        voice = bots.account_create(caller, ns, f"hook-{host}", Bot.Kind.HOOK)
+        voice = bots.account_create(caller, ns, f"hook-{host}"[: identity.name_limits().max_name_chars], Bot.Kind.HOOK)
         hook = OutgoingHook.objects.create(
             namespace=ns.namespace,
             room=room,

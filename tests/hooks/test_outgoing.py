@@ -81,6 +81,10 @@ def test_who_may_make_outgoing_hooks(srv, team, receiver):
         answer = call(srv, team["owner"], "POST", path, bad)
         assert (answer.status, answer.code) == (400, "invalid_frame"), (what, answer.text)
     assert call(srv, team["owner"], "POST", path, {**body, "room": "no-such-room"}).status == 404
+    long_host = {"url": f"http://{'a' * 60}.{'b' * 60}.example/x", "events": ["edit"]}
+    made = call(srv, team["owner"], "POST", path, long_host)  # its bot's name is cut to a name's length
+    assert made.status == 201, made.text
+    assert call(srv, team["owner"], "DELETE", f"{path}/{made.json['id']}").status == 204
     listed = call(srv, team["mod"], "GET", path)
     assert listed.status == 200 and hook["id"] in [h["id"] for h in listed.json["hooks"]]
     assert hook["secret"] not in listed.text
