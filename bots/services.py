@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import ApiToken, looks_registered
-from chat import db, identity, protocol
+from chat import db, identity, namespaces, protocol
 from chat.access import Caller, NsAccess
 from chat.fanout import busevents, events
-from chat.models import Membership, Role
+from chat.models import AuditEntry, Membership, Role
 from chat.protocol import ErrorCode, ProtocolError
 
 from .models import Bot
@@ -75,8 +75,12 @@ def bot_create(caller: Caller, ns: NsAccess, raw_name: object) -> tuple[Bot, str
     token's secret (shown once). Moderators and owners only (forbidden)."""
     ns.require_moderator()
     name = check_name(raw_name)
-    bot = account_create(caller, ns, name, Bot.Kind.BOT)
-    _, secret = tokens.token_create(bot.user, f"bot {name}")
+    with transaction.atomic():
+        bot = account_create(caller, ns, name, Bot.Kind.BOT)
+        _, secret = tokens.token_create(bot.user, f"bot {name}")
+        namespaces.audit(
+            ns.namespace, namespaces.actor_of(caller), AuditEntry.Action.BOT_CREATE, bot.user.get_username()
+        )
     return bot, secret
 
 
@@ -109,6 +113,7 @@ def bot_deactivate(caller: Caller, ns: NsAccess, username: str) -> list[busevent
     with transaction.atomic():
         get_user_model().objects.filter(pk=user.pk).update(is_active=False)
         ApiToken.objects.filter(user_id=user.pk, revoked__isnull=True).update(revoked=timezone.now())
+        namespaces.audit(ns.namespace, namespaces.actor_of(caller), AuditEntry.Action.BOT_DEACTIVATE, username)
     return [busevents.Removal(namespace=ns.namespace.name, reason=CLOSE_REASON, user_id=user.pk)]
 
 

@@ -60,6 +60,11 @@ def user_named(username: str) -> User:
     return user
 
 
+def actor_of(caller: Caller) -> str:
+    """The caller's username, as audit entries name who did it ("" for a guest)."""
+    return _actor(caller)
+
+
 def _actor(caller: Caller) -> str:
     if caller.user_id is None:
         return ""

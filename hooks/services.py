@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from bots import services as bots
 from bots.models import Bot
-from chat import access, actions, identity, policy, protocol, services
+from chat import access, actions, identity, namespaces, policy, protocol, services
 from chat.access import Caller, NsAccess, RoomAccess
 from chat.identity import Identity
-from chat.models import Room
+from chat.models import AuditEntry, Room
 from chat.protocol import ErrorCode, ProtocolError
 
 from . import receivers
@@ -37,6 +37,10 @@ def hash_secret(raw: str) -> str:
 
 def _bad(detail: str) -> ProtocolError:
     return ProtocolError(ErrorCode.INVALID_FRAME, detail)
+
+
+def _audit(caller: Caller, ns: NsAccess, action: str, target: str) -> None:
+    namespaces.audit(ns.namespace, namespaces.actor_of(caller), action, target[:200])
 
 
 def _retire(bot: Bot) -> None:
@@ -63,6 +67,7 @@ def incoming_create(caller: Caller, room: RoomAccess, raw_name: object) -> tuple
             bot=voice,
             created_by_id=caller.user_id,
         )
+        _audit(caller, room.ns, AuditEntry.Action.HOOK_IN_CREATE, f"{name} ({room.room.name})")
     return hook, secret
 
 
@@ -92,6 +97,7 @@ def incoming_revoke(caller: Caller, ns: NsAccess, hook_id: int) -> None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no incoming hook {hook_id} here")
         IncomingHook.objects.filter(id=hook.id).update(revoked=timezone.now())
         _retire(hook.bot)
+        _audit(caller, ns, AuditEntry.Action.HOOK_IN_REVOKE, hook.name)
 
 
 def incoming_find(secret: str) -> tuple[IncomingHook, NsAccess] | None:
@@ -160,6 +166,7 @@ def outgoing_create(
         # From now on: every room there is starts at its last event (a room made later, at 0).
         rooms = _rooms(hook).values_list("id", "last_id")
         HookCursor.objects.bulk_create([HookCursor(hook=hook, room_id=r, last_id=last) for r, last in rooms])
+        _audit(caller, ns, AuditEntry.Action.HOOK_OUT_CREATE, url)
     return hook, secret
 
 
@@ -200,15 +207,19 @@ def outgoing_delete(caller: Caller, ns: NsAccess, hook_id: int) -> None:
     with transaction.atomic():
         _retire(hook.bot)
         hook.delete()
+        _audit(caller, ns, AuditEntry.Action.HOOK_OUT_DELETE, hook.url)
 
 
 def outgoing_resume(caller: Caller, ns: NsAccess, hook_id: int) -> OutgoingHook:
     """Resume a paused hook from where it stopped (its cursors did not move); an active one
     stays as it is."""
     hook = outgoing_of(ns, hook_id)
-    OutgoingHook.objects.filter(pk=hook.pk).update(
-        state=OutgoingHook.State.ACTIVE, failures=0, retry_at=None, reason=""
-    )
+    with transaction.atomic():
+        OutgoingHook.objects.filter(pk=hook.pk).update(
+            state=OutgoingHook.State.ACTIVE, failures=0, retry_at=None, reason=""
+        )
+        if hook.state == OutgoingHook.State.PAUSED:
+            _audit(caller, ns, AuditEntry.Action.HOOK_OUT_RESUME, hook.url)
     hook.refresh_from_db()
     return hook
 

@@ -124,6 +124,9 @@ async def test_a_bot_speaks_with_its_token_marked_as_a_bot(srv, team):
     assert (refused.status, refused.code) == (401, "unauthenticated")
     listed = await asyncio.to_thread(call, srv, owner, "GET", f"/ns/{ns}/bots")
     assert {b["username"]: b["active"] for b in listed.json["bots"]}[bot["username"]] is False
+    audit = (await asyncio.to_thread(call, srv, owner, "GET", f"/ns/{ns}/audit")).json["entries"]
+    done = [(e["action"], e["target"]) for e in audit if e["target"] == bot["username"]]
+    assert done == [("bot_deactivate", bot["username"]), ("bot_create", bot["username"])]
     await watcher.close()
 
 

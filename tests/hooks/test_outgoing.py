@@ -96,6 +96,8 @@ def test_who_may_make_outgoing_hooks(srv, team, receiver):
         assert call(srv, team[who], "DELETE", one).status == status
     assert call(srv, team["owner"], "DELETE", one).status == 204
     assert call(srv, team["owner"], "DELETE", one).status == 404
+    audit = call(srv, team["owner"], "GET", f"/ns/{ns}/audit").json["entries"]
+    assert {"hook_out_create", "hook_out_delete"} <= {e["action"] for e in audit if e["target"] == receiver.url}
     assert call(srv, team["owner"], "GET", f"{one}/deliveries").status == 404
 
 
