@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from api.errors import METHOD_NOT_ALLOWED, error_response
+from api.errors import METHOD_NOT_ALLOWED, error_response, failure_response
 from chat import db
 from chat.protocol import ErrorCode, ProtocolError
 from chat.ratelimit import TokenBucket
@@ -75,6 +75,14 @@ def message_of(data: dict[str, Any], hook_name: str) -> str:
 
 @csrf_exempt
 async def incoming(request: HttpRequest, secret: str) -> HttpResponse:
+    """The door; anything that fails is the API's 503 (a backend down) or 500, in its shape."""
+    try:
+        return await _incoming(request, secret)
+    except Exception as exc:
+        return failure_response(request, exc)
+
+
+async def _incoming(request: HttpRequest, secret: str) -> HttpResponse:
     if request.method != "POST":
         response = error_response(METHOD_NOT_ALLOWED, "POST a message to this URL")
         response["Allow"] = "POST"
