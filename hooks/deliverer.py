@@ -238,13 +238,17 @@ class Deliverer:
         self.task = self.loop.create_task(self.run(), context=logs.detached())
 
     async def run(self) -> None:
+        failing = False  # warned once while the store cannot be read, not at every poll
         while True:
             try:
                 for hook_id in await reads.read(due_hooks):  # a read: on the read threads, not the writes'
                     if hook_id not in self.running:
                         self.running[hook_id] = self.loop.create_task(self.deliver(hook_id), context=logs.detached())
+                failing = False
             except Exception:
-                log.exception("webhooks: looking for due hooks failed")
+                if not failing:
+                    log.exception("webhooks: looking for due hooks failed (retried every poll)")
+                failing = True
             await asyncio.sleep(settings.PARLEY_WEBHOOK_POLL)
 
     async def deliver(self, hook_id: int) -> None:
