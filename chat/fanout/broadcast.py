@@ -62,8 +62,9 @@ class Member(Protocol):
 
 
 def _entry(member: Member) -> str:
-    """The member's entry in its room's presence list: its name, marked for a bot."""
-    return protocol.presence_entry(member.name, bot=member.bot)
+    """The member's entry in its room's presence list: its name, marked for a bot. (``getattr``: a
+    door's member written before bots existed counts as a person.)"""
+    return protocol.presence_entry(member.name, bot=getattr(member, "bot", False))
 
 
 class _Room:
