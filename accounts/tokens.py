@@ -53,7 +53,11 @@ def user_for_token(raw: str) -> AbstractBaseUser | None:
     ``last_used`` at most once a minute, so a busy program does not write on every request."""
     if not raw or not raw.startswith(PREFIX) or len(raw) > MAX_SECRET_CHARS:
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_secret(raw), revoked__isnull=True).first()
+    token = (
+        ApiToken.objects.select_related("user", "user__bot")
+        .filter(key_hash=hash_secret(raw), revoked__isnull=True)
+        .first()
+    )
     if token is None:
         return None
     now = timezone.now()

@@ -21,7 +21,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security.base import AuthBase
 
 from accounts.tokens import user_for_token
-from chat import db
+from chat import db, reads
+from chat.identity import is_bot
 from chat.protocol import ErrorCode, ProtocolError
 
 from .errors import UNAUTHENTICATED, ApiError
@@ -66,6 +67,9 @@ class Credentials(AuthBase):
         if not session_user.is_authenticated:
             raise ApiError(UNAUTHENTICATED, "credentials needed: Authorization: Bearer <token>, or a logged-in session")
         assert isinstance(session_user, AbstractBaseUser)
+        # Whether it is a bot (``chat.identity.is_bot``), read here, once: the routes ask it from
+        # async code, where the reverse relation must already be cached on the user.
+        await reads.read(is_bot, session_user)
         if request.method not in SAFE_METHODS and not await sync_to_async(csrf_ok)(request):
             raise ProtocolError(ErrorCode.FORBIDDEN, "a write with a session needs the X-CSRFToken header")
         return session_user

@@ -128,3 +128,26 @@ def search_query() -> str:
     term = regex.compile(r"[\p{L}\p{N}]")
     starts = _class(_ranges(lambda ch: term.match(ch) is not None))
     return f'^[^{_NEVER}":]*(?:^| ){starts}[^{_NEVER}":]*$'
+
+
+# What a display name may not hold (``protocol.check_display_name``): controls, formats, surrogates,
+# private use and unassigned code points.
+_NOT_IN_DISPLAY_NAMES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+@functools.cache
+def display_name() -> str:
+    """A bot's or a webhook's name (``protocol.check_display_name``): no control, format, private
+    or unassigned character, and at least one that is not white space. (Its length, up to
+    ``PARLEY_MAX_NAME_CHARS``, is the schema's ``maxLength``.)"""
+    allowed = _class(_ranges(lambda ch: unicodedata.category(ch) not in _NOT_IN_DISPLAY_NAMES))
+    visible = _class(_ranges(lambda ch: unicodedata.category(ch) not in _NOT_IN_DISPLAY_NAMES and not ch.isspace()))
+    return f"^{allowed}*{visible}{allowed}*$"
+
+
+@functools.cache
+def receiver_url() -> str:
+    """An outgoing webhook's URL (``hooks.receivers.check_url``)."""
+    from hooks.receivers import URL
+
+    return URL.pattern

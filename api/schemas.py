@@ -65,6 +65,19 @@ Username = Annotated[
         }
     ),
 ]
+DisplayName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "x-pattern": "display_name",
+            "minLength": 1,
+            "maxLength": settings.PARLEY_MAX_NAME_CHARS,
+            "description": "a name as people see it: 1 to PARLEY_MAX_NAME_CHARS characters, at least one not white "
+            "space, no control, format, private-use or unassigned character (else 400 invalid_name)",
+        }
+    ),
+]
 MessageText = Annotated[
     str,
     WithJsonSchema(

@@ -44,6 +44,8 @@ class Caller:
 
     user_id: int | None = None
     staff: bool = False
+    # A bot account (bots/): a member of its namespace only, it sees no other (not even ``public``).
+    bot: bool = False
 
     @property
     def guest(self) -> bool:
@@ -219,6 +221,8 @@ def _ns_access(caller: Caller, found: _Found) -> NsAccess:
     if caller.user_id is not None and ns.name != DM_NAMESPACE:
         ban = (found.banned, None)  # the end of a ban is read when it is told (check_not_banned)
     access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=found.role, staff=caller.staff, ban=ban)
+    if caller.bot and access.role is None:
+        raise not_found(f"namespace {ns.name!r}")
     if not access.policy.open and access.role is None and not access.moderator:
         raise not_found(f"namespace {ns.name!r}")
     return access
@@ -335,6 +339,8 @@ def visible_namespaces(caller: Caller) -> list[NsAccess]:
     found = []
     for ns in rows:
         access = NsAccess(namespace=ns, policy=policy.resolve(ns), role=roles.get(ns.pk), staff=caller.staff)
+        if caller.bot and access.role is None:
+            continue
         if access.policy.open or access.role is not None or access.moderator:
             found.append(access)
     found.sort(key=lambda a: (a.namespace.name != protocol.PUBLIC, a.namespace.name))

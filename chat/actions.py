@@ -56,6 +56,7 @@ async def do_send_message(
         notify=notify,
         html=await markup.render_async(text, mentions=mentions),
         attachments=attachments,
+        bot=who.bot,
     )
     return await groupcommit.get_writer().submit(post)
 

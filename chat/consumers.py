@@ -148,6 +148,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 origin=self.connection_id or None,
                 user_id=self.identity.user_id,
                 guest=self.identity.guest,
+                bot=self.identity.bot,
             )
             # Every message up to last_id is in the store; every later one reaches the outbox
             # through the hub. Nothing is missed, and the outbox drops ids <= last_id (sent as history).
@@ -236,7 +237,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Called (on the database thread) with the caller's identity: the room they join, or
         ProtocolError (not_found: hidden or missing; forbidden)."""
         kwargs = self.scope["url_route"]["kwargs"]
-        caller = Caller(user_id=who.user_id, staff=who.staff)
+        caller = Caller(user_id=who.user_id, staff=who.staff, bot=who.bot)
         return access.access_join(caller, kwargs.get("ns", protocol.PUBLIC), kwargs["room"])
 
     def on_live(self) -> None:

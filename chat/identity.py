@@ -31,6 +31,14 @@ class Identity:
     # guest without one, who cannot.
     session_key: str | None = None
     staff: bool = False  # may moderate every room (delete any message)
+    bot: bool = False  # a bot account (bots/): its messages carry ``"bot": true``
+
+
+def is_bot(user: Any) -> bool:
+    """Whether ``user`` is a bot account: it has a ``bots.Bot`` row (the reverse one-to-one
+    ``user.bot``, read here by name so that chat does not import the bots app, which builds on it;
+    one indexed query, or none when the row came with the user: ``accounts.tokens``)."""
+    return user is not None and getattr(user, "pk", None) is not None and hasattr(user, "bot")
 
 
 def name_limits() -> protocol.Limits:
@@ -46,7 +54,7 @@ def identity_resolve(*, user: Any, session: Any, requested_name: str | None, add
     is the client's (``core.clientaddr``): it limits how many taken names it may try.
     """
     if user is not None and user.is_authenticated:
-        return Identity(name=user.get_username(), guest=False, user_id=user.pk, staff=user.is_staff)
+        return Identity(name=user.get_username(), guest=False, user_id=user.pk, staff=user.is_staff, bot=is_bot(user))
     if not settings.PARLEY_ALLOW_GUESTS:
         raise ProtocolError(ErrorCode.FORBIDDEN, "guests are not allowed here: log in to chat")
     session_key = session.session_key if session is not None else None

@@ -158,6 +158,7 @@ class Message(models.Model):
     deleted = models.BooleanField(default=False)
     reactions = models.JSONField(default=dict)  # {emoji: [names, in the order they reacted]}
     replies = models.IntegerField(default=0)  # messages posted with reply_to = this one
+    bot = models.BooleanField(default=False)  # sent by a bot account or a webhook (bots/, hooks/)
 
     class Meta:
         constraints = [
@@ -256,6 +257,13 @@ class AuditEntry(models.Model):
         POLICY = "policy"
         INVITE_CREATE = "invite_create"
         INVITE_REVOKE = "invite_revoke"
+        BOT_CREATE = "bot_create"  # bots/
+        BOT_DEACTIVATE = "bot_deactivate"
+        HOOK_IN_CREATE = "hook_in_create"  # hooks/
+        HOOK_IN_REVOKE = "hook_in_revoke"
+        HOOK_OUT_CREATE = "hook_out_create"
+        HOOK_OUT_DELETE = "hook_out_delete"
+        HOOK_OUT_RESUME = "hook_out_resume"
 
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="audit")
     actor = models.CharField(max_length=150)

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import access, policy, protocol
+from . import access, identity, policy, protocol
 from .access import Caller, NsAccess, RoomAccess
 from .fanout.busevents import ControlEvent, PolicyChanged, Removal
 from .models import AuditEntry, Invite, Membership, Namespace, Role, Room, RoomMember, Sanction
@@ -48,12 +48,21 @@ def audit(ns: Namespace, actor: str, action: str, target: str = "", reason: str 
     AuditEntry.objects.create(namespace=ns, actor=actor, action=action, target=target, reason=reason[:500])
 
 
+# Why a bot (bots/) may not make, join or be added to another namespace, nor have DMs.
+BOT_ONLY_HOME = "a bot is a member of its own namespace only"
+
+
 def user_named(username: str) -> User:
     """The account called ``username``, or not_found."""
     user = User.objects.filter(username=username).first()
     if user is None:
         raise access.not_found(f"user {username!r}")
     return user
+
+
+def actor_of(caller: Caller) -> str:
+    """The caller's username, as audit entries name who did it ("" for a guest)."""
+    return _actor(caller)
 
 
 def _actor(caller: Caller) -> str:
@@ -70,6 +79,8 @@ def ns_create(caller: Caller, name: Any, fields: dict[str, Any]) -> NsAccess:
     PARLEY_NAMESPACE_CREATION_STAFF_ONLY is on)."""
     if caller.user_id is None:
         raise ProtocolError(ErrorCode.FORBIDDEN, "log in to create a namespace")
+    if caller.bot:
+        raise ProtocolError(ErrorCode.FORBIDDEN, BOT_ONLY_HOME)
     if settings.PARLEY_NAMESPACE_CREATION_STAFF_ONLY and not caller.staff:
         raise ProtocolError(ErrorCode.FORBIDDEN, "only staff may create namespaces here")
     name = protocol.check_room_name(name)
@@ -146,6 +157,8 @@ def member_set(caller: Caller, ns: NsAccess, username: str, role: str) -> tuple[
         raise access.not_found("namespace")
     user = user_named(username)
     current = Membership.objects.select_for_update().filter(namespace=ns.namespace, user=user).first()
+    if current is None and identity.is_bot(user):
+        raise ProtocolError(ErrorCode.FORBIDDEN, BOT_ONLY_HOME)
     if not ns.owner and (role != Role.MEMBER or current is not None):
         raise ProtocolError(ErrorCode.FORBIDDEN, "only an owner may grant or change roles")
     actor = _actor(caller)
@@ -295,6 +308,8 @@ def invite_redeem(caller: Caller, ns_name: str, code: str) -> NsAccess:
     """Join a namespace with an invite code (a member already: nothing changes, no use counted)."""
     if caller.user_id is None:
         raise ProtocolError(ErrorCode.FORBIDDEN, "log in to join a namespace")
+    if caller.bot:
+        raise ProtocolError(ErrorCode.FORBIDDEN, BOT_ONLY_HOME)
     invite = invite_valid(ns_name, code)
     ns = invite.namespace
     role = Membership.objects.filter(namespace=ns, user_id=caller.user_id).values_list("role", flat=True).first()
@@ -488,6 +503,8 @@ def dm_room(caller: Caller, username: str) -> tuple[RoomAccess, str]:
     if caller.user_id is None:
         raise ProtocolError(ErrorCode.FORBIDDEN, "log in to send direct messages")
     other = user_named(username)
+    if caller.bot or identity.is_bot(other):
+        raise ProtocolError(ErrorCode.FORBIDDEN, BOT_ONLY_HOME)
     ns = dm_namespace()
     name = dm_room_name(caller.user_id, other.pk)
     room, created = Room.objects.get_or_create(

@@ -492,6 +492,7 @@ class MessageFrame(TypedDict):
     # Last, in this order: the seed and tutorial doors get the frame without them (``plain``).
     html: str  # ``message`` as sanitized HTML (markup.render)
     attachments: list[Attachment]
+    bot: bool  # sent by a bot account or a webhook (bots/, hooks/); people's false
 
 
 class MessageState(MessageFrame):
@@ -608,6 +609,7 @@ class DirectFrame(TypedDict):
 class PresenceFrame(TypedDict):
     type: Literal["presence"]
     users: list[str]
+    bots: list[str]  # those of ``users`` that are bots (bots/, hooks/)
 
 
 class TypingFrame(TypedDict):
@@ -641,6 +643,7 @@ def message_frame(
     mentions: list[str] | None = None,
     html: str = "",
     attachments: list[Attachment] | None = None,
+    bot: bool = False,
 ) -> MessageFrame:
     return {
         "type": "message",
@@ -654,6 +657,7 @@ def message_frame(
         "mentions": mentions or [],
         "html": html,
         "attachments": attachments or [],
+        "bot": bot,
     }
 
 
@@ -771,8 +775,29 @@ def direct_frame(*, seq: int, sender: str, message: str, url: str, notify: bool 
     return {"type": "dm", "id": seq, "sender": sender, "message": message, "url": url, "notify": notify}
 
 
-def presence_frame(users: list[str]) -> PresenceFrame:
-    return {"type": "presence", "users": users}
+# A bot's entry in a room's presence list (``broadcast.Hub``, ``pubsub``) is its name and this
+# mark: no name can hold a NUL (``core.inputs`` refuses it everywhere), so no one passes for a bot.
+BOT_MARK = "\x00bot"
+
+
+def presence_entry(name: str, *, bot: bool) -> str:
+    """The entry of ``name`` in a presence list (marked when it is a bot's)."""
+    return name + BOT_MARK if bot else name
+
+
+def presence_name(entry: str) -> str:
+    """The name of a presence list's entry."""
+    return entry.removesuffix(BOT_MARK)
+
+
+def presence_frame(entries: list[str]) -> PresenceFrame:
+    """The presence frame of a list of entries (``presence_entry``): every name in ``users``, the
+    bots' again in ``bots``."""
+    return {
+        "type": "presence",
+        "users": [presence_name(e) for e in entries],
+        "bots": [presence_name(e) for e in entries if e.endswith(BOT_MARK)],
+    }
 
 
 # "X is typing" is a hint, not data: one typing event per connection (over HTTP: per user and room)

@@ -63,6 +63,7 @@ def message_state(message: Message, *, room: str) -> protocol.MessageState:
         message.deleted,
         message.reactions,
         message.replies,
+        message.bot,
     )
 
 
@@ -80,6 +81,7 @@ _STATE_FIELDS = (
     "deleted",
     "reactions",
     "replies",
+    "bot",
 )
 
 
@@ -98,6 +100,7 @@ def _state(
     deleted: bool,
     reactions: dict[str, list[str]],
     replies: int,
+    bot: bool = False,
 ) -> protocol.MessageState:
     return {
         "type": "message",
@@ -111,6 +114,7 @@ def _state(
         "mentions": mentions,
         "html": html,
         "attachments": attachments,
+        "bot": bot,
         "edited": edited,
         "deleted": deleted,
         "reactions": reactions,

@@ -92,6 +92,7 @@ class Post:
     notify: tuple[int, ...] = ()  # the registered users among them, told of the mention
     html: str = ""  # ``body`` rendered (markup.render), by the action: once, never per reader
     attachments: tuple[int, ...] = ()  # the ids of the sender's uploads it carries
+    bot: bool = False  # sent by a bot account or a webhook: ``"bot": true`` in its frame
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -309,6 +310,7 @@ class _Batch:
             created_at=self.now,
             reply_to=post.reply_to,
             mentions=list(post.mentions),
+            bot=post.bot,
         )
         self.new.append(message)
         self.messages[(post.room.pk, seq)] = message
@@ -327,6 +329,7 @@ class _Batch:
             mentions=list(post.mentions),
             html=post.html,
             attachments=attachments,
+            bot=post.bot,
         )
         _, text = self._event(post.room, Event.Kind.MESSAGE, frame)
         self.mentions.extend(

@@ -72,6 +72,13 @@ def audit_actions() -> dict[str, str]:
         A.POLICY: _("changed the settings"),
         A.INVITE_CREATE: _("created an invite link"),
         A.INVITE_REVOKE: _("revoked an invite link"),
+        A.BOT_CREATE: _("made a bot"),
+        A.BOT_DEACTIVATE: _("deactivated a bot"),
+        A.HOOK_IN_CREATE: _("made an incoming webhook"),
+        A.HOOK_IN_REVOKE: _("revoked an incoming webhook"),
+        A.HOOK_OUT_CREATE: _("made an outgoing webhook"),
+        A.HOOK_OUT_DELETE: _("deleted an outgoing webhook"),
+        A.HOOK_OUT_RESUME: _("resumed an outgoing webhook"),
     }
 
 

@@ -23,6 +23,7 @@ from api.errors import STATUS  # noqa: E402
 from chat import db, sse  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from core import backends, metrics  # noqa: E402
+from hooks import deliverer  # noqa: E402
 from parley.edge import AddressLimits, BodyLimit, OriginCheck  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
@@ -117,15 +118,40 @@ class EventsRouter:
         return await self.http(scope, receive, send)
 
 
+class Lifespan:
+    """The ASGI lifespan protocol (``make run`` turns it on: parley/serve.py): at startup, each
+    server process starts its outgoing webhooks' deliverer (``hooks.deliverer``) on its loop; at
+    shutdown it stops it. Every other scope goes to the application."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "lifespan":
+            return await self.application(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if settings.PARLEY_WEBHOOK_DELIVERY:
+                    deliverer.ensure_started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await deliverer.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
 # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
 # The SSE door runs the same stack as a WebSocket handshake (without ServerSend: its frames go
 # through the door's adapter, never straight to a socket).
 doors = AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))
 
-application = ProtocolTypeRouter(
-    {
-        # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
-        "http": EventsRouter(sse.SseDoor(doors, status=STATUS), BodyLimit(ASGIStaticFilesHandler(django_asgi_app))),
-        "websocket": ServerSend(doors),
-    }
+application = Lifespan(
+    ProtocolTypeRouter(
+        {
+            # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
+            "http": EventsRouter(sse.SseDoor(doors, status=STATUS), BodyLimit(ASGIStaticFilesHandler(django_asgi_app))),
+            "websocket": ServerSend(doors),
+        }
+    )
 )

@@ -92,7 +92,7 @@ def serve(workers: int) -> int:
         ws="websockets-sansio",
         ws_max_size=settings.PARLEY_MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.PARLEY_WS_COMPRESSION,
-        lifespan="off",
+        lifespan="on",  # parley.asgi.Lifespan: the outgoing webhooks' deliverer (hooks.deliverer)
         log_level=os.environ.get("PARLEY_SERVER_LOG_LEVEL", "info"),
         log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         access_log=os.environ.get("PARLEY_ACCESS_LOG", "0") == "1",

@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     "search",  # finding messages, Korean included (docs/search.md)
     "api",  # the REST API v1 at /api/v1 (docs/api.md)
     "terminal",  # the `parley` terminal client (docs/terminal.md): a client of the API, no models or URLs
+    "bots",  # bot accounts (docs/webhooks.md)
+    "hooks",  # incoming and outgoing webhooks (docs/webhooks.md)
 ]
 
 MIDDLEWARE = [
@@ -286,6 +288,27 @@ PARLEY_EDIT_WINDOW = env_float("PARLEY_EDIT_WINDOW", 900.0)
 # Days messages are kept (0: forever), unless a namespace's policy says otherwise; older ones are
 # removed by `manage.py prune_messages` (docs/namespaces.md: run it daily, e.g. from cron).
 PARLEY_RETENTION_DAYS = env_int("PARLEY_RETENTION_DAYS", 0)
+# --- Bots and webhooks (docs/webhooks.md) ----------------------------------------------------------
+# An outgoing webhook's retries back off exponentially from this many seconds...
+PARLEY_WEBHOOK_RETRY_BASE = env_float("PARLEY_WEBHOOK_RETRY_BASE", 1.0)
+# ...to at most this many.
+PARLEY_WEBHOOK_RETRY_MAX = env_float("PARLEY_WEBHOOK_RETRY_MAX", 600.0)
+# After this many failed attempts in a row a hook is paused (its state `paused`) until resumed.
+PARLEY_WEBHOOK_PAUSE_AFTER = env_int("PARLEY_WEBHOOK_PAUSE_AFTER", 20, minimum=1)
+# Receivers on private, loopback or link-local addresses are refused unless this is on (SSRF).
+PARLEY_WEBHOOK_ALLOW_PRIVATE = env_bool("PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
+# Seconds a receiver has to answer one delivery (connect + read); longer is a failure.
+PARLEY_WEBHOOK_TIMEOUT = env_float("PARLEY_WEBHOOK_TIMEOUT", 10.0)
+# Seconds a process holds a hook's delivery lease without renewing it (renewed before each attempt);
+# a process killed with -9 hands its hooks over this long after. More than PARLEY_WEBHOOK_TIMEOUT.
+PARLEY_WEBHOOK_LEASE = env_float("PARLEY_WEBHOOK_LEASE", 30.0)
+# Whether this server's processes deliver outgoing webhooks (started by the ASGI lifespan: parley/asgi.py).
+PARLEY_WEBHOOK_DELIVERY = env_bool("PARLEY_WEBHOOK_DELIVERY", True)
+# How often each process looks for hooks with events to deliver, seconds.
+PARLEY_WEBHOOK_POLL = env_float("PARLEY_WEBHOOK_POLL", 1.0)
+# Messages an incoming webhook may post per second (per process), and the burst above that; past it: 429.
+PARLEY_WEBHOOK_INCOMING_RATE_PER_SEC = env_float("PARLEY_WEBHOOK_INCOMING_RATE_PER_SEC", 1.0)
+PARLEY_WEBHOOK_INCOMING_BURST = env_int("PARLEY_WEBHOOK_INCOMING_BURST", 20, minimum=1)
 # --- Uploads (docs/uploads.md) -------------------------------------------------------------------
 # Whether members may share files at all (a namespace's `uploads` policy may turn them off too).
 PARLEY_UPLOADS = env_bool("PARLEY_UPLOADS", True)

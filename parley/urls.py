@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api import incoming
 from api.app import urls as api_urls
+from bots import views as bot_views
 from chat.views import namespaces as ns_views
 from chat.views import rooms as views
+from hooks import views as hook_views
 from markup import views as markup_views
 from parley import errors, health
 from search import views as search_views
@@ -31,6 +34,8 @@ urlpatterns = [
     path("ns/<str:ns_name>/members/", ns_views.ns_members, name="ns_members"),
     path("ns/<str:ns_name>/settings/", ns_views.ns_settings, name="ns_settings"),
     path("ns/<str:ns_name>/join/<str:code>/", ns_views.ns_join, name="ns_join"),
+    path("ns/<str:ns_name>/bots/", bot_views.bots_page, name="ns_bots"),  # docs/webhooks.md
+    path("ns/<str:ns_name>/hooks/", hook_views.hooks_page, name="ns_hooks"),
     path("ns/<str:ns_name>/<str:name>/", ns_views.ns_room, name="ns_room"),
     path("ns/<str:ns_name>/<str:name>/name/", ns_views.ns_guest_name, name="ns_guest_name"),
     path("ns/<str:ns_name>/<str:name>/members/", ns_views.room_members, name="room_members"),
@@ -39,6 +44,8 @@ urlpatterns = [
     # Uploads' bytes, behind their room's access rules (docs/uploads.md).
     path("files/<int:upload_id>/thumbnail/<str:name>", upload_views.thumbnail, name="upload_thumbnail"),
     path("files/<int:upload_id>/<str:name>", upload_views.download, name="upload"),
+    # An incoming webhook's secret URL (docs/webhooks.md): no credentials but the secret.
+    path("hooks/<str:secret>", incoming.incoming, name="hook_incoming"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", api_urls()),  # the REST API (docs/api.md): no trailing slash on its paths

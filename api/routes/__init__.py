@@ -8,6 +8,7 @@ answer. Refusals are raised (ProtocolError, ApiError) and answered by ``api.erro
   mutes, bans, audit
 - ``uploads``: ``.../uploads`` (files) and ``.../notifications`` (a room's notification level)
 - ``search``: ``/search`` (search.selectors)
+- ``bots``: ``/ns/<ns>/bots`` (bot accounts); ``hooks``: ``/ns/<ns>/hooks/...`` (webhooks)
 - ``common``: the caller, the access checks, the write budget, the answers
 """
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 from ninja import Router
 
-from api.routes import namespaces, rooms, search, tokens, uploads
+from api.routes import bots, hooks, namespaces, rooms, search, tokens, uploads
 
 router = Router()
-for part in (tokens, rooms, namespaces, uploads, search):
+for part in (tokens, rooms, namespaces, uploads, search, bots, hooks):
     router.add_router("", part.router)

@@ -15,7 +15,7 @@ from api.errors import ERROR_STATUSES
 from api.ratelimit import writes
 from chat import access, protocol, reads
 from chat.access import Caller, NsAccess, RoomAccess
-from chat.identity import Identity
+from chat.identity import Identity, is_bot
 from chat.protocol import MAX_ID, ErrorCode, ProtocolError
 
 # The error statuses an operation may answer, by what it does. Every route may answer 400 (a bad
@@ -49,7 +49,11 @@ def user_of(request: HttpRequest) -> AbstractBaseUser:
 def who(user: AbstractBaseUser) -> Identity:
     """How a user speaks in a room: by their username, never a guest."""
     return Identity(
-        name=user.get_username(), guest=False, user_id=user.pk, staff=bool(getattr(user, "is_staff", False))
+        name=user.get_username(),
+        guest=False,
+        user_id=user.pk,
+        staff=bool(getattr(user, "is_staff", False)),
+        bot=is_bot(user),
     )
 
 
@@ -60,7 +64,7 @@ def spend(user: AbstractBaseUser) -> None:
 
 
 def caller_of(user: AbstractBaseUser) -> Caller:
-    return Caller(user_id=user.pk, staff=bool(getattr(user, "is_staff", False)))
+    return Caller(user_id=user.pk, staff=bool(getattr(user, "is_staff", False)), bot=is_bot(user))
 
 
 def room_name(raw: str) -> str:

@@ -52,12 +52,19 @@ class Member(Protocol):
     ephemeral: bool  # wants presence and typing frames (the native door)
     user_id: int | None  # the account (None: a guest), for kicks and bans
     guest: bool
+    bot: bool  # a bot account (bots/): marked in presence lists
 
     def push(self, text: str, seq: int = 0) -> None: ...
 
     def remove(self, code: int, reason: str, *, note: str = "", until: str | None = None) -> None:
         """Called when the member is kicked, banned or no longer a member: close the connection
         (``note``: the moderator's reason; ``until``: a timed ban's end)."""
+
+
+def _entry(member: Member) -> str:
+    """The member's entry in its room's presence list: its name, marked for a bot. (``getattr``: a
+    door's member written before bots existed counts as a person.)"""
+    return protocol.presence_entry(member.name, bot=getattr(member, "bot", False))
 
 
 class _Room:
@@ -171,7 +178,7 @@ class Hub:
         if user_id is not None:
             await self._join_user(busevents.user_key(user_id), member, key)
         try:
-            await self.bus.presence_set(key, member.name, True)
+            await self.bus.presence_set(key, _entry(member), True)
         except BaseException:
             # A failed join is no join (the consumer never starts): leave no member behind to be
             # sent frames, and no presence entry that the bus would keep republishing.
@@ -224,7 +231,7 @@ class Hub:
             if state.presence_task is not None:
                 state.presence_task.cancel()
         try:
-            await self.bus.presence_set(key, member.name, False)
+            await self.bus.presence_set(key, _entry(member), False)
         finally:
             # Someone may have joined the room again while presence_set waited: then the new
             # subscription (and its presence entries) belong to them and must stay.
@@ -237,7 +244,7 @@ class Hub:
         state = self.rooms.get(protocol.room_key(room))
         if state is None or member not in state.members:
             return
-        names = sorted({*state.presence, member.name})
+        names = sorted({*state.presence, _entry(member)})
         state.greeted[member] = names
         member.push(protocol.encode(protocol.presence_frame(names)))
         metrics.out("presence")
@@ -245,13 +252,15 @@ class Hub:
     def presence_of(self, room: str) -> list[str]:
         """The presence list last read for ``room`` (empty when it has no members here)."""
         state = self.rooms.get(protocol.room_key(room))
-        return list(state.presence) if state is not None else []
+        return [protocol.presence_name(e) for e in state.presence] if state is not None else []
 
     def names_in(self, room: str) -> set[str]:
         """Everyone in ``room`` as far as this process knows now: the presence list last read (all
         processes) and the members here (who may have joined since)."""
         state = self.rooms.get(protocol.room_key(room))
-        return {*state.presence, *(m.name for m in state.members)} if state is not None else set()
+        if state is None:
+            return set()
+        return {*(protocol.presence_name(e) for e in state.presence), *(m.name for m in state.members)}
 
     # --- Publishing -----------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ class Outbox:
         "_server_send",
         "_started",
         "_task",
+        "bot",
         "closed",
         "ephemeral",
         "floor",
@@ -84,10 +85,12 @@ class Outbox:
         origin: str | None = None,
         user_id: int | None = None,
         guest: bool = True,
+        bot: bool = False,
     ) -> None:
         self.name = name
         self.user_id = user_id
         self.guest = guest
+        self.bot = bot
         self._on_remove = on_remove
         self.origin = origin or new_origin()
         self.ephemeral = ephemeral

@@ -412,6 +412,7 @@ def room_strings() -> dict[str, Any]:
         "too_long": _("This message is %(count)s characters long; the limit is %(limit)s."),
         "refused": _("The server closed the room: %(detail)s"),
         "edited": _("(edited)"),
+        "bot": _("bot"),  # the badge of a bot's (or a webhook's) messages and presence entry
         "deleted": _("Message deleted"),
         "react": _("React"),
         "reacted": _("%(names)s reacted with %(emoji)s"),

@@ -199,6 +199,7 @@ async def test_post_reaches_websocket_members_and_history(live, alice, room):
             "mentions": ["watcher"],
             "html": '<p>안녕 <span class="mention">@watcher</span></p>\n',
             "attachments": [],
+            "bot": False,
         }
         [live_frame] = await next_messages(ws, 1)
         assert live_frame == frame

@@ -35,6 +35,7 @@ class Member:
         self.name = name
         self.origin = f"test:{uuid.uuid4().hex}"
         self.ephemeral = ephemeral
+        self.bot = False
         self.frames: list[dict[str, Any]] = []
         self.seqs: list[int] = []
         self._changed = asyncio.Event()

@@ -62,7 +62,7 @@ async def test_hello_history_presence_for_a_new_room(connect, room):
     assert hello["you"] == {"name": "kim", "guest": True}
     assert hello["last_id"] == 0
     assert await recv(comm) == {"type": "history", "messages": [], "has_more": False}
-    assert await recv(comm) == {"type": "presence", "users": ["kim"]}
+    assert await recv(comm) == {"type": "presence", "users": ["kim"], "bots": []}
     # The room now exists.
     from chat.models import Room
 

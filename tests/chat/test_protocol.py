@@ -200,10 +200,11 @@ def test_message_frame_and_timestamp():
         "mentions": [],
         "html": "",
         "attachments": [],
+        "bot": False,
     }
-    assert list(frame)[-2:] == ["html", "attachments"]  # last: protocol.plain cuts them off
+    assert list(frame)[-3:] == ["html", "attachments", "bot"]  # last: protocol.plain cuts them off
     assert json.loads(protocol.plain(protocol.encode(frame))) == {
-        k: v for k, v in frame.items() if k not in ("html", "attachments")
+        k: v for k, v in frame.items() if k not in ("html", "attachments", "bot")
     }
     parsed = dt.datetime.fromisoformat(frame["ts"])
     assert parsed.utcoffset() == dt.timedelta(0)
@@ -220,7 +221,9 @@ def test_other_frames():
         "read_up_to": None,
     }
     assert protocol.history_frame([], has_more=False) == {"type": "history", "messages": [], "has_more": False}
-    assert protocol.presence_frame(["a", "b"]) == {"type": "presence", "users": ["a", "b"]}
+    assert protocol.presence_frame(["a", "b"]) == {"type": "presence", "users": ["a", "b"], "bots": []}
+    marked = [protocol.presence_entry("a", bot=False), protocol.presence_entry("ci", bot=True)]
+    assert protocol.presence_frame(marked) == {"type": "presence", "users": ["a", "ci"], "bots": ["ci"]}
     assert protocol.typing_frame("kim") == {"type": "typing", "sender": "kim"}
     assert json.loads(protocol.PONG) == {"type": "pong"}
     err = protocol.error_frame(ErrorCode.TOO_LARGE, "too long")

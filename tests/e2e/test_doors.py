@@ -217,7 +217,7 @@ async def test_ping_typing_presence(live, room):
     await send(kim, {"type": "ping"})
     assert await recv(kim) == {"type": "pong"}
     lee, _, _ = await join(live.ws, room, "?name=lee")
-    assert await recv_until(kim, "presence") == {"type": "presence", "users": ["kim", "lee"]}
+    assert await recv_until(kim, "presence") == {"type": "presence", "users": ["kim", "lee"], "bots": []}
     await send(lee, {"type": "typing"})
     assert await recv_until(kim, "typing") == {"type": "typing", "sender": "lee"}
     await send(lee, {"message": "marker"})
@@ -226,7 +226,7 @@ async def test_ping_typing_presence(live, room):
         seen.append(frame["type"])
     assert "typing" not in seen
     await lee.close()
-    assert await recv_until(kim, "presence") == {"type": "presence", "users": ["kim"]}
+    assert await recv_until(kim, "presence") == {"type": "presence", "users": ["kim"], "bots": []}
     await kim.close()
 
 

@@ -39,7 +39,7 @@ async def test_the_native_door_sends_and_delivers_attachments(live, accounts, ro
         frame = await next_of(ws, "message")
         assert frame["attachments"] == [text, image]  # the upload objects, in the order given
         assert frame["message"] == "see **these**" and "<strong>these</strong>" in frame["html"]
-        assert list(frame)[-2:] == ["html", "attachments"]
+        assert list(frame)[-3:] == ["html", "attachments", "bot"]
     # Attachments alone: the text left out, or empty.
     alone = up(live, alice, room)
     empty = up(live, alice, room)

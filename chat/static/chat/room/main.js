@@ -106,7 +106,7 @@ function onFrame(frame) {
     case "dm":
       return notifier.onDirect(frame); // a direct message to us (its page may be this one)
     case "presence":
-      return view.renderPresence(room.users, room.you);
+      return view.renderPresence(room.users, room.you, room.bots);
     case "typing":
       return renderTyping();
     case "error":

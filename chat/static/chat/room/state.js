@@ -64,6 +64,7 @@ export class RoomState {
     this.you = null; // {name, guest} from hello
     this.limits = { max_message_chars: 4000, typing_timeout: 5, rate_per_sec: 10, rate_burst: 30 };
     this.users = []; // names online, from the last presence frame
+    this.bots = []; // those of them that are bots
     this.typers = new Map(); // name -> when their "is typing" expires (performance.now() ms)
     this.outbox = new Map(); // client_id -> {clientId, text, replyTo, uploads, status: queued|sent|failed, code}
     this.muted = null; // {until: ISO 8601 | null} while our account is muted in the namespace, else null
@@ -101,6 +102,7 @@ export class RoomState {
         break;
       case "presence":
         this.users = frame.users;
+        this.bots = frame.bots || [];
         break;
       case "typing":
         if (!(this.you && frame.sender === this.you.name)) {

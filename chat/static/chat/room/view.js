@@ -146,7 +146,9 @@ export class View {
     const sender = document.createElement("span");
     sender.className = "sender";
     sender.textContent = message.sender;
-    meta.append(sender, renderTime(message.ts));
+    meta.append(sender);
+    if (message.bot) meta.append(this.span("bot-badge", this.t("bot")));
+    meta.append(renderTime(message.ts));
     if (message.edited && !message.deleted) meta.append(this.span("edited", this.t("edited")));
     let body;
     if (message.deleted) {
@@ -656,11 +658,15 @@ export class View {
     return this.ui.youName.textContent;
   }
 
-  renderPresence(users, you) {
+  renderPresence(users, you, bots = []) {
     const items = users.map((name) => {
       const li = document.createElement("li");
       li.textContent = name;
       li.dataset.name = name;
+      if (bots.includes(name)) {
+        li.classList.add("bot");
+        li.append(" ", this.span("bot-badge", this.t("bot")));
+      }
       if (you && name === you.name) {
         li.classList.add("me");
         li.append(" ", this.t("you"));
