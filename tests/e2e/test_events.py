@@ -269,8 +269,8 @@ async def test_seed_and_tutorial_doors_get_only_the_messages(two):
     for ws in (seed, tutorial):
         got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(3)]
         # The last message (8) comes after every other event: had they been sent, they would be here.
-        # The native frame without html and attachments: these doors are as they were (protocol.plain).
-        bare = [{k: v for k, v in f.items() if k not in ("html", "attachments")} for f in sent]
+        # The native frame without html, attachments and bot: these doors are as they were (protocol.plain).
+        bare = [{k: v for k, v in f.items() if k not in ("html", "attachments", "bot")} for f in sent]
         assert got == [f for f in bare if f["type"] == "message"]
         assert [f["id"] for f in got] == [1, 5, 8]
         with pytest.raises(asyncio.TimeoutError):
