@@ -212,14 +212,20 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 PARLEY_REDIS_SOCKET_TIMEOUT = env_float("PARLEY_REDIS_SOCKET_TIMEOUT", 30.0)
 
 if REDIS_URL:
-    # redis://host:port/db, or redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
-    # that Redis Sentinel names (chat/fanout/redisconn.py; docs/deployment.md).
-    from chat.fanout.redisconn import channel_layer_host, parse_sentinel_url
+    # redis://host:port/db, redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
+    # that Redis Sentinel names, or redis+cluster://host:port,host:port for a Redis Cluster
+    # (chat/fanout/redisconn.py; docs/deployment.md).
+    from chat.fanout.redisconn import channel_layer_host, check_url, is_cluster
 
     try:
-        parse_sentinel_url(REDIS_URL)
+        check_url(REDIS_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"REDIS_URL: {exc}") from None
+if REDIS_URL and is_cluster(REDIS_URL):
+    # channels_redis cannot use a Redis Cluster, and Parley's fan-out does not use the channel
+    # layer (chat/fanout/clusterbus.py): group_send stays within one process.
+    CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

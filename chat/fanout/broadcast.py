@@ -28,7 +28,7 @@ from core import logs, metrics
 from .. import access, db, protocol, selectors, services
 from ..models import Room
 from ..protocol import ErrorCode, ProtocolError
-from . import busevents, pubsub
+from . import busevents, clusterbus, pubsub, redisconn
 
 log = logging.getLogger("parley.broadcast")
 
@@ -520,6 +520,13 @@ class Hub:
 
 
 def _make_bus(sink: pubsub.Sink) -> pubsub.Bus:
+    if settings.REDIS_URL and redisconn.is_cluster(settings.REDIS_URL):
+        return clusterbus.ClusterBus(
+            sink,
+            url=settings.REDIS_URL,
+            prefix=settings.PARLEY_REDIS_PREFIX,
+            socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT,
+        )
     if settings.REDIS_URL:
         return pubsub.RedisBus(
             sink,

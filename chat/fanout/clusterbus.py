@@ -1,0 +1,123 @@
+"""The bus on a Redis Cluster (``REDIS_URL=redis+cluster://...``): sharded pub/sub, keys per shard.
+
+``ClusterBus`` is ``pubsub.RedisBus`` with other clients and names; its reader, confirmations,
+reconnect, resync and batched presence are the same code:
+
+- every channel and key is hash-tagged by its bus key: a room's channel ``<prefix>:{room.<sha1>}``
+  and its presence set ``<prefix>:presence:{room.<sha1>}`` share a slot, so they live on one
+  shard, and so do a user's channel ``<prefix>:{user.<id>}`` and the control channel
+  ``<prefix>:{control}`` (each on the shard its own tag hashes to);
+- events go out with SPUBLISH, to the shard's primary only (a cluster's plain PUBLISH goes to
+  every node of the cluster), through ``redis.asyncio.cluster.RedisCluster``, which routes each
+  command by slot and follows MOVED and failovers; a pipeline (presence, a batch of events) is
+  split by the client into one per node;
+- the subscription is ``shardsub.ShardedSubscription``: SSUBSCRIBE on one connection per primary
+  that owns one of this process's channels, so a process listens only to the shards its rooms
+  (and users) live on.
+
+Slot migrations and failovers: anything that breaks a node's subscription (connection lost, MOVED,
+an ``sunsubscribe`` Parley did not ask for) ends the subscription; the bus's reader reconnects as
+after a Redis outage, with the topology refreshed, subscribes every room on its owner now, and
+resyncs the rooms from the store, so nothing published meanwhile is skipped. Every
+``TOPOLOGY_CHECK`` seconds the bus also refreshes the topology and reconnects if one of its
+channels' slots has another owner. One warning when it happens, one when it is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from chat.fanout import pubsub, redisconn
+from chat.fanout.shardsub import ShardedSubscription
+from core import logs
+
+log = logging.getLogger("parley.pubsub")
+
+# Seconds between checks that every subscribed channel is still on the node that owns its slot.
+TOPOLOGY_CHECK = 30.0
+
+
+class ClusterBus(pubsub.RedisBus):
+    """``RedisBus`` on a Redis Cluster: sharded pub/sub and hash-tagged keys (see the module)."""
+
+    _pubsub: ShardedSubscription
+
+    def _connect(self, url: str) -> None:
+        target = redisconn.parse_cluster_url(url)
+        assert target is not None, "ClusterBus needs a redis+cluster:// URL"
+        self._node_kwargs = target.connection_kwargs()
+        self._redis = redisconn.make_async_cluster(
+            url, socket_timeout=self._socket_timeout, socket_connect_timeout=5, health_check_interval=15
+        )
+        self._watcher: asyncio.Task[None] | None = None
+
+    def _new_subscription(self, *, refresh: bool) -> ShardedSubscription:
+        idle_limit = max(self._socket_timeout / 2, 1.0)
+        return ShardedSubscription(
+            self._redis, idle_limit=idle_limit, refresh=refresh, connection_kwargs=self._node_kwargs
+        )
+
+    def _channel(self, key: str) -> bytes:
+        return pubsub.channel_name(self._prefix, key, cluster=True).encode()
+
+    def _presence_key(self, key: str) -> str:
+        return pubsub.presence_key(self._prefix, key, cluster=True)
+
+    def shards(self) -> dict[str, set[bytes]]:
+        """The nodes this process is subscribed on, and its channels there."""
+        return self._pubsub.nodes()
+
+    async def publish(self, key: str, payload: bytes) -> None:
+        await self._redis.spublish(self._channel(key), payload)
+
+    async def publish_many(self, events: list[tuple[str, bytes]]) -> None:
+        """SPUBLISH each event; the cluster client sends one pipeline per shard, in order within it
+        (a room's events are on one shard, so they stay in order)."""
+        if len(events) == 1:
+            await self.publish(*events[0])
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, payload in events:
+            pipe.spublish(self._channel(key), payload)
+        await pipe.execute()
+
+    def _pipe_publish(self, pipe: Any, channel: bytes, payload: bytes) -> None:
+        pipe.spublish(channel, payload)
+
+    async def _drop_command_connections(self) -> None:
+        """Nothing to do: the cluster client drops a failed node's connections and refreshes the
+        slots itself on the first command that fails."""
+
+    def _ensure_tasks(self) -> None:
+        super()._ensure_tasks()
+        if self._watcher is None and not self._closed:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_topology(), context=logs.detached())
+
+    async def _watch_topology(self) -> None:
+        """Every TOPOLOGY_CHECK seconds: reconnect if a subscribed channel's slot has moved (a
+        migration that Redis did not announce with an ``sunsubscribe``, a failover not yet seen)."""
+        while True:
+            await asyncio.sleep(TOPOLOGY_CHECK)
+            if not self.healthy or self._reconnecting:
+                continue
+            try:
+                await self._redis.nodes_manager.initialize()
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+                continue
+            moved = self._pubsub.moved()
+            if moved:
+                self._lost(RedisConnectionError(f"{len(moved)} subscribed channels' slots moved (first {moved[0]!r})"))
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await super().close()
+
+    async def _close_clients(self) -> None:
+        await self._redis.aclose()
