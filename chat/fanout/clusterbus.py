@@ -46,6 +46,10 @@ class ClusterBus(pubsub.RedisBus):
     """``RedisBus`` on a Redis Cluster: sharded pub/sub and hash-tagged keys (see the module)."""
 
     _pubsub: ShardedSubscription
+    # A shard's failover takes a node timeout and an election (seconds); until then the refreshed
+    # topology still names the dead primary and the reconnect fails. Retrying each second (one
+    # CLUSTER SLOTS and a connect) resumes delivery within a second of the promotion.
+    RECONNECT_BACKOFF_MAX = 1.0
 
     def _connect(self, url: str) -> None:
         target = redisconn.parse_cluster_url(url)

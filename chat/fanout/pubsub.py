@@ -106,6 +106,9 @@ class RedisBus:
     published while the connection was down is filled in, never skipped.
     """
 
+    # Seconds between attempts to reconnect, at most (doubling from 0.1 s while Redis is away).
+    RECONNECT_BACKOFF_MAX = 5.0
+
     def __init__(self, sink: Sink, *, url: str, prefix: str, socket_timeout: float) -> None:
         self._sink = sink
         self._prefix = prefix
@@ -332,7 +335,7 @@ class RedisBus:
                 backoff = 0.1
                 while not await self._reconnect():  # until Redis is back
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, self.RECONNECT_BACKOFF_MAX)
             finally:
                 self._reconnecting = False
 

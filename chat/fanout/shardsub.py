@@ -38,6 +38,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -105,10 +106,13 @@ class ShardedSubscription:
             by_node.setdefault(owner.name, []).append(channel)
         for name, group in by_node.items():
             node = self._nodes[name]
+            by_slot: dict[int, list[bytes]] = {}
             for channel in group:
                 self._node_of[channel] = name
                 node.channels.add(channel)
-            await node.pubsub.ssubscribe(*group)
+                by_slot.setdefault(key_slot(channel), []).append(channel)
+            for same_slot in by_slot.values():  # one SSUBSCRIBE may name channels of one slot only
+                await node.pubsub.ssubscribe(*same_slot)
             if node.reader is None:  # its connection is open now: read it
                 node.reader = asyncio.get_running_loop().create_task(self._read(node))
 
