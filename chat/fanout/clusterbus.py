@@ -34,12 +34,14 @@ from redis.exceptions import RedisError
 
 from chat.fanout import pubsub, redisconn
 from chat.fanout.shardsub import ShardedSubscription
-from core import logs
+from core import logs, metrics
 
 log = logging.getLogger("parley.pubsub")
 
 # Seconds between checks that every subscribed channel is still on the node that owns its slot.
 TOPOLOGY_CHECK = 30.0
+# Seconds before presence changes that failed to be written (a shard failing over) are tried again.
+PRESENCE_RETRY = 1.0
 
 
 class ClusterBus(pubsub.RedisBus):
@@ -59,6 +61,8 @@ class ClusterBus(pubsub.RedisBus):
             url, socket_timeout=self._socket_timeout, socket_connect_timeout=5, health_check_interval=15
         )
         self._watcher: asyncio.Task[None] | None = None
+        self._presence_retry: asyncio.Task[None] | None = None
+        self._commands_failing = False
 
     def _new_subscription(self, *, refresh: bool) -> ShardedSubscription:
         idle_limit = max(self._socket_timeout / 2, 1.0)
@@ -93,6 +97,44 @@ class ClusterBus(pubsub.RedisBus):
     def _pipe_publish(self, pipe: Any, channel: bytes, payload: bytes) -> None:
         pipe.spublish(channel, payload)
 
+    def _lost(self, exc: BaseException) -> None:
+        """Called when a command fails (a presence write or read). On a cluster that is one shard
+        failing over or a slot moving, not Redis gone: the subscription watches its own nodes and
+        recovers a failed one alone, so nothing is resubscribed here; the presence changes that
+        wait are written again a second later (and again, until the shard is back)."""
+        metrics.redis_errors.inc()
+        if not self._commands_failing:
+            self._commands_failing = True
+            log.warning("Redis Cluster: a command failed (%s: %s); presence waits for it", type(exc).__name__, exc)
+        if self._presence_retry is None and not self._closed:
+            self._presence_retry = asyncio.get_running_loop().create_task(
+                self._retry_presence(), context=logs.detached()
+            )
+
+    async def _retry_presence(self) -> None:
+        try:
+            await asyncio.sleep(PRESENCE_RETRY)
+        finally:
+            self._presence_retry = None
+        if self._presence_writer is None and self._presence_dirty:
+            self._presence_writer = asyncio.get_running_loop().create_task(
+                self._write_presence(), context=logs.detached()
+            )
+
+    async def _write_presence_batch(self, dirty: dict[str, set[str]]) -> None:
+        await super()._write_presence_batch(dirty)
+        if self._commands_failing:
+            self._commands_failing = False
+            log.warning("Redis Cluster: commands work again")
+
+    async def _reconnect(self) -> bool:
+        """Subscribe everything on a new subscription; from then on a node's failure is recovered
+        alone (its channels resubscribed on the new owner, the others untouched)."""
+        if not await super()._reconnect():
+            return False
+        self._pubsub.recover_nodes = True
+        return True
+
     async def _drop_command_connections(self) -> None:
         """Nothing to do: the cluster client drops a failed node's connections and refreshes the
         slots itself on the first command that fails."""
@@ -112,15 +154,17 @@ class ClusterBus(pubsub.RedisBus):
             try:
                 await self._redis.nodes_manager.initialize()
             except (RedisError, OSError) as exc:
-                self._lost(exc)
+                log.debug("topology check failed: %s", exc)
                 continue
             moved = self._pubsub.moved()
             if moved:
-                self._lost(RedisConnectionError(f"{len(moved)} subscribed channels' slots moved (first {moved[0]!r})"))
+                # Resubscribe everything (the pub/sub reader's own path; rare: Redis announces moves).
+                pubsub.RedisBus._lost(self, RedisConnectionError(f"{len(moved)} channels' slots moved"))
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._presence_retry):
+            if task is not None:
+                task.cancel()
         await super().close()
 
     async def _close_clients(self) -> None:

@@ -372,6 +372,8 @@ class RedisBus:
             waiter = self._confirm.pop(msg["channel"], None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        elif kind == "resync":  # a cluster shard's channels are subscribed again (shardsub)
+            self._sink.on_resync()
 
     async def _reconnect(self) -> bool:
         """Subscribe again on a new connection and resync; False while Redis cannot be reached."""

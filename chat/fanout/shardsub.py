@@ -11,17 +11,19 @@ the process first needs that shard and closed when its last channel there goes. 
 reads it and puts what it reads on one queue (``smessage`` and ``ssubscribe`` renamed ``message``
 and ``subscribe``, as a plain subscription names them); ``get_message`` takes from that queue.
 
-Whatever breaks one node's subscription ends the whole subscription, so the bus's one recovery
-path runs: a new ``ShardedSubscription`` refreshes the topology (CLUSTER SLOTS) before its first
-SSUBSCRIBE, subscribes every room on its current owner, and the bus resyncs the rooms from the
-store. That happens on:
+A node's subscription fails on a connection error or an unanswered PING (a primary killed), a
+MOVED answer to SSUBSCRIBE, or an ``sunsubscribe`` the process did not ask for (Redis 7 sends it
+to a slot's subscribers when the slot leaves the node: a migration, a primary demoted). Then:
 
-- a connection error or an unanswered PING on any node (a primary killed: until its replica is
-  promoted the refreshed topology still names it, the connect fails, and the bus retries);
-- a MOVED answer to SSUBSCRIBE (the slot is elsewhere now);
-- an ``sunsubscribe`` the process did not ask for: Redis 7 sends it to a slot's subscribers when
-  the slot leaves the node (a migration, or a primary demoted to replica);
-- ``moved()`` finding a channel whose slot changed owner (the bus checks it periodically).
+- normally (``recover_nodes``) only that node's channels are recovered (``_recover``): every
+  second at most, refresh the topology (CLUSTER SLOTS) and SSUBSCRIBE them on their owners; until
+  the replica is promoted the topology still names the dead node and the attempt fails. Once all
+  are confirmed, a ``resync`` message asks the bus to resync the rooms from the store. The other
+  shards' subscriptions go on untouched; rooms joined meanwhile wait with the failed ones.
+- while the bus itself is subscribing everything again after an outage (a new subscription, until
+  the bus sets ``recover_nodes``), the failure ends the whole subscription, and the bus retries.
+
+``moved()`` lists channels whose slot changed owner without a word (the bus checks periodically).
 
 Liveness is per node: a node quiet for ``idle_limit`` is pinged, and one that does not answer the
 next ``idle_limit`` fails the subscription. ``ping()`` itself only answers at once, for the bus's
@@ -33,17 +35,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("parley.pubsub")
+
+# Seconds between attempts to resubscribe a failed node's channels, at most (from 0.1 s, doubling):
+# a failover takes a node timeout and an election; until then the topology names the dead node.
+RECOVERY_BACKOFF_MAX = 1.0
+# Seconds a resubscription may take to be confirmed before it is tried again.
+CONFIRM_TIMEOUT = 5.0
 
 
 class _Node:
@@ -78,10 +89,18 @@ class ShardedSubscription:
         self._nodes: dict[str, _Node] = {}
         self._node_of: dict[bytes, str] = {}  # channel -> name ("host:port") of the node it is on
         self._queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        # A node that fails is recovered alone (``_recover``) once the bus has said so
+        # (``recover_nodes``); until then (while the bus itself subscribes everything after an
+        # outage) a node's failure ends the whole subscription.
+        self.recover_nodes = not refresh
+        self._orphans: set[bytes] = set()  # channels whose node failed, waiting for their new owner
+        self._pending: dict[bytes, asyncio.Future[None]] = {}  # the recovery's unconfirmed channels
+        self._recovery: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one SSUBSCRIBE batch at a time: a node's first opens its connection
 
     @property
     def subscribed(self) -> bool:
-        return bool(self._node_of)
+        return bool(self._node_of) or bool(self._orphans)
 
     def nodes(self) -> dict[str, set[bytes]]:
         """The nodes subscribed on, and their channels (for tests and logs)."""
@@ -89,12 +108,36 @@ class ShardedSubscription:
 
     async def subscribe(self, *channels: bytes) -> None:
         """SSUBSCRIBE each channel on the primary that owns its slot; the confirmations come
-        through ``get_message`` as ``subscribe`` messages."""
-        if self._refresh:
-            await self._cluster.nodes_manager.initialize()
-            self._refresh = False
-        else:
-            await self._cluster.initialize()  # learns the slots on first use only
+        through ``get_message`` as ``subscribe`` messages.
+
+        While a failed node's channels wait for their new owner, new channels wait with them and
+        are confirmed at once: the ``resync`` that ends the recovery fills in what they missed.
+        """
+        if self._orphans:
+            self._orphans.update(channels)
+            for channel in channels:
+                self._queue.put_nowait({"type": "subscribe", "channel": channel, "data": 1})
+            return
+        try:
+            if self._refresh:
+                await self._cluster.nodes_manager.initialize()
+                self._refresh = False
+            else:
+                await self._cluster.initialize()  # learns the slots on first use only
+            async with self._lock:
+                await self._subscribe_on_owners(channels)
+        except (RedisError, OSError) as exc:
+            if not self.recover_nodes:
+                raise
+            # A shard failing over: these channels wait for it as a failed node's do.
+            log.debug("subscribing %d channels failed (%s); recovering them", len(channels), exc)
+            for channel in channels:
+                if channel not in self._node_of:
+                    self._orphans.add(channel)
+                    self._queue.put_nowait({"type": "subscribe", "channel": channel, "data": 1})
+            self._start_recovery()
+
+    async def _subscribe_on_owners(self, channels: tuple[bytes, ...] | set[bytes]) -> None:
         by_node: dict[str, list[bytes]] = {}
         for channel in channels:
             owner = self._cluster.get_node_from_key(channel.decode())
@@ -108,11 +151,18 @@ class ShardedSubscription:
             node = self._nodes[name]
             by_slot: dict[int, list[bytes]] = {}
             for channel in group:
-                self._node_of[channel] = name
-                node.channels.add(channel)
                 by_slot.setdefault(key_slot(channel), []).append(channel)
             for same_slot in by_slot.values():  # one SSUBSCRIBE may name channels of one slot only
-                await node.pubsub.ssubscribe(*same_slot)
+                try:
+                    await node.pubsub.ssubscribe(*same_slot)
+                except BaseException:
+                    if node.reader is None and not node.channels:  # never connected: forget it
+                        self._nodes.pop(name, None)
+                        await node.aclose()
+                    raise
+                for channel in same_slot:
+                    self._node_of[channel] = name
+                    node.channels.add(channel)
             if node.reader is None:  # its connection is open now: read it
                 node.reader = asyncio.get_running_loop().create_task(self._read(node))
 
@@ -120,6 +170,7 @@ class ShardedSubscription:
         """SUNSUBSCRIBE; a node left without channels is closed (a process listens only to the
         shards its rooms live on)."""
         for channel in channels:
+            self._orphans.discard(channel)
             name = self._node_of.pop(channel, None)
             node = self._nodes.get(name) if name is not None else None
             if node is None:
@@ -156,6 +207,8 @@ class ShardedSubscription:
         return moved
 
     async def aclose(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
         nodes, self._nodes = list(self._nodes.values()), {}
         self._node_of.clear()
         for node in nodes:
@@ -165,8 +218,15 @@ class ShardedSubscription:
 
     def _client(self, host: str, port: int) -> aioredis.Redis:
         # Waits for traffic as long as the rooms are quiet: no read timeout (liveness is our PINGs).
+        # No retries inside redis-py: a node that drops the connection fails its reader at once, and
+        # _recover finds the slot's owner (after a failover it is another node).
         return aioredis.Redis(
-            host=host, port=port, socket_timeout=None, socket_connect_timeout=5, **self._connection_kwargs
+            host=host,
+            port=port,
+            socket_timeout=None,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+            **self._connection_kwargs,
         )
 
     async def _read(self, node: _Node) -> None:
@@ -187,10 +247,89 @@ class ShardedSubscription:
                     msg["type"] = "message"
                     self._queue.put_nowait(msg)
                 elif kind == "ssubscribe":
+                    waiter = self._pending.pop(msg["channel"], None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
                     msg["type"] = "subscribe"
                     self._queue.put_nowait(msg)
                 elif kind == "sunsubscribe" and self._node_of.get(msg["channel"]) == node.name:
                     # Not asked for: the slot left this node (migrated, or the node was demoted).
-                    raise RedisConnectionError(f"{node.name} dropped {msg['channel']!r}: its slot moved")
+                    if not self.recover_nodes:
+                        raise RedisConnectionError(f"{node.name} dropped {msg['channel']!r}: its slot moved")
+                    log.debug("%s dropped %r (its slot moved); resubscribing it", node.name, msg["channel"])
+                    self._node_of.pop(msg["channel"], None)
+                    node.channels.discard(msg["channel"])
+                    self._orphans.add(msg["channel"])
+                    self._start_recovery()
         except (RedisError, OSError) as exc:
-            self._queue.put_nowait(exc)
+            if self.recover_nodes:
+                self._lost_node(node, exc)
+            else:
+                self._queue.put_nowait(exc)
+
+    def _lost_node(self, node: _Node, exc: BaseException) -> None:
+        """Called by a node's reader when its subscription fails: its channels wait for their new
+        owner (``_recover``); the other nodes' go on."""
+        if self._nodes.get(node.name) is not node:
+            return
+        del self._nodes[node.name]
+        log.warning(
+            "Redis Cluster: lost the subscription on %s (%s: %s); %d channels wait for their shard's new primary",
+            node.name,
+            type(exc).__name__,
+            exc,
+            len(node.channels),
+        )
+        for channel in node.channels:
+            self._node_of.pop(channel, None)
+            self._orphans.add(channel)
+            waiter = self._pending.pop(channel, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RedisConnectionError(f"{node.name} failed"))
+        node.reader = None  # this task: it ends by itself
+        asyncio.get_running_loop().create_task(node.aclose())
+        self._start_recovery()
+
+    def _start_recovery(self) -> None:
+        if self._recovery is None:
+            self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """Subscribe the failed nodes' channels on their owners as the refreshed topology names
+        them, until every one is confirmed; then ask the bus to resync (a ``resync`` message)."""
+        began = time.monotonic()
+        backoff = 0.1
+        try:
+            while self._orphans:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECOVERY_BACKOFF_MAX)
+                channels = set(self._orphans)
+                loop = asyncio.get_running_loop()
+                waiters = {channel: loop.create_future() for channel in channels}
+                self._pending.update(waiters)
+                try:
+                    await self._cluster.nodes_manager.initialize()
+                    async with self._lock:
+                        await self._subscribe_on_owners(channels)
+                    async with asyncio.timeout(CONFIRM_TIMEOUT):
+                        await asyncio.gather(*waiters.values())
+                except (RedisError, OSError, TimeoutError) as exc:
+                    log.debug("resubscribing %d channels failed: %s", len(channels), exc)
+                    for channel in channels:
+                        self._pending.pop(channel, None)
+                        name = self._node_of.get(channel)
+                        if not waiters[channel].done() and name is not None:
+                            # not confirmed: subscribe it again (on its owner then) in the next round
+                            self._node_of.pop(channel, None)
+                            if name in self._nodes:
+                                self._nodes[name].channels.discard(channel)
+                    for waiter in waiters.values():
+                        if waiter.done() and not waiter.cancelled():
+                            waiter.exception()  # retrieved: no "never retrieved" warning
+                    continue
+                self._orphans -= channels
+        finally:
+            self._recovery = None
+        took = time.monotonic() - began
+        log.warning("Redis Cluster: subscriptions back after %.1f s; resyncing the rooms from the store", took)
+        self._queue.put_nowait({"type": "resync", "channel": None, "data": None})
