@@ -15,12 +15,14 @@ reconnect, resync and batched presence are the same code:
   that owns one of this process's channels, so a process listens only to the shards its rooms
   (and users) live on.
 
-Slot migrations and failovers: anything that breaks a node's subscription (connection lost, MOVED,
-an ``sunsubscribe`` Parley did not ask for) ends the subscription; the bus's reader reconnects as
-after a Redis outage, with the topology refreshed, subscribes every room on its owner now, and
-resyncs the rooms from the store, so nothing published meanwhile is skipped. Every
-``TOPOLOGY_CHECK`` seconds the bus also refreshes the topology and reconnects if one of its
-channels' slots has another owner. One warning when it happens, one when it is over.
+Slot migrations and failovers: the subscription recovers a failed shard alone (its channels
+subscribed again on the slot's owner as the refreshed topology names it, then a ``resync`` that
+has the hub fill in from the store what the rooms missed), while the other shards go on. A command
+that fails (a presence write, on a shard failing over) does not resubscribe anything: the waiting
+presence changes are written again a second later (the failed shard's rooms run locally until it
+is back, the whole cluster's if every shard is lost). Only when ``TOPOLOGY_CHECK`` finds a channel
+on a node that no longer owns its slot is everything subscribed again, as after a Redis outage. One
+warning when a shard is lost, one when it is back.
 """
 
 from __future__ import annotations

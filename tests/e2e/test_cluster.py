@@ -59,9 +59,13 @@ def subscribers(r: redis.Redis, channel: str) -> int:
     return int(dict(r.execute_command("PUBSUB SHARDNUMSUB", channel))[channel.encode()])
 
 
+def get_json(server, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10) as response:
+        return json.load(response)
+
+
 def online(server, room: str) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/rooms.json", timeout=10) as response:
-        rooms = json.load(response)["rooms"]
+    rooms = get_json(server, "/rooms.json")["rooms"]
     return next((r["online"] for r in rooms if r["name"] == room), 0)
 
 
@@ -142,6 +146,7 @@ async def test_presence_and_typing_across_processes_on_a_shard(cluster, two):
     await send(lee, {"type": "typing"})
     assert await recv_until(kim, "typing") == {"type": "typing", "sender": "lee"}
     assert await asyncio.to_thread(online, a, room) == 2  # the page's count, read from the shard
+    assert await asyncio.to_thread(get_json, b, "/healthz") == {"database": "ok", "redis": "ok"}
     await lee.close()
     while (await recv_until(kim, "presence"))["users"] != ["kim"]:
         pass
