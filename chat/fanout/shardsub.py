@@ -95,6 +95,7 @@ class ShardedSubscription:
         self.recover_nodes = not refresh
         self._orphans: set[bytes] = set()  # channels whose node failed, waiting for their new owner
         self._pending: dict[bytes, asyncio.Future[None]] = {}  # the recovery's unconfirmed channels
+        self._dropped: set[bytes] = set()  # orphans unsubscribed meanwhile (the recovery may subscribe them)
         self._recovery: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one SSUBSCRIBE batch at a time: a node's first opens its connection
 
@@ -115,6 +116,7 @@ class ShardedSubscription:
         """
         if self._orphans:
             self._orphans.update(channels)
+            self._dropped.difference_update(channels)
             for channel in channels:
                 self._queue.put_nowait({"type": "subscribe", "channel": channel, "data": 1})
             return
@@ -170,7 +172,9 @@ class ShardedSubscription:
         """SUNSUBSCRIBE; a node left without channels is closed (a process listens only to the
         shards its rooms live on)."""
         for channel in channels:
-            self._orphans.discard(channel)
+            if channel in self._orphans:
+                self._orphans.discard(channel)
+                self._dropped.add(channel)
             name = self._node_of.pop(channel, None)
             node = self._nodes.get(name) if name is not None else None
             if node is None:
@@ -328,6 +332,10 @@ class ShardedSubscription:
                             waiter.exception()  # retrieved: no "never retrieved" warning
                     continue
                 self._orphans -= channels
+                left = channels & self._dropped  # unsubscribed by the bus while being recovered
+                self._dropped -= left
+                if left:
+                    await self.unsubscribe(*left)
         finally:
             self._recovery = None
         took = time.monotonic() - began

@@ -210,7 +210,14 @@ async def traffic(servers, rooms: list[str], disrupt) -> dict[str, object]:
 
     await asyncio.wait_for(acked(15), 30)
     started = time.monotonic()
-    figures = await disrupt()
+
+    def add_reader(server, room: str) -> None:
+        """Start one more reader (from id 1) in ``room``: e.g. joining while a shard fails over."""
+        reader = Reader(server.ws, room)
+        readers[room].append(reader)
+        reading.append(asyncio.create_task(reader.run(done_reading)))
+
+    figures = await disrupt(add_reader)
     after.set()
     await asyncio.wait_for(acked(10, after_disruption=True), 45)
     stop.set()
@@ -245,7 +252,7 @@ async def test_a_slot_migrated_under_traffic_loses_nothing(cluster, two):
     moving = room_on(cluster, source, "moving")
     staying = room_on(cluster, target, "staying")
 
-    async def migrate() -> dict[str, object]:
+    async def migrate(add_reader) -> dict[str, object]:
         slot = redis.crc.key_slot(protocol.room_key(moving).encode())
         began = time.monotonic()
         await asyncio.to_thread(cluster.migrate_slot, slot, source, target)
@@ -276,9 +283,12 @@ async def test_a_primary_killed_under_traffic_loses_nothing(cluster, two):
     hit = room_on(cluster, victim, "hit")
     spared = room_on(cluster, survivor, "spared")
 
-    async def kill() -> dict[str, object]:
+    async def kill(add_reader) -> dict[str, object]:
         began = time.monotonic()
         await asyncio.to_thread(cluster.kill, victim)
+        await asyncio.sleep(0.3)
+        for server in (a, b):  # joins while the shard has no primary: they catch up once it has
+            add_reader(server, hit)
         promoted = await asyncio.to_thread(cluster.wait_failover, victim, protocol.room_key(hit))
         return {"promoted": promoted, "failover_s": round(time.monotonic() - began, 3)}
 
