@@ -31,6 +31,8 @@ import asyncio
 import logging
 from typing import Any
 
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -59,8 +61,17 @@ class ClusterBus(pubsub.RedisBus):
         target = redisconn.parse_cluster_url(url)
         assert target is not None, "ClusterBus needs a redis+cluster:// URL"
         self._node_kwargs = target.connection_kwargs()
+        # One retry, at once (after the client has read the slots again): a command to a shard that
+        # has just failed over goes to its new primary, and one to a shard without a primary fails
+        # in milliseconds. redis-py's default (3 retries, backing off) held every publish of the
+        # process for ~2 s, stalling the rooms of the healthy shards too; a failed publish is
+        # delivered here and filled in from the store elsewhere.
         self._redis = redisconn.make_async_cluster(
-            url, socket_timeout=self._socket_timeout, socket_connect_timeout=5, health_check_interval=15
+            url,
+            socket_timeout=self._socket_timeout,
+            socket_connect_timeout=5,
+            health_check_interval=15,
+            retry=Retry(NoBackoff(), 1),
         )
         self._watcher: asyncio.Task[None] | None = None
         self._presence_retry: asyncio.Task[None] | None = None
