@@ -242,6 +242,10 @@ else:
 
 # Key prefix for Parley's own Redis keys and pub/sub channels; tests give each run its own.
 PARLEY_REDIS_PREFIX = env_str("PARLEY_REDIS_PREFIX", "parley")
+if REDIS_URL and is_cluster(REDIS_URL) and ("{" in PARLEY_REDIS_PREFIX or "}" in PARLEY_REDIS_PREFIX):
+    # On a cluster the room's key is each channel's and key's hash tag: a brace in the prefix
+    # would make the prefix the tag, and put every room on one shard.
+    raise ImproperlyConfigured("PARLEY_REDIS_PREFIX: no { or } with a redis+cluster:// REDIS_URL")
 
 # --- Limits (all documented in the README) -------------------------------------------------------
 PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)
