@@ -23,6 +23,8 @@ import redis
 
 from chat import protocol
 from chat.fanout import busevents
+from tests.e2e.conftest import Core
+from tests.e2e.test_moderation import Two, closed_removed, joined, still_open
 from tests.e2e.test_sentinel import DROPPED, Sender, join_retrying
 from tests.rediscluster import RedisClusterSet
 from tests.servers import ServerFarm
@@ -151,6 +153,27 @@ async def test_presence_and_typing_across_processes_on_a_shard(cluster, two):
     while (await recv_until(kim, "presence"))["users"] != ["kim"]:
         pass
     await kim.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_kick_on_the_control_channel_closes_the_connections_on_both_processes(two):
+    """Kicks travel on the control channel (``{control}``, on its own shard) to every process."""
+    farm, (a, b) = two
+    core = Core(farm)
+    try:
+        mod = Two(a, b, core, {}, uuid.uuid4().hex[:6])
+        owner, victim, other = (mod.user(p) for p in ("own", "vic", "oth"))
+        ns = mod.namespace(owner)
+        victims = [await joined(mod, a, ns, "hall", victim), await joined(mod, b, ns, "hall", victim)]
+        observer = await joined(mod, b, ns, "hall", other)
+        answer = mod.api("POST", f"/api/v1/ns/{ns}/rooms/hall/kick", {"username": victim}, as_=owner)
+        assert answer.status == 200, answer.text
+        since = time.monotonic()
+        await asyncio.gather(*(closed_removed(ws, since) for ws in victims))
+        await still_open(observer)
+        await observer.close()
+    finally:
+        core.close()
 
 
 class Reader:
