@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from redis.exceptions import RedisError
@@ -58,7 +58,7 @@ class Sink(Protocol):
 
     def on_event(self, key: str, payload: bytes) -> None: ...
 
-    def on_resync(self) -> None: ...
+    def on_resync(self, keys: Collection[str] | None = None) -> None: ...
 
 
 class LocalBus:
@@ -372,8 +372,8 @@ class RedisBus:
             waiter = self._confirm.pop(msg["channel"], None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-        elif kind == "resync":  # a cluster shard's channels are subscribed again (shardsub)
-            self._sink.on_resync()
+        elif kind == "resync":  # a cluster shard's channels are subscribed again (shardsub): its rooms
+            self._sink.on_resync({self._channel_to_key[c] for c in msg["data"] if c in self._channel_to_key})
 
     async def _reconnect(self) -> bool:
         """Subscribe again on a new connection and resync; False while Redis cannot be reached."""

@@ -18,7 +18,8 @@ to a slot's subscribers when the slot leaves the node: a migration, a primary de
 - normally (``recover_nodes``) only that node's channels are recovered (``_recover``): every
   second at most, refresh the topology (CLUSTER SLOTS) and SSUBSCRIBE them on their owners; until
   the replica is promoted the topology still names the dead node and the attempt fails. Once all
-  are confirmed, a ``resync`` message asks the bus to resync the rooms from the store. The other
+  are confirmed, a ``resync`` message (``data``: those channels) asks the bus to resync their rooms
+  from the store. The other
   shards' subscriptions go on untouched; rooms joined meanwhile wait with the failed ones.
 - while the bus itself is subscribing everything again after an outage (a new subscription, until
   the bus sets ``recover_nodes``), the failure ends the whole subscription, and the bus retries.
@@ -303,6 +304,7 @@ class ShardedSubscription:
         them, until every one is confirmed; then ask the bus to resync (a ``resync`` message)."""
         began = time.monotonic()
         backoff = 0.1
+        recovered: set[bytes] = set()
         try:
             while self._orphans:
                 await asyncio.sleep(backoff)
@@ -332,6 +334,7 @@ class ShardedSubscription:
                             waiter.exception()  # retrieved: no "never retrieved" warning
                     continue
                 self._orphans -= channels
+                recovered |= channels
                 left = channels & self._dropped  # unsubscribed by the bus while being recovered
                 self._dropped -= left
                 if left:
@@ -340,4 +343,4 @@ class ShardedSubscription:
             self._recovery = None
         took = time.monotonic() - began
         log.warning("Redis Cluster: subscriptions back after %.1f s; resyncing the rooms from the store", took)
-        self._queue.put_nowait({"type": "resync", "channel": None, "data": None})
+        self._queue.put_nowait({"type": "resync", "channel": None, "data": recovered})
