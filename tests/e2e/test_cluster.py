@@ -3,7 +3,8 @@
 A cluster of the test's own (tests/rediscluster.py: 3 primaries, 3 replicas on loopback ports).
 Rooms are picked so that they land on different shards (checked against the cluster's own slot
 map), then: each process subscribes only on the shards its rooms live on; streams cross between
-the processes in every shard; presence keys live on their room's shard; a slot migrated under
+the processes in every shard; presence keys live on their room's shard; kicks (the control
+channel) and mentions (a user's channel) cross between processes; a slot migrated under
 traffic and a primary killed (SIGKILL) under traffic lose nothing and store nothing twice, every
 reader's stream stays consecutive, and presence is right afterwards. These start their own Redis
 and servers, so they run once (in the embedded run); the kill is last, as it changes the cluster.
@@ -155,25 +156,44 @@ async def test_presence_and_typing_across_processes_on_a_shard(cluster, two):
     await kim.close()
 
 
-@pytest.mark.embedded_only
-async def test_a_kick_on_the_control_channel_closes_the_connections_on_both_processes(two):
-    """Kicks travel on the control channel (``{control}``, on its own shard) to every process."""
+@pytest.fixture(scope="module")
+def accounts(two):
+    """Accounts and namespaces on the cluster's farm (the core door: tests/e2e/conftest.py)."""
     farm, (a, b) = two
     core = Core(farm)
-    try:
-        mod = Two(a, b, core, {}, uuid.uuid4().hex[:6])
-        owner, victim, other = (mod.user(p) for p in ("own", "vic", "oth"))
-        ns = mod.namespace(owner)
-        victims = [await joined(mod, a, ns, "hall", victim), await joined(mod, b, ns, "hall", victim)]
-        observer = await joined(mod, b, ns, "hall", other)
-        answer = mod.api("POST", f"/api/v1/ns/{ns}/rooms/hall/kick", {"username": victim}, as_=owner)
-        assert answer.status == 200, answer.text
-        since = time.monotonic()
-        await asyncio.gather(*(closed_removed(ws, since) for ws in victims))
-        await still_open(observer)
-        await observer.close()
-    finally:
-        core.close()
+    yield Two(a, b, core, {}, uuid.uuid4().hex[:6])
+    core.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_kick_on_the_control_channel_closes_the_connections_on_both_processes(accounts):
+    """Kicks travel on the control channel (``{control}``, on its own shard) to every process."""
+    mod = accounts
+    owner, victim, other = (mod.user(p) for p in ("own", "vic", "oth"))
+    ns = mod.namespace(owner)
+    victims = [await joined(mod, mod.a, ns, "hall", victim), await joined(mod, mod.b, ns, "hall", victim)]
+    observer = await joined(mod, mod.b, ns, "hall", other)
+    answer = mod.api("POST", f"/api/v1/ns/{ns}/rooms/hall/kick", {"username": victim}, as_=owner)
+    assert answer.status == 200, answer.text
+    since = time.monotonic()
+    await asyncio.gather(*(closed_removed(ws, since) for ws in victims))
+    await still_open(observer)
+    await observer.close()
+
+
+@pytest.mark.embedded_only
+async def test_a_mention_reaches_the_user_on_the_other_process_through_their_user_channel(accounts):
+    """Mentions travel on the user's channel (``{user.<id>}``, on its own shard)."""
+    mod = accounts
+    owner, ann, cho = (mod.user(p) for p in ("own", "ann", "cho"))
+    ns = mod.namespace(owner)
+    speaker = await joined(mod, mod.a, ns, "hall", ann)
+    mentioned = await joined(mod, mod.b, ns, "lobby", cho)  # another room, the other process
+    await send(speaker, {"message": f"@{cho} look"})
+    frame = await recv_until(mentioned, "mention")
+    assert (frame["room"], frame["sender"], frame["message"]) == ("hall", ann, f"@{cho} look")
+    for ws in (speaker, mentioned):
+        await ws.close()
 
 
 class Reader:
