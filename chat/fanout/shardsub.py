@@ -266,6 +266,11 @@ class ShardedSubscription:
                     node.channels.discard(msg["channel"])
                     self._orphans.add(msg["channel"])
                     self._start_recovery()
+                    if not node.channels and self._nodes.get(node.name) is node:  # nothing left here
+                        del self._nodes[node.name]
+                        node.reader = None  # this task, which ends now
+                        asyncio.get_running_loop().create_task(node.aclose())
+                        return
         except (RedisError, OSError) as exc:
             if self.recover_nodes:
                 self._lost_node(node, exc)
