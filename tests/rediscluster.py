@@ -32,6 +32,14 @@ class RedisClusterSet:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports[:3])
 
     def start(self, within: float = 30.0) -> None:
+        """Start the nodes and join them; if that fails, stop whatever started, and raise."""
+        try:
+            self._start(within)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, within: float) -> None:
         for port in self.ports:
             self._redis_server(port)
         addresses = [f"127.0.0.1:{port}" for port in self.ports]
