@@ -106,7 +106,12 @@ async def _database(seconds: float) -> str:
 async def _redis(seconds: float) -> str:
     if not settings.REDIS_URL:
         return UNUSED
-    client = redisconn.make_async_client(settings.REDIS_URL, socket_timeout=seconds, socket_connect_timeout=seconds)
+    url = settings.REDIS_URL
+    client: Any = (
+        redisconn.make_async_cluster(url, socket_timeout=seconds, socket_connect_timeout=seconds)
+        if redisconn.is_cluster(url)
+        else redisconn.make_async_client(url, socket_timeout=seconds, socket_connect_timeout=seconds)
+    )
     try:
         await asyncio.wait_for(client.ping(), seconds)
     except Exception:

@@ -215,14 +215,20 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 PARLEY_REDIS_SOCKET_TIMEOUT = env_float("PARLEY_REDIS_SOCKET_TIMEOUT", 30.0)
 
 if REDIS_URL:
-    # redis://host:port/db, or redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
-    # that Redis Sentinel names (chat/fanout/redisconn.py; docs/deployment.md).
-    from chat.fanout.redisconn import channel_layer_host, parse_sentinel_url
+    # redis://host:port/db, redis+sentinel://host:port,host:port/<service>[/<db>] for a primary
+    # that Redis Sentinel names, or redis+cluster://host:port,host:port for a Redis Cluster
+    # (chat/fanout/redisconn.py; docs/deployment.md).
+    from chat.fanout.redisconn import channel_layer_host, check_url, is_cluster
 
     try:
-        parse_sentinel_url(REDIS_URL)
+        check_url(REDIS_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(f"REDIS_URL: {exc}") from None
+if REDIS_URL and is_cluster(REDIS_URL):
+    # channels_redis cannot use a Redis Cluster, and Parley's fan-out does not use the channel
+    # layer (chat/fanout/clusterbus.py): group_send stays within one process.
+    CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -239,6 +245,10 @@ else:
 
 # Key prefix for Parley's own Redis keys and pub/sub channels; tests give each run its own.
 PARLEY_REDIS_PREFIX = env_str("PARLEY_REDIS_PREFIX", "parley")
+if REDIS_URL and is_cluster(REDIS_URL) and ("{" in PARLEY_REDIS_PREFIX or "}" in PARLEY_REDIS_PREFIX):
+    # On a cluster the room's key is each channel's and key's hash tag: a brace in the prefix
+    # would make the prefix the tag, and put every room on one shard.
+    raise ImproperlyConfigured("PARLEY_REDIS_PREFIX: no { or } with a redis+cluster:// REDIS_URL")
 
 # --- Limits (all documented in the README) -------------------------------------------------------
 PARLEY_HISTORY_ON_JOIN = env_int("PARLEY_HISTORY_ON_JOIN", 50)

@@ -5,5 +5,6 @@
 - ``pubsub``: the buses, in-process (``LocalBus``) and Redis pub/sub (``RedisBus``).
 - ``broadcast``: the ``Hub``, one per process: joins, indexes connections by room and user, delivers.
 - ``outbox``: a connection's ordered queue of frames and the task that writes them to its socket.
-- ``redisconn``: Redis clients from ``REDIS_URL`` (a primary, or Sentinel).
+- ``redisconn``: Redis clients from ``REDIS_URL`` (a primary, Sentinel, or a Redis Cluster).
+- ``clusterbus``, ``shardsub``: the Redis bus on a Redis Cluster (sharded pub/sub, one shard per room).
 """

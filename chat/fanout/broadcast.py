@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Collection
 from typing import Protocol
 
 from django.conf import settings
@@ -28,7 +29,7 @@ from core import logs, metrics
 from .. import access, db, protocol, selectors, services
 from ..models import Room
 from ..protocol import ErrorCode, ProtocolError
-from . import busevents, pubsub
+from . import busevents, clusterbus, pubsub, redisconn
 
 log = logging.getLogger("parley.broadcast")
 
@@ -393,12 +394,13 @@ class Hub:
                 if member.user_id not in insiders:
                     member.remove(protocol.CloseCode.REMOVED, "removed")
 
-    def on_resync(self) -> None:
-        """The bus may have missed events: check every room against the store."""
+    def on_resync(self, keys: Collection[str] | None = None) -> None:
+        """The bus may have missed events: check every room (or those of ``keys``: a cluster's
+        shard that failed over) against the store."""
         if self.unpublished:
             self.loop.create_task(self._republish(), context=logs.detached())
         for state in self.rooms.values():
-            if state.last is not None:
+            if state.last is not None and (keys is None or state.key in keys):
                 state.resync = True
                 self._start_fill(state)
                 self._presence_changed(state)
@@ -529,6 +531,13 @@ class Hub:
 
 
 def _make_bus(sink: pubsub.Sink) -> pubsub.Bus:
+    if settings.REDIS_URL and redisconn.is_cluster(settings.REDIS_URL):
+        return clusterbus.ClusterBus(
+            sink,
+            url=settings.REDIS_URL,
+            prefix=settings.PARLEY_REDIS_PREFIX,
+            socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT,
+        )
     if settings.REDIS_URL:
         return pubsub.RedisBus(
             sink,

@@ -19,14 +19,19 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Protocol, cast
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat.fanout import busevents, redisconn
 from core import logs, metrics
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
+
+    from chat.fanout.shardsub import ShardedSubscription
 
 log = logging.getLogger("parley.pubsub")
 
@@ -53,7 +58,7 @@ class Sink(Protocol):
 
     def on_event(self, key: str, payload: bytes) -> None: ...
 
-    def on_resync(self) -> None: ...
+    def on_resync(self, keys: Collection[str] | None = None) -> None: ...
 
 
 class LocalBus:
@@ -101,26 +106,16 @@ class RedisBus:
     published while the connection was down is filled in, never skipped.
     """
 
+    # Seconds between attempts to reconnect, at most (doubling from 0.1 s while Redis is away).
+    RECONNECT_BACKOFF_MAX = 5.0
+
     def __init__(self, sink: Sink, *, url: str, prefix: str, socket_timeout: float) -> None:
         self._sink = sink
         self._prefix = prefix
         self._socket_timeout = socket_timeout
-        # Commands: ordinary request/response with a timeout. A blocking pool: when every connection
-        # is busy (a thousand clients leaving at once each update presence), a command waits for
-        # one instead of failing with MaxConnectionsError.
-        # With a redis+sentinel:// URL every connection goes to the primary the sentinels name.
-        self._redis = redisconn.make_async_client(
-            url,
-            max_connections=REDIS_POOL_SIZE,
-            pool_timeout=socket_timeout,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=5,
-            health_check_interval=15,
-        )  # closing the client closes the pool
-        # The subscription waits for traffic for as long as a room is quiet: it must not time out
-        # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
-        self._sub_client = redisconn.make_async_client(url, socket_timeout=None, socket_connect_timeout=5)
-        self._pubsub = self._sub_client.pubsub()
+        self._redis: Any
+        self._connect(url)
+        self._pubsub: PubSub | ShardedSubscription = self._new_subscription(refresh=False)
         # One (UN)SUBSCRIBE at a time: a PubSub opens its connection on its first command, and
         # concurrent first commands would each open one; a SUBSCRIBE sent on a connection that the
         # reader does not read is never confirmed, and its channel's events are never seen.
@@ -143,11 +138,35 @@ class RedisBus:
         self._reconnecting = False
         self._closed = False
 
+    def _connect(self, url: str) -> None:
+        """Called once by ``__init__``: make the command client (``_redis``) and the client that
+        subscriptions come from (``clusterbus.ClusterBus`` makes cluster clients instead)."""
+        socket_timeout = self._socket_timeout
+        # Commands: ordinary request/response with a timeout. A blocking pool: when every connection
+        # is busy (a thousand clients leaving at once each update presence), a command waits for
+        # one instead of failing with MaxConnectionsError.
+        # With a redis+sentinel:// URL every connection goes to the primary the sentinels name.
+        self._redis = redisconn.make_async_client(
+            url,
+            max_connections=REDIS_POOL_SIZE,
+            pool_timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5,
+            health_check_interval=15,
+        )  # closing the client closes the pool
+        # The subscription waits for traffic for as long as a room is quiet: it must not time out
+        # on a read (channels_redis #422). Liveness comes from our own PINGs in _read.
+        self._sub_client = redisconn.make_async_client(url, socket_timeout=None, socket_connect_timeout=5)
+
+    def _new_subscription(self, *, refresh: bool) -> PubSub | ShardedSubscription:
+        """A subscription with no channel yet: at first, and for each reconnect (``refresh``)."""
+        return self._sub_client.pubsub()
+
     def _channel(self, key: str) -> bytes:
-        return f"{self._prefix}:{key}".encode()
+        return channel_name(self._prefix, key).encode()
 
     def _presence_key(self, key: str) -> str:
-        return f"{self._prefix}:presence:{key}"
+        return presence_key(self._prefix, key)
 
     async def subscribe(self, key: str) -> None:
         """Subscribe to a room and return once Redis has confirmed it: from then on nothing is missed.
@@ -257,8 +276,12 @@ class RedisBus:
                 pipe.zadd(self._presence_key(key), present)
             if gone:
                 pipe.zrem(self._presence_key(key), *gone)
-            pipe.publish(self._channel(key), busevents.PRESENCE)
+            self._pipe_publish(pipe, self._channel(key), busevents.PRESENCE)
         await pipe.execute()
+
+    def _pipe_publish(self, pipe: Any, channel: bytes, payload: bytes) -> None:
+        """Add a publish of ``payload`` on ``channel`` to ``pipe`` (SPUBLISH on a cluster)."""
+        pipe.publish(channel, payload)
 
     async def presence_names(self, key: str) -> list[str]:
         """Everyone in the room on every process; only this process's own while Redis is down."""
@@ -312,7 +335,7 @@ class RedisBus:
                 backoff = 0.1
                 while not await self._reconnect():  # until Redis is back
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, self.RECONNECT_BACKOFF_MAX)
             finally:
                 self._reconnecting = False
 
@@ -349,6 +372,8 @@ class RedisBus:
             waiter = self._confirm.pop(msg["channel"], None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        elif kind == "resync":  # a cluster shard's channels are subscribed again (shardsub): its rooms
+            self._sink.on_resync({self._channel_to_key[c] for c in msg["data"] if c in self._channel_to_key})
 
     async def _reconnect(self) -> bool:
         """Subscribe again on a new connection and resync; False while Redis cannot be reached."""
@@ -357,7 +382,7 @@ class RedisBus:
                 await self._pubsub.aclose()
             except Exception:
                 pass
-            self._pubsub = self._sub_client.pubsub()
+            self._pubsub = self._new_subscription(refresh=True)
             try:
                 subscribed: set[bytes] = set()
                 # Rooms joined while this runs are subscribed too, before Redis counts as back.
@@ -373,8 +398,7 @@ class RedisBus:
                 return False
         # The command pool's connections are from before the outage: drop them, so the first
         # commands after it do not fail on a socket the old server closed.
-        with contextlib.suppress(Exception):
-            await self._redis.connection_pool.disconnect()
+        await self._drop_command_connections()
         self.healthy = True
         log.warning("Redis is back: %d rooms subscribed again, resyncing them from the store", len(self._keys))
         # Every room is subscribed again (Redis has confirmed it), so whatever was published
@@ -389,6 +413,10 @@ class RedisBus:
         except (RedisError, OSError) as exc:
             log.debug("presence republish failed (the refresh will retry): %s", exc)
         return True
+
+    async def _drop_command_connections(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._redis.connection_pool.disconnect()
 
     async def _await_confirmations(self, channels: set[bytes]) -> None:
         """Read the new subscription (this is its reader) until Redis has confirmed ``channels``;
@@ -433,8 +461,22 @@ class RedisBus:
             if task is not None:
                 task.cancel()
         await self._pubsub.aclose()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
         await self._sub_client.aclose()
         await self._redis.aclose()
+
+
+def channel_name(prefix: str, key: str, *, cluster: bool = False) -> str:
+    """The pub/sub channel of a bus key (a room, a user, the control channel). On a cluster the
+    key is a hash tag (``{key}``): the channel and the room's presence key share a slot, a shard."""
+    return f"{prefix}:{{{key}}}" if cluster else f"{prefix}:{key}"
+
+
+def presence_key(prefix: str, key: str, *, cluster: bool = False) -> str:
+    """The sorted set of a room's presence entries (hash-tagged on a cluster, as its channel)."""
+    return f"{prefix}:presence:{{{key}}}" if cluster else f"{prefix}:presence:{key}"
 
 
 def _entry(name: str) -> str:
@@ -454,12 +496,18 @@ def online_counts(*, keys: list[str]) -> dict[str, int]:
     if not keys:
         return {}
     if settings.REDIS_URL:
-        client = redisconn.make_sync_client(settings.REDIS_URL, socket_timeout=settings.PARLEY_REDIS_SOCKET_TIMEOUT)
+        cluster = redisconn.is_cluster(settings.REDIS_URL)
+        timeout = settings.PARLEY_REDIS_SOCKET_TIMEOUT
+        client: Any = (
+            redisconn.make_sync_cluster(settings.REDIS_URL, socket_timeout=timeout)
+            if cluster
+            else redisconn.make_sync_client(settings.REDIS_URL, socket_timeout=timeout)
+        )
         try:
             pipe = client.pipeline(transaction=False)
             now = time.time()
             for key in keys:
-                pipe.zrangebyscore(f"{settings.PARLEY_REDIS_PREFIX}:presence:{key}", now, "+inf")
+                pipe.zrangebyscore(presence_key(settings.PARLEY_REDIS_PREFIX, key, cluster=cluster), now, "+inf")
             results = pipe.execute()
         finally:
             client.close()

@@ -5,6 +5,10 @@
 
     redis+sentinel://[[user]:password@]host1:port1[,host2:port2,...]/<service>[/<db>][?sentinel_password=...]
 
+or names some nodes of a Redis Cluster (any of them: the others are found from these)::
+
+    redis+cluster://[[user]:password@]host1:port1[,host2:port2,...]
+
 The password (and user) are those of the Redis servers; the sentinels' own, if they have one,
 goes in ``sentinel_password``. A port left out is 26379, Sentinel's. Every client made here for a
 sentinel URL asks the sentinels for the current primary whenever it opens a connection, so after a
@@ -13,6 +17,10 @@ old primary came back as a replica) into a ``ConnectionError`` after dropping th
 
 Everything in Parley that connects to Redis comes through here: the bus (``pubsub.RedisBus``), the
 pages' presence counts (``pubsub.online_counts``) and the channel layer (``parley/settings.py``).
+A cluster URL gets ``redis.asyncio.cluster.RedisCluster`` clients (``make_async_cluster``,
+``make_sync_cluster``): they route each command by its key's slot and follow MOVED and failovers;
+the bus's sharded subscriptions are its own (``chat/fanout/shardsub.py``).
+
 This module does not import Django, so settings can use it.
 """
 
@@ -24,8 +32,12 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelConnectionPool
+from redis.cluster import ClusterNode as SyncClusterNode
+from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.sentinel import Sentinel as SyncSentinel
 from redis.sentinel import SentinelConnectionPool as SyncSentinelConnectionPool
 
@@ -112,21 +124,77 @@ def parse_sentinel_url(url: str) -> SentinelURL | None:
     )
 
 
-def _host_port(item: str) -> tuple[str, int]:
+CLUSTER_SCHEME = "redis+cluster"
+CLUSTER_DEFAULT_PORT = 6379
+
+
+@dataclass(frozen=True)
+class ClusterURL:
+    """What a ``redis+cluster://`` URL says: some of the cluster's nodes, and its credentials."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Options for connections to the cluster's nodes."""
+        kwargs: dict[str, Any] = {}
+        if self.username is not None:
+            kwargs["username"] = self.username
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
+
+
+def parse_cluster_url(url: str) -> ClusterURL | None:
+    """The nodes a ``redis+cluster://`` URL names; None for any other URL.
+
+    Raises ValueError, saying what is wrong, for a cluster URL that cannot be used (a cluster has
+    one database, so the URL has no path; it takes no options).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != CLUSTER_SCHEME:
+        return None
+    rest = rest.partition("#")[0]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    if path.strip("/") or query:
+        raise ValueError(
+            f"{CLUSTER_SCHEME} URL takes no database or options: {CLUSTER_SCHEME}://host:port[,host:port...]"
+        )
+    userinfo, at, hostlist = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, _, secret = userinfo.partition(":")
+        username = urllib.parse.unquote(user) or None
+        password = urllib.parse.unquote(secret) or None
+    nodes = tuple(_host_port(item, CLUSTER_DEFAULT_PORT, "node") for item in hostlist.split(",")) if hostlist else ()
+    if not nodes:
+        raise ValueError(f"{CLUSTER_SCHEME} URL names no node (host:port[,host:port...])")
+    return ClusterURL(nodes=nodes, username=username, password=password)
+
+
+def check_url(url: str) -> None:
+    """Raise ValueError, saying what is wrong, if ``url`` is a sentinel or cluster URL that cannot be used."""
+    parse_sentinel_url(url)
+    parse_cluster_url(url)
+
+
+def _host_port(item: str, default_port: int = SENTINEL_DEFAULT_PORT, what: str = "sentinel") -> tuple[str, int]:
     item = item.strip()
     if item.startswith("["):  # [::1]:26379
         host, bracket, tail = item[1:].partition("]")
         if not bracket or (tail and not tail.startswith(":")):
-            raise ValueError(f"bad sentinel address {item!r}")
+            raise ValueError(f"bad {what} address {item!r}")
         port_text = tail[1:]
     else:
         host, _, port_text = item.partition(":")
     if not host:
-        raise ValueError(f"bad sentinel address {item!r}: host:port expected")
+        raise ValueError(f"bad {what} address {item!r}: host:port expected")
     if not port_text:
-        return host, SENTINEL_DEFAULT_PORT
+        return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"bad sentinel port in {item!r}")
+        raise ValueError(f"bad {what} port in {item!r}")
     return host, int(port_text)
 
 
@@ -196,3 +264,29 @@ def channel_layer_host(url: str, **kwargs: Any) -> dict[str, Any]:
         **target.connection_kwargs(),
         **kwargs,
     }
+
+
+def make_async_cluster(url: str, **kwargs: Any) -> AsyncRedisCluster:
+    """A ``redis.asyncio`` cluster client for a ``redis+cluster://`` URL; ``kwargs`` are connection
+    options. It learns the slots from the nodes named on its first command, sends each command to
+    its key's primary, and finds the new owner on MOVED and on a connection error (a failover)."""
+    target = parse_cluster_url(url)
+    if target is None:
+        raise ValueError(f"not a {CLUSTER_SCHEME} URL")
+    nodes = [AsyncClusterNode(host, port) for host, port in target.nodes]
+    return AsyncRedisCluster(startup_nodes=nodes, **target.connection_kwargs(), **kwargs)
+
+
+def make_sync_cluster(url: str, **kwargs: Any) -> SyncRedisCluster:
+    """The blocking twin of ``make_async_cluster`` (for pages' presence counts)."""
+    target = parse_cluster_url(url)
+    if target is None:
+        raise ValueError(f"not a {CLUSTER_SCHEME} URL")
+    nodes = [SyncClusterNode(host, port) for host, port in target.nodes]
+    return SyncRedisCluster(startup_nodes=nodes, **target.connection_kwargs(), **kwargs)
+
+
+def is_cluster(url: str) -> bool:
+    """Whether ``url`` is a ``redis+cluster://`` URL (whose keys and channels are hash-tagged)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() == CLUSTER_SCHEME

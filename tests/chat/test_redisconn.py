@@ -63,6 +63,49 @@ def test_a_sentinel_url_that_cannot_be_used_says_why(url, says):
         parse_sentinel_url(url)
 
 
+def test_a_cluster_url_names_some_nodes_and_credentials():
+    assert redisconn.parse_cluster_url("redis://h:1/0") is None
+    assert redisconn.parse_cluster_url("redis+sentinel://h:1/s") is None
+    assert parse_sentinel_url("redis+cluster://h:1") is None
+    assert redisconn.parse_cluster_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,r3") == redisconn.ClusterURL(
+        nodes=(("10.0.0.1", 7000), ("10.0.0.2", 7001), ("r3", 6379))
+    )
+    url = redisconn.parse_cluster_url("REDIS+CLUSTER://alice:p%40ss@[::1]:7000/")
+    assert url == redisconn.ClusterURL(nodes=(("::1", 7000),), username="alice", password="p@ss")
+    assert url.connection_kwargs() == {"username": "alice", "password": "p@ss"}
+    assert redisconn.is_cluster("redis+cluster://h:1") and not redisconn.is_cluster("redis://h:1")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+cluster://", "names no node"),
+        ("redis+cluster://h:1/0", "takes no database or options"),
+        ("redis+cluster://h:1?x=1", "takes no database or options"),
+        ("redis+cluster://h:port", "bad node port"),
+        ("redis+cluster://h:1,,h:2", "host:port expected"),
+    ],
+)
+def test_a_cluster_url_that_cannot_be_used_says_why(url, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        redisconn.check_url(url)
+
+
+def test_cluster_channels_and_presence_keys_share_their_room_s_slot():
+    from redis.crc import key_slot
+
+    key = "room.0123456789abcdef"
+    channel = pubsub.channel_name("parley", key, cluster=True)
+    presence = pubsub.presence_key("parley", key, cluster=True)
+    assert (channel, presence) == (f"parley:{{{key}}}", f"parley:presence:{{{key}}}")
+    assert key_slot(channel.encode()) == key_slot(presence.encode()) == key_slot(key.encode())
+    # One Redis and Sentinel keep their names.
+    assert (pubsub.channel_name("parley", key), pubsub.presence_key("parley", key)) == (
+        f"parley:{key}",
+        f"parley:presence:{key}",
+    )
+
+
 def test_channel_layer_hosts():
     assert channel_layer_host("redis://h:1/0", socket_timeout=3) == {"address": "redis://h:1/0", "socket_timeout": 3}
     assert channel_layer_host("redis+sentinel://:pw@a:1,b:2/svc/4", socket_timeout=3) == {
