@@ -12,6 +12,7 @@ from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from chat import access
@@ -23,6 +24,16 @@ from chat.words import error as error_text
 from . import receivers, services
 
 DELIVERIES_ON_PAGE = 10
+
+
+# The page's words for the event kinds (the API and the payloads keep the kinds themselves).
+KIND_LABELS = {
+    "message": gettext_lazy("messages"),
+    "edit": gettext_lazy("edits"),
+    "delete": gettext_lazy("deletes"),
+    "reaction": gettext_lazy("reactions"),
+    "mention": gettext_lazy("mentions of a bot"),
+}
 
 
 def _id(request: HttpRequest) -> int:
@@ -85,15 +96,20 @@ def hooks_page(request: HttpRequest, ns_name: str) -> HttpResponse:
                 return redirect("ns_hooks", ns.namespace.name)
     outgoing = []
     for hook in services.outgoing_list(ns):
+        out = services.outgoing_out(hook)
         outgoing.append(
-            {**services.outgoing_out(hook), "deliveries": services.deliveries(ns, hook.pk)[:DELIVERIES_ON_PAGE]}
+            {
+                **out,
+                "event_labels": [str(KIND_LABELS.get(kind, kind)) for kind in out["events"]],
+                "deliveries": services.deliveries(ns, hook.pk)[:DELIVERIES_ON_PAGE],
+            }
         )
     context = {
         "ns": ns,
         "ns_name": ns.namespace.name,
         "incoming": [services.incoming_out(h) for h in services.incoming_list(ns)],
         "outgoing": outgoing,
-        "kinds": services.KINDS,
+        "kinds": [(kind, KIND_LABELS.get(kind, kind)) for kind in services.KINDS],
         "shown": shown,
         "error": error,
     }

@@ -26,8 +26,12 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 # English that a Korean page may show: the product's name, the English language's own name in the
-# language menu, the names of keys and protocols, and units of file sizes, which are the same in Korean.
-ALLOWED = {"Parley", "English", "API", "Enter", "Shift", "Esc", "URL", "UTC", "NUL", "kB", "MB", "GB"}
+# language menu, the names of keys, protocols, formats and products (Slack, whose webhook format
+# Parley takes), and units of file sizes, which are the same in Korean.
+ALLOWED = {
+    "Parley", "English", "API", "Enter", "Shift", "Esc", "URL", "UTC", "NUL", "kB", "MB", "GB",
+    "WebSocket", "JSON", "Slack",
+}  # fmt: skip
 # What is not the page's own words: code, what users wrote (namespace names in the room list: other
 # tests' are English), form values, other languages' names, a file's content type (a name, the same in
 # Korean).
@@ -251,6 +255,7 @@ def test_every_page_in_both_languages_with_no_english_on_a_korean_page(people, w
         ("dm", f"/dm/{quote(world.teacher.name)}/", live),
         ("tokens", "/accounts/tokens/", settled),
         ("forbidden", f"/ns/{ns}/members/", settled),
+        ("search", f"/search/?q={quote('과제')}", settled),
     ]:
         shoot(student, web, name, path, ready, problems)
 
@@ -260,6 +265,8 @@ def test_every_page_in_both_languages_with_no_english_on_a_korean_page(people, w
         ("members", f"/ns/{ns}/members/", settled),
         ("audit", f"/ns/{ns}/audit/", settled),
         ("settings", f"/ns/{ns}/settings/", settled),
+        ("bots", f"/ns/{ns}/bots/", settled),
+        ("hooks", f"/ns/{ns}/hooks/", settled),
         ("room-moderator", f"/ns/{ns}/{quote('과제')}/", live),
     ]:
         shoot(teacher, web, name, path, ready, problems)
