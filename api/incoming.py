@@ -22,23 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from api.errors import METHOD_NOT_ALLOWED, error_response, failure_response
 from chat import db
 from chat.protocol import ErrorCode, ProtocolError
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import KeyedBuckets
 from hooks import services, slack
 
-_buckets: dict[int, TokenBucket] = {}  # per hook, in this process
-_MAX_BUCKETS = 10_000
+# Per hook, in this process.
+_posts = KeyedBuckets(lambda: (settings.PARLEY_WEBHOOK_INCOMING_RATE_PER_SEC, settings.PARLEY_WEBHOOK_INCOMING_BURST))
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
-
-
-def _bucket(hook_id: int) -> TokenBucket:
-    bucket = _buckets.get(hook_id)
-    if bucket is None:
-        if len(_buckets) >= _MAX_BUCKETS:
-            _buckets.clear()
-        bucket = _buckets[hook_id] = TokenBucket(
-            rate=settings.PARLEY_WEBHOOK_INCOMING_RATE_PER_SEC, burst=settings.PARLEY_WEBHOOK_INCOMING_BURST
-        )
-    return bucket
 
 
 def _payload(request: HttpRequest) -> dict[str, Any]:
@@ -93,9 +82,9 @@ async def _incoming(request: HttpRequest, secret: str) -> HttpResponse:
     hook, ns = found
     try:
         text = message_of(_payload(request), hook.name)
-        bucket = _bucket(hook.pk)
-        if not bucket.take():
-            return error_response(ErrorCode.RATE_LIMITED, "too many messages: slow down", retry_after=bucket.wait())
+        if not _posts.take(hook.pk):
+            wait = _posts.wait(hook.pk)
+            return error_response(ErrorCode.RATE_LIMITED, "too many messages: slow down", retry_after=wait)
         outcome = await services.do_incoming_post(hook, ns, text)
     except ProtocolError as exc:
         return error_response(exc.code, exc.detail)

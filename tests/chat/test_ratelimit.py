@@ -1,8 +1,8 @@
-"""chat.ratelimit.TokenBucket, on a clock the test moves."""
+"""chat.ratelimit: TokenBucket, on a clock the test moves, and KeyedBuckets (a bucket per key)."""
 
 from __future__ import annotations
 
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import KeyedBuckets, TokenBucket
 
 
 class Clock:
@@ -66,3 +66,17 @@ def test_fractional_rate():
     assert not bucket.take()
     clock.now += 0.1
     assert bucket.take()
+
+
+def test_keyed_buckets_per_key_follow_the_limits_and_forget_the_oldest_keys():
+    limits = [(1.0, 2)]
+    table = KeyedBuckets(lambda: limits[0], max_keys=2)
+    assert table.take("a") and table.take("a") and not table.take("a")
+    assert 0 < table.wait("a") <= 1.0 and table.wait("never seen") == 0.0
+    assert table.take("b")  # another key has a bucket of its own
+    limits[0] = (1.0, 3)  # new limits: a new, full bucket
+    assert table.take("a") and table.take("a") and table.take("a") and not table.take("a")
+    table.take("c")  # a third key: the least recently seen ("b") is forgotten
+    assert list(table.buckets) == ["a", "c"]
+    limits[0] = (0, 1)  # a rate of 0: no limit
+    assert all(table.take("a") for _ in range(10))
