@@ -2,11 +2,20 @@
 
 Targets: baseline (the Channels tutorial on channels_redis' RedisChannelLayer), layer (the same
 tutorial on RedisPubSubChannelLayer: the layer's own numbers next to Parley's direct redis-py pub/sub),
-floor (bare websockets, no framework) and parley.
+floor (bare websockets, no framework) and parley; and the peers of bench/peers.py, which run A, B, L
+and K only: socketio-py (python-socketio + AsyncRedisManager under uvicorn), socketio-node (Socket.IO
+on Node + @socket.io/redis-adapter) and ws-node (bare ws on Node); bench/node's packages are
+installed with npm ci the first time a Node peer starts.
+
+The servers run on core 0, the bench and its load generator on the others (``--pin``); A, B, L and K's
+clients come from ``--client-procs`` processes (bench/swarm.py); Redis and PostgreSQL are not pinned.
 
 Scenarios (each on a freshly started server):
   A  1 room x 1,000 clients, 2 closed-loop senders
-  B  200 rooms x 10 clients, 1 closed-loop sender per room
+  B  200 rooms x 10 clients, 1 closed-loop sender per room; a table of every target with its server
+     CPU per delivery, and the target: Parley's <= Socket.IO-on-Node's with its Redis adapter
+  K  the cost curve: server CPU per delivery in one room of 10, 100, 1,000 and 5,000 members (quick 10,
+     100, 500), 2 closed-loop senders, every target (bench/curves.py); plotted into curve-K.png
   T  B with Markdown, Parley only: the texts drawn from bench/corpus.py, 70 % plain lines, 15 % inline
      Markdown, 10 % fenced code blocks of 10-40 lines, 5 % bare URLs (``--md-mix``)
   F  B with an attachment on every message, Parley only: the senders are users with tokens; each
@@ -45,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -60,15 +70,31 @@ from typing import Any
 import psutil
 import uvloop
 
-from . import attach, corpus, httpsend, loadgen, mixed, mixplan, quiet, quietplan, report, revisions, servers
+from . import (
+    attach,
+    corpus,
+    curves,
+    httpsend,
+    loadgen,
+    mixed,
+    mixplan,
+    peers,
+    quiet,
+    quietplan,
+    report,
+    revisions,
+    servers,
+    swarm,
+)
 from .stats import PARLEY_CATEGORIES, categorize, summarize_collapsed
 
 STORE_CMD = [sys.executable, "-m", "bench.store"]
 RENDER_CMD = [sys.executable, "-m", "bench.render", "--json"]
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("A", "B", "T", "F", "L", "C", "D", "M", "H", "R", "Q", "S")
+SCENARIOS = ("A", "B", "K", "T", "F", "L", "C", "D", "M", "H", "R", "Q", "S")
 SEARCH_CMD = [sys.executable, "-m", "bench.search"]
-TARGETS = ("baseline", "layer", "floor", "parley")
+TARGETS = ("baseline", "layer", "floor", "parley", *peers.NAMES)
+SWARMED = ("A", "B", "L", "K")  # the scenarios whose clients come from bench.swarm's processes
 _t0 = time.monotonic()
 
 
@@ -85,7 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--targets",
         help="any of baseline (Channels tutorial), layer (the tutorial on RedisPubSubChannelLayer), "
-        "floor (bare websockets), parley (default: all four; --quick: baseline,parley)",
+        "floor (bare websockets), parley, socketio-py, socketio-node, ws-node (default: all; "
+        "--quick: baseline,parley)",
     )
     p.add_argument(
         "--duration", type=float, help="measured seconds per scenario (default 12, quick 2.5; L at least 10)"
@@ -96,6 +123,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
+    p.add_argument(
+        "--client-procs",
+        type=int,
+        default=swarm.DEFAULT_PROCS,
+        help=f"load-generator processes of A, B, L and K (default {swarm.DEFAULT_PROCS}; 0: the old single "
+        "process of websockets clients, bench/loadgen.py)",
+    )
+    p.add_argument(
+        "--pin",
+        default="auto",
+        help="the cores the servers run on, e.g. 0 or 0-1 (the bench and its clients: the others); "
+        "auto: core 0 on a machine of 2 or more; off: no pinning",
+    )
+    p.add_argument("--k-sizes", help="K's room sizes (default 10,100,1000,5000; quick 10,100,500)")
     p.add_argument(
         "--profile", action="store_true", help="after A, C, D, T, F and Q, run them again on Parley under py-spy"
     )
@@ -154,6 +195,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.search_size = args.search_size or (100_000 if q else 1_000_000)
     args.search_sqlite_size = args.search_sqlite_size or (20_000 if q else 100_000)
     args.only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+    args.k_sizes = [int(n) for n in args.k_sizes.split(",")] if args.k_sizes else list(curves.sizes(q))
     targets = args.targets or ("baseline,parley" if q else ",".join(TARGETS))
     args.targets = [t.strip() for t in targets.split(",") if t.strip()]
     if unknown := set(args.targets) - set(TARGETS):
@@ -248,6 +290,8 @@ async def run_target(
     out: dict[str, dict[str, Any]] = {}
     d, w = args.duration, args.warmup
     only = args.only if only is None else only
+    if target.name in peers.NAMES:  # the peers speak what A, B, L and K need, nothing more
+        only = [s for s in only if s in SWARMED]
     plans: list[tuple[str, dict[str, Any]]] = []
     extra: dict[str, dict[str, Any]] = {}  # run_rooms' arguments that are not parameters to record
     b_shape = dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)
@@ -265,10 +309,12 @@ async def run_target(
         plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
+        swarmed = scenario in SWARMED and args.client_procs > 0
+        rooms_run: Any = functools.partial(swarm.run_rooms, procs=args.client_procs) if swarmed else loadgen.run_rooms
         m = await on_fresh_server(
             target,
             args,
-            lambda server, scenario=scenario, params=params: loadgen.run_rooms(
+            lambda server, scenario=scenario, params=params, rooms_run=rooms_run: rooms_run(
                 server,
                 target,
                 label=scenario,
@@ -290,6 +336,8 @@ async def run_target(
         log(f"{target.name} {scenario}: {summarize(m)}")
         if scenario in ("A", "D", "T") and args.profile and target.name == "parley":
             profile_out.update(await profile_rooms(target, args, scenario, params, extra.get(scenario, {})))
+    if "K" in only:
+        out["K"] = await curves.run_k(target, args, lambda run: on_fresh_server(target, args, run), log)
     if "F" in only and target.uploads:
         params = dict(rooms=args.rooms, members=10, senders_per_room=1, window=args.window)
         params["attachments_per_message"] = args.attachments
@@ -711,7 +759,7 @@ async def run_family(
 
 # The order scenarios run in (run_target's); B, T and F one after the other, so their ratios are
 # minutes apart. R runs before any server, in main_async.
-RUN_ORDER = ("A", "B", "T", "F", "L", "D", "M", "H", "Q", "C")
+RUN_ORDER = ("A", "B", "T", "F", "K", "L", "D", "M", "H", "Q", "C")
 
 
 def run_render(args: argparse.Namespace) -> dict[str, Any]:
@@ -784,6 +832,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.renice:
         os.setpriority(os.PRIO_PROCESS, 0, args.renice)  # servers started from here inherit it
     info = report.machine()
+    pinned = pin_cores(args.pin)
     log(
         f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Linux {info['kernel']}, "
         f"Python {info['python']}, Redis {info['redis']}, PostgreSQL {info['postgresql']}; open files {fds}"
@@ -791,6 +840,12 @@ async def main_async(args: argparse.Namespace) -> int:
     log(
         f"scenarios {','.join(args.only)}; {args.duration:g}s measured after {args.warmup:g}s warm-up; "
         f"workers {args.workers}; niceness {os.getpriority(os.PRIO_PROCESS, 0)}"
+    )
+    log(
+        f"servers on cores {pinned[0]}, the bench and {args.client_procs} client processes on {pinned[1]}; "
+        "Redis and PostgreSQL unpinned"
+        if pinned
+        else "no pinning"
     )
     results: dict[str, dict[str, dict[str, Any]]] = {}
     profile: dict[str, Any] = {}
@@ -849,6 +904,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if search:
         print()
         print(report.search_table(search))
+    peer_tables = print_peers(results)
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -864,10 +920,14 @@ async def main_async(args: argparse.Namespace) -> int:
         "columns": header,
         "table": rows,
         "markdown": report.markdown_table(header, rows),
+        "pinned": {"servers": pinned[0], "clients": pinned[1]} if pinned else None,
+        "peers": peer_tables,
     }
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
     if results or store:
         report.plot(results, store, args.out / "bench.png", plot_title(doc))
+    if curves.plot(results, args.out / "curve-K.png", curve_title(doc)):
+        log(f"wrote {args.out / 'curve-K.png'}")
     if search:
         report.plot_search(search, args.out / "search.png", f"Parley search - {info['cpu']}, {doc['started']}")
     log(f"wrote {args.out / 'latest.json'} and the plots in {args.out}")
@@ -883,6 +943,50 @@ def plot_title(doc: dict[str, Any]) -> str:
     return (
         f"Parley vs the Channels tutorial (baseline){layer} and bare websockets (floor) - {info['cpu']}, "
         f"{info['cores']} cores - {'quick' if quick else 'full'} run {doc['started']}, {doc.get('revision', '')}"
+    )
+
+
+def pin_cores(spec: str) -> tuple[list[int], list[int]] | None:
+    """``--pin``: run the servers on the given cores and this process (so its load-generator
+    processes) on the others; (servers' cores, clients') or None when not pinned."""
+    cores = sorted(os.sched_getaffinity(0))
+    if spec == "off" or (spec == "auto" and len(cores) < 2):
+        return None
+    chosen: set[int] = set()
+    for part in ("0" if spec == "auto" else spec).split(","):
+        low, _, high = part.partition("-")
+        chosen.update(range(int(low), int(high or low) + 1))
+    rest = [c for c in cores if c not in chosen]
+    if not rest or not chosen <= set(cores):
+        raise SystemExit(f"--pin {spec}: leaves no core for the clients (cores {cores})")
+    os.sched_setaffinity(0, rest)
+    servers.pin(chosen)
+    return sorted(chosen), rest
+
+
+def print_peers(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """B's (and A's) table of every target, B's target against Socket.IO-on-Node, and K's curve."""
+    out: dict[str, Any] = {}
+    for scenario in ("B", "A"):
+        if rows := peers.table(results, scenario):
+            print(f"\n{scenario}: every target, the same load generator")
+            print(peers.text(rows))
+            out[scenario] = peers.markdown(rows)
+    if line := peers.target_line(results):
+        print(line)
+        out["target"] = line
+    if rows := curves.table(results):
+        print("\nK: server CPU per delivery (us) in one room, by its size")
+        print(peers.text(rows))
+        out["K"] = peers.markdown(rows)
+    return out
+
+
+def curve_title(doc: dict[str, Any]) -> str:
+    info = doc["machine"]
+    return (
+        f"K: server CPU per delivery by room size - {info['cpu']}, {info['cores']} cores - "
+        f"run {doc['started']}, {doc.get('revision', '')}"
     )
 
 

@@ -1,5 +1,6 @@
 """Server processes under test: Parley (PostgreSQL + Redis, or SQLite alone), the tutorial baseline
-(on RedisChannelLayer, or on RedisPubSubChannelLayer: "layer") and the bare-websockets floor.
+(on RedisChannelLayer, or on RedisPubSubChannelLayer: "layer"), the bare-websockets floor and the
+peers of ``bench.peers`` (python-socketio, Socket.IO on Node with its Redis adapter, bare ``ws``).
 
 Each target gets a fresh database (Parley) and its own Redis prefix, so runs never see each other's
 rooms, and every server is started fresh for each scenario so its memory and CPU are its own.
@@ -23,10 +24,21 @@ import psutil
 import psycopg
 import redis
 
+from . import peers
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgres://postgres@127.0.0.1:5432/{name}"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# The cores every server started from here runs on (``pin``; None: wherever the kernel puts it).
+SERVER_CPUS: set[int] | None = None
+
+
+def pin(cpus: set[int] | None) -> None:
+    """Run the servers started from now on on ``cpus`` (the bench itself and its load-generator
+    processes run on the others: ``sched_setaffinity`` by the caller)."""
+    global SERVER_CPUS
+    SERVER_CPUS = cpus
 
 
 def free_port() -> int:
@@ -181,8 +193,10 @@ class Target:
         if self.name in ("baseline", "layer"):
             base.update({"REDIS_URL": REDIS_URL, "BASELINE_REDIS_PREFIX": self._prefix})
             base["BASELINE_LAYER"] = "pubsub" if self.name == "layer" else "core"
-        elif self.name == "floor":
+        elif self.name == "floor" or self.name == "ws-node":
             pass
+        elif self.name in peers.SOCKETIO:
+            base.update({"REDIS_URL": REDIS_URL, "BENCH_REDIS_PREFIX": self._prefix})
         else:
             base.update(
                 {
@@ -209,6 +223,11 @@ class Target:
                 base["DATABASE_URL"] = f"sqlite:///{self.tmp / f'bench-{tag}.sqlite3'}"
         base.update(self.env)
         self.env = base
+
+    @property
+    def dialect(self) -> str:
+        """What the clients speak to it (``bench.swarm``): "parley", "socketio" or "tutorial"."""
+        return "parley" if self.parley else "socketio" if self.name in peers.SOCKETIO else "tutorial"
 
     @property
     def parley(self) -> bool:
@@ -276,6 +295,8 @@ class Target:
             self._migrated = True
 
     def command(self) -> list[str]:
+        if self.name in peers.COMMANDS:
+            return peers.command(self.name)
         module = {"baseline": "bench.baseline.serve", "layer": "bench.baseline.serve", "floor": "bench.floor"}.get(
             self.name, "parley.serve"
         )
@@ -288,8 +309,14 @@ class Target:
         port = free_port()
         log_path = (self.logs or self.tmp) / f"{self.name}-{port}.log"
         with open(log_path, "wb") as log:
+            cpus = SERVER_CPUS
             process = subprocess.Popen(
-                self.command(), cwd=self.root, env={**self.env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                cwd=self.root,
+                env={**self.env, "PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
             )
         server = Server(name=self.name, port=port, process=process, log_path=log_path)
         deadline = time.monotonic() + 30

@@ -1,0 +1,67 @@
+"""The python-socketio peer: Socket.IO 5 as an ASGI app under uvicorn, with its ``AsyncRedisManager``
+so it is set up to scale out (every emit to a room goes through Redis pub/sub, also to this process).
+
+``python -m bench.sio`` (HOST, PORT, REDIS_URL, BENCH_REDIS_PREFIX). The same events as
+bench/node/socketio.js: "join" (a room name, answered by "joined"), then "message" (a text),
+broadcast to the sender's room as "message". WebSocket only, the same uvicorn flags as the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import socketio
+import uvicorn
+
+manager = socketio.AsyncRedisManager(
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), channel=os.environ.get("BENCH_REDIS_PREFIX", "socketio")
+)
+sio = socketio.AsyncServer(
+    async_mode="asgi",
+    client_manager=manager,
+    transports=["websocket"],
+    http_compression=False,
+    max_http_buffer_size=64 * 1024,
+    logger=False,
+    engineio_logger=False,
+)
+app = socketio.ASGIApp(sio)
+room_of: dict[str, str] = {}  # sid -> its room (a dict: cheaper than the session's lock and copy)
+
+
+@sio.on("join")
+async def join(sid: str, room: str) -> None:
+    await sio.enter_room(sid, room)
+    room_of[sid] = room
+    await sio.emit("joined", room, to=sid)
+
+
+@sio.on("message")
+async def message(sid: str, text: str) -> None:
+    if (room := room_of.get(sid)) is not None:
+        await sio.emit("message", text, room=room)
+
+
+@sio.on("disconnect")
+async def disconnect(sid: str, reason: str) -> None:
+    room_of.pop(sid, None)
+
+
+def main() -> int:
+    uvicorn.run(
+        app,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8005")),
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        log_level=os.environ.get("PARLEY_SERVER_LOG_LEVEL", "warning"),
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
