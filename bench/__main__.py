@@ -15,7 +15,7 @@ Scenarios (each on a freshly started server):
   B  200 rooms x 10 clients, 1 closed-loop sender per room; a table of every target with its server
      CPU per delivery, and the target: Parley's <= Socket.IO-on-Node's with its Redis adapter
   K  the cost curve: server CPU per delivery in one room of 10, 100, 1,000 and 5,000 members (quick 10,
-     100, 500), 2 closed-loop senders, every target (bench/curves.py); plotted into curve-K.png
+     100, 500), 10 closed-loop senders, every target (bench/curves.py); plotted into curve-K.png
   T  B with Markdown, Parley only: the texts drawn from bench/corpus.py, 70 % plain lines, 15 % inline
      Markdown, 10 % fenced code blocks of 10-40 lines, 5 % bare URLs (``--md-mix``)
   F  B with an attachment on every message, Parley only: the senders are users with tokens; each
