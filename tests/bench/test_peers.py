@@ -6,10 +6,8 @@ is asserted."""
 
 import pytest
 
-from bench import servers, swarm
+from bench import curves, peers, servers, swarm
 from bench.swarm import frame, parse_frames
-
-pytestmark = pytest.mark.embedded_only  # servers of its own, on the machine's Redis (and PostgreSQL)
 
 
 def test_frames_round_trip_whatever_the_length_and_however_they_arrive():
@@ -31,6 +29,27 @@ def test_frames_round_trip_whatever_the_length_and_however_they_arrive():
     assert not buf
 
 
+def test_b_target_is_met_only_at_or_below_socketio_node_and_the_tables_show_every_target():
+    def b(us):
+        return {"B": {"server_cpu_per_delivery_us": us, "deliveries_per_s": 1000.0, "lost": 0}}
+
+    results = {"parley": b(20.0), "socketio-node": b(25.0), "ws-node": b(5.0)}
+    assert peers.b_target_row(results) == (20.0, 25.0, 0.8, True)
+    assert peers.target_line(results).endswith("met: yes")
+    results["parley"] = b(30.0)
+    assert peers.b_target_row(results)[3] is False
+    assert peers.target_line(results).endswith("met: NO")
+    assert peers.b_target_row({"parley": b(30.0)}) is None  # no Socket.IO in the run: no verdict
+    rows = peers.table(results)
+    assert [r[0] for r in rows[1:]] == [peers.LABELS[n] for n in ("socketio-node", "ws-node", "parley")]
+    assert rows[1][-1] == "0.83x"  # 25 / 30
+    k = {"parley": {"K": {"10": {"server_cpu_per_delivery_us": 50.0, "deliveries_per_s": 9.0, "lost": 0}}}}
+    k["parley"]["K"]["1000"] = {"server_cpu_per_delivery_us": 5.0, "deliveries_per_s": 90.0, "lost": 0}
+    assert curves.curve(k, "parley") == [(10, 50.0), (1000, 5.0)]
+    assert curves.table(k)[1][1:] == ["50.0 (9)", "5.0 (90)", "0"]
+
+
+@pytest.mark.embedded_only  # servers of its own, on the machine's Redis (and PostgreSQL)
 @pytest.mark.parametrize("name", ["ws-node", "socketio-node", "socketio-py", "parley"])
 async def test_a_peer_delivers_every_message_of_b_and_k_from_two_processes(name, tmp_path):
     target = servers.Target(name=name, tmp=tmp_path)
