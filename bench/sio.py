@@ -14,8 +14,14 @@ import sys
 import socketio
 import uvicorn
 
+# redis-py's pool holds 100 connections by default and raises beyond them; python-socketio then drops
+# its client and makes a new one (a new pool) on every failed publish, so B's 200 senders at once cost
+# it 250 us per delivery, mostly in making connections. Its peer is set up as a deployment would be:
+# a pool larger than the emits in flight.
 manager = socketio.AsyncRedisManager(
-    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), channel=os.environ.get("BENCH_REDIS_PREFIX", "socketio")
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    channel=os.environ.get("BENCH_REDIS_PREFIX", "socketio"),
+    redis_options={"max_connections": 1000},
 )
 sio = socketio.AsyncServer(
     async_mode="asgi",
