@@ -5,8 +5,8 @@ servers deliver, so ``run_rooms`` spreads the clients over ``procs`` worker proc
 its own uvloop), which run on the cores the server is not pinned to (``bench.__main__`` pins the
 bench to them, and the workers inherit it). A client is a minimal WebSocket speaker on an asyncio
 protocol (RFC 6455: the handshake, unmasked frames in, frames out masked with a zero key, pings
-answered), about a fifth of a ``websockets`` client's CPU per frame received, and speaks one of three
-dialects on top:
+answered): 5-11 us of CPU per delivery where the ``websockets`` client of ``bench.loadgen`` took
+~65 us in B. It speaks one of three dialects on top:
 
 - ``tutorial``: ``/ws/chat/<room>/``, ``{"message": ...}`` both ways (baseline, layer, floor, ws-node)
 - ``parley``: ``/ws/rooms/<room>/``, joined at the hello frame, message frames with a client_id
