@@ -134,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pin",
         default="auto",
         help="the cores the servers run on, e.g. 0 or 0-1 (the bench and its clients: the others); "
-        "auto: core 0 on a machine of 2 or more; off: no pinning",
+        "auto: core 0 on a machine of 2 or more, unless --workers > 1; off: no pinning",
     )
     p.add_argument("--k-sizes", help="K's room sizes (default 10,100,1000,5000; quick 10,100,500)")
     p.add_argument(
@@ -832,7 +832,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.renice:
         os.setpriority(os.PRIO_PROCESS, 0, args.renice)  # servers started from here inherit it
     info = report.machine()
-    pinned = pin_cores(args.pin)
+    pinned = pin_cores(args.pin, args.workers)
     log(
         f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Linux {info['kernel']}, "
         f"Python {info['python']}, Redis {info['redis']}, PostgreSQL {info['postgresql']}; open files {fds}"
@@ -842,7 +842,9 @@ async def main_async(args: argparse.Namespace) -> int:
         f"workers {args.workers}; niceness {os.getpriority(os.PRIO_PROCESS, 0)}"
     )
     log(
-        f"servers on cores {pinned[0]}, the bench and {args.client_procs} client processes on {pinned[1]}; "
+        f"servers on cores {pinned[0]}, the bench and "
+        + (f"{args.client_procs} client processes" if args.client_procs else "its load generator")
+        + f" on {pinned[1]}; "
         "Redis and PostgreSQL unpinned"
         if pinned
         else "no pinning"
@@ -946,11 +948,12 @@ def plot_title(doc: dict[str, Any]) -> str:
     )
 
 
-def pin_cores(spec: str) -> tuple[list[int], list[int]] | None:
+def pin_cores(spec: str, workers: int = 1) -> tuple[list[int], list[int]] | None:
     """``--pin``: run the servers on the given cores and this process (so its load-generator
-    processes) on the others; (servers' cores, clients') or None when not pinned."""
+    processes) on the others; (servers' cores, clients') or None when not pinned. ``auto``: core 0,
+    unless there is only one core or the servers have several workers (which one core would squeeze)."""
     cores = sorted(os.sched_getaffinity(0))
-    if spec == "off" or (spec == "auto" and len(cores) < 2):
+    if spec == "off" or (spec == "auto" and (len(cores) < 2 or workers > 1)):
         return None
     chosen: set[int] = set()
     for part in ("0" if spec == "auto" else spec).split(","):
@@ -994,7 +997,10 @@ def replot(path: Path, out: Path) -> int:
     """Table and plot again from a results file (after changing the report, or for docs/bench.png)."""
     doc = json.loads(path.read_text())
     print(report.text_table(report.columns(doc["results"]), report.table_rows(doc["results"])))
+    print_peers(doc["results"])
     report.plot(doc["results"], doc.get("store", {}), out, plot_title(doc))
+    if curves.plot(doc["results"], out.with_name("curve-K.png"), curve_title(doc)):
+        print(f"wrote {out.with_name('curve-K.png')}")
     print(f"wrote {out}")
     return 0
 
