@@ -832,7 +832,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.renice:
         os.setpriority(os.PRIO_PROCESS, 0, args.renice)  # servers started from here inherit it
     info = report.machine()
-    pinned = pin_cores(args.pin, args.workers)
+    pinned = servers.pin_cores(args.pin, args.workers)
     log(
         f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB, Linux {info['kernel']}, "
         f"Python {info['python']}, Redis {info['redis']}, PostgreSQL {info['postgresql']}; open files {fds}"
@@ -906,7 +906,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if search:
         print()
         print(report.search_table(search))
-    peer_tables = print_peers(results)
+    peer_tables = peers.print_tables(results)
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -928,7 +928,7 @@ async def main_async(args: argparse.Namespace) -> int:
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
     if results or store:
         report.plot(results, store, args.out / "bench.png", plot_title(doc))
-    if curves.plot(results, args.out / "curve-K.png", curve_title(doc)):
+    if curves.plot(results, args.out / "curve-K.png", curves.title(doc)):
         log(f"wrote {args.out / 'curve-K.png'}")
     if search:
         report.plot_search(search, args.out / "search.png", f"Parley search - {info['cpu']}, {doc['started']}")
@@ -948,58 +948,13 @@ def plot_title(doc: dict[str, Any]) -> str:
     )
 
 
-def pin_cores(spec: str, workers: int = 1) -> tuple[list[int], list[int]] | None:
-    """``--pin``: run the servers on the given cores and this process (so its load-generator
-    processes) on the others; (servers' cores, clients') or None when not pinned. ``auto``: core 0,
-    unless there is only one core or the servers have several workers (which one core would squeeze)."""
-    cores = sorted(os.sched_getaffinity(0))
-    if spec == "off" or (spec == "auto" and (len(cores) < 2 or workers > 1)):
-        return None
-    chosen: set[int] = set()
-    for part in ("0" if spec == "auto" else spec).split(","):
-        low, _, high = part.partition("-")
-        chosen.update(range(int(low), int(high or low) + 1))
-    rest = [c for c in cores if c not in chosen]
-    if not rest or not chosen <= set(cores):
-        raise SystemExit(f"--pin {spec}: leaves no core for the clients (cores {cores})")
-    os.sched_setaffinity(0, rest)
-    servers.pin(chosen)
-    return sorted(chosen), rest
-
-
-def print_peers(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """B's (and A's) table of every target, B's target against Socket.IO-on-Node, and K's curve."""
-    out: dict[str, Any] = {}
-    for scenario in ("B", "A"):
-        if rows := peers.table(results, scenario):
-            print(f"\n{scenario}: every target, the same load generator")
-            print(peers.text(rows))
-            out[scenario] = peers.markdown(rows)
-    if line := peers.target_line(results):
-        print(line)
-        out["target"] = line
-    if rows := curves.table(results):
-        print("\nK: server CPU per delivery (us) in one room, by its size")
-        print(peers.text(rows))
-        out["K"] = peers.markdown(rows)
-    return out
-
-
-def curve_title(doc: dict[str, Any]) -> str:
-    info = doc["machine"]
-    return (
-        f"K: server CPU per delivery by room size - {info['cpu']}, {info['cores']} cores - "
-        f"run {doc['started']}, {doc.get('revision', '')}"
-    )
-
-
 def replot(path: Path, out: Path) -> int:
     """Table and plot again from a results file (after changing the report, or for docs/bench.png)."""
     doc = json.loads(path.read_text())
     print(report.text_table(report.columns(doc["results"]), report.table_rows(doc["results"])))
-    print_peers(doc["results"])
+    peers.print_tables(doc["results"])
     report.plot(doc["results"], doc.get("store", {}), out, plot_title(doc))
-    if curves.plot(doc["results"], out.with_name("curve-K.png"), curve_title(doc)):
+    if curves.plot(doc["results"], out.with_name("curve-K.png"), curves.title(doc)):
         print(f"wrote {out.with_name('curve-K.png')}")
     print(f"wrote {out}")
     return 0

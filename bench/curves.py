@@ -136,3 +136,11 @@ async def run_k(
             f"{m['server_cpu_per_delivery_us']:.1f} us server CPU/delivery, lost {m['lost']:,}"
         )
     return out
+
+
+def title(doc: dict[str, Any]) -> str:
+    info = doc["machine"]
+    return (
+        f"K: server CPU per delivery by room size - {info['cpu']}, {info['cores']} cores - "
+        f"run {doc['started']}, {doc.get('revision', '')}"
+    )

@@ -128,3 +128,23 @@ def markdown(rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(out)
+
+
+def print_tables(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """B's (and A's) table of every target, B's target against Socket.IO-on-Node, and K's curve."""
+    from . import curves  # curves draws with this module's labels
+
+    out: dict[str, Any] = {}
+    for scenario in ("B", "A"):
+        if rows := table(results, scenario):
+            print(f"\n{scenario}: every target, the same load generator")
+            print(text(rows))
+            out[scenario] = markdown(rows)
+    if line := target_line(results):
+        print(line)
+        out["target"] = line
+    if rows := curves.table(results):
+        print("\nK: server CPU per delivery (us) in one room, by its size")
+        print(text(rows))
+        out["K"] = markdown(rows)
+    return out

@@ -41,6 +41,25 @@ def pin(cpus: set[int] | None) -> None:
     SERVER_CPUS = cpus
 
 
+def pin_cores(spec: str, workers: int = 1) -> tuple[list[int], list[int]] | None:
+    """``--pin``: run the servers on the given cores and this process (so its load-generator
+    processes) on the others; (servers' cores, clients') or None when not pinned. ``auto``: core 0,
+    unless there is only one core or the servers have several workers (which one core would squeeze)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if spec == "off" or (spec == "auto" and (len(cores) < 2 or workers > 1)):
+        return None
+    chosen: set[int] = set()
+    for part in ("0" if spec == "auto" else spec).split(","):
+        low, _, high = part.partition("-")
+        chosen.update(range(int(low), int(high or low) + 1))
+    rest = [c for c in cores if c not in chosen]
+    if not rest or not chosen <= set(cores):
+        raise SystemExit(f"--pin {spec}: leaves no core for the clients (cores {cores})")
+    os.sched_setaffinity(0, rest)
+    pin(chosen)
+    return sorted(chosen), rest
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
