@@ -1,5 +1,6 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
+import gc
 import logging
 import os
 from collections.abc import Awaitable
@@ -28,6 +29,11 @@ from hooks import deliverer  # noqa: E402
 from parley.edge import AddressLimits, BodyLimit, OriginCheck, passes_on  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
+
+# Each serving process (every worker imports this module): fewer collections of the young objects,
+# and so far fewer full ones, while connections pile up (PARLEY_GC_THRESHOLD, docs/deployment.md).
+if settings.PARLEY_GC_THRESHOLD:
+    gc.set_threshold(settings.PARLEY_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 @passes_on
