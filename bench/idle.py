@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from . import loadgen, servers
 
 # Descriptors a server process or a client process needs besides its WebSockets.
@@ -136,11 +138,14 @@ def run_idle(
         time.sleep(1.0)
         rss_before = servers.rss_bytes(server_ps)
         cpu_before = servers.cpu_seconds(server_ps)
+        clients_ps = [psutil.Process(proc.pid) for proc in procs]
+        clients_before = sum(servers.cpu_seconds(p) for p in clients_ps)
         log(f"    opening {connections} idle connections from {processes} processes, {per_proc} at a time each")
         for pipe in pipes:
             pipe.send("go")
         reports = [pipe.recv() for pipe in pipes]
         cpu_open = servers.cpu_seconds(server_ps) - cpu_before
+        clients_cpu = sum(servers.cpu_seconds(p) for p in clients_ps) - clients_before
         ok = sum(r["opened"] for r in reports)
         failures = sum(r["failures"] for r in reports)
         seconds = max(r["end"] for r in reports) - min(r["start"] for r in reports)
@@ -164,6 +169,8 @@ def run_idle(
         "connect_s": seconds,
         "connections_per_s": ok / seconds if seconds else None,
         "server_cpu_per_connection_us": 1e6 * cpu_open / ok if ok else None,
+        # The load generator's CPU per connection: with the server's, what bounds joins/s on 2 cores.
+        "client_cpu_per_connection_us": 1e6 * clients_cpu / ok if ok else None,
         "rss_before_mb": rss_before / 2**20,
         "rss_after_mb": rss_after / 2**20,
         "kib_per_connection": (rss_after - rss_before) / 1024 / ok if ok else None,
@@ -196,7 +203,8 @@ async def scenario(
         capped = f" (capped from {n:,}: {m['fd_hard_limit']:,} descriptors per process)" if "capped_from" in m else ""
         log(
             f"{target.name} C @{m['connections']:,}{capped}: {m['kib_per_connection']:.1f} KiB/conn, "
-            f"{m['connections_per_s']:,.0f} joins/s, {m['server_cpu_per_connection_us']:,.0f} us CPU/join"
+            f"{m['connections_per_s']:,.0f} joins/s, {m['server_cpu_per_connection_us']:,.0f} us CPU/join "
+            f"(clients {m['client_cpu_per_connection_us']:,.0f} us)"
         )
         curve.append(m)
     main = next(m for m in curve if m["asked"] == headline)
