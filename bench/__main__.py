@@ -872,7 +872,7 @@ async def main_async(args: argparse.Namespace) -> int:
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
     if results or store:
         report.plot(results, store, args.out / "bench.png", plot_title(doc))
-        idle.plot_curve(results, args.out / "idle-curve.png", f"C: idle connections - {plot_title(doc)}")
+        idle.plot_curve(results, args.out / "idle-curve.png", f"C: idle connections - {info['cpu']}, {doc['started']}")
     if search:
         report.plot_search(search, args.out / "search.png", f"Parley search - {info['cpu']}, {doc['started']}")
     log(f"wrote {args.out / 'latest.json'} and the plots in {args.out}")

@@ -228,11 +228,13 @@ def plot_curve(results: dict[str, dict[str, dict[str, Any]]], path: Path, title:
         ("connections_per_s", "joins per second", 2500),
         ("server_cpu_per_connection_us", "server CPU per join (us)", None),
     )
+    others = iter(("#e08a3c", "#8a8a8a", "#9a78c0", "#5aa05a"))
+    colors = {name: "#2a7ab9" if name == "parley" else next(others, "#404040") for name in lines}
     for ax, (key, label, goal) in zip(axes, panels, strict=True):
         for name, curve in lines.items():
             xs = [m["connections"] for m in curve]
             ys = [m[key] for m in curve]
-            ax.plot(xs, ys, marker="o", label=name, color="#2a7ab9" if name == "parley" else None)
+            ax.plot(xs, ys, marker="o", label=name, color=colors[name])
             for x, y in zip(xs, ys, strict=True):
                 ax.annotate(f"{y:,.1f}" if y < 100 else f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(4, 4))
         if goal is not None:
