@@ -22,7 +22,8 @@ Scenarios (each on a freshly started server):
      uploads 3 small PNGs through the API first (timed), the rest of its uploads are copies of those
      rows, one per message (``--attachments``)
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
-  C  5,000 idle connections: connections opened per second, memory per connection
+  C  idle connections at 1,000, 5,000 and 20,000 (the curve; 5,000 in the table), opened from several
+     client processes (bench/idle.py): joins per second, server CPU per join, memory per connection
   D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
      PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
@@ -75,6 +76,7 @@ from . import (
     corpus,
     curves,
     httpsend,
+    idle,
     loadgen,
     mixed,
     mixplan,
@@ -120,7 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3, quick 0.5)")
     p.add_argument("--members", type=int, help="clients in the big room of A and L (default 1000, quick 500)")
     p.add_argument("--rooms", type=int, help="rooms of 10 in B (default 200, quick 50)")
-    p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
+    p.add_argument("--connections", type=int, help="idle connections in C's headline (default 5000, quick 1000)")
+    p.add_argument(
+        "--curve",
+        help="C's counts of idle connections, each on a fresh server, from several client processes "
+        "(default 1000,5000,20000; quick: the headline's; capped at the hard limit of descriptors)",
+    )
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
     p.add_argument(
@@ -191,6 +198,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.members = args.members or (500 if q else 1000)
     args.rooms = args.rooms or (50 if q else 200)
     args.connections = args.connections or (1000 if q else 5000)
+    curve = [int(c) for c in args.curve.split(",") if c.strip()] if args.curve else []
+    if not curve:
+        curve = [args.connections] if q else list(idle.DEFAULT_CURVE)
+    args.curve = sorted({*curve, args.connections})
     args.wait_quiet = args.wait_quiet if args.wait_quiet is not None else (0.0 if q else 5.0)
     args.search_size = args.search_size or (100_000 if q else 1_000_000)
     args.search_sqlite_size = args.search_sqlite_size or (20_000 if q else 100_000)
@@ -419,19 +430,13 @@ async def run_target(
         if target.name == "parley":
             out["Q2"] = await scenario_q2(target, args)
     if "C" in only and target.name != "parley-sqlite":
-        log(f"{target.name}: scenario C ({args.connections} idle connections)")
-        m = await on_fresh_server(
+        m = await idle.scenario(
             target,
-            args,
-            lambda server: loadgen.run_idle(
-                server,
-                target,
-                connections=args.connections,
-                per_room=50,
-                concurrency=loadgen.CONNECT_CONCURRENCY,
-                settle=1.0 if args.quick else 3.0,
-                log=log,
-            ),
+            args.curve,
+            args.connections,
+            settle=1.0 if args.quick else 3.0,
+            on_fresh_server=lambda run: on_fresh_server(target, args, run),
+            log=log,
         )
         out["C"] = m
         log(f"{target.name} C: {summarize(m)}")
@@ -928,6 +933,7 @@ async def main_async(args: argparse.Namespace) -> int:
     (args.out / "latest.json").write_text(json.dumps(doc, indent=2, default=str))
     if results or store:
         report.plot(results, store, args.out / "bench.png", plot_title(doc))
+        idle.plot_curve(results, args.out / "idle-curve.png", f"C: idle connections - {info['cpu']}, {doc['started']}")
     if curves.plot(results, args.out / "curve-K.png", curves.title(doc)):
         log(f"wrote {args.out / 'curve-K.png'}")
     if search:

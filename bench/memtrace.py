@@ -3,7 +3,7 @@
 The first SIGUSR1 takes a reference snapshot; each later one writes the Python allocations grown
 since then, by source line, to $BENCH_MEMTRACE_OUT as JSON. tracemalloc slows the server and sees
 only Python's allocator (not uvloop's or the kernel's buffers), so this explains RSS, it does not
-measure it.
+measure it. With BENCH_MEMTRACE_FRAMES=N (N > 1) a row is a traceback of N frames, not a line.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import tracemalloc
 
 
 def main() -> int:
-    tracemalloc.start(int(os.environ.get("BENCH_MEMTRACE_FRAMES", "1")))
+    frames = int(os.environ.get("BENCH_MEMTRACE_FRAMES", "1"))
+    deep = frames > 1  # rows by whole traceback (innermost frame first), not by line
+    tracemalloc.start(frames)
     out = os.environ["BENCH_MEMTRACE_OUT"]
     reference: list[tracemalloc.Snapshot] = []
 
@@ -27,9 +29,10 @@ def main() -> int:
             with open(out, "w") as f:
                 json.dump({"reference": True}, f)
             return
-        stats = snapshot.compare_to(reference[0], "lineno")
+        stats = snapshot.compare_to(reference[0], "traceback" if deep else "lineno")
         rows = [
-            {"where": str(s.traceback[0]), "size_diff": s.size_diff, "count_diff": s.count_diff} for s in stats[:60]
+            {"where": " <- ".join(str(f) for f in s.traceback), "size_diff": s.size_diff, "count_diff": s.count_diff}
+            for s in stats[:60]
         ]
         total = sum(s.size_diff for s in stats)
         by_file = [

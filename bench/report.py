@@ -158,8 +158,8 @@ ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
     ("F", "upload_p50_ms", "F upload p50 latency (ms)", "{:.1f}", "", None),
     ("F", "upload_p99_ms", "F upload p99 latency (ms)", "{:.1f}", "", None),
     ("F", "server_cpu_per_upload_us", "F server CPU/upload (us)", "{:,.0f}", "", None),
-    ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 25 KiB", lambda v, r, f: v <= 25),
-    ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 1,500/s", lambda v, r, f: v >= 1500),
+    ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 16 KiB", lambda v, r, f: v <= 16),
+    ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 2,500/s", lambda v, r, f: v >= 2500),
     ("C", "server_cpu_per_connection_us", "C server CPU/connection (us)", "{:,.0f}", "", None),
     ("L", "p50_ms", "L p50 latency, big room @10 msg/s (ms)", "{:.1f}", "", None),
     ("L", "p99_ms", "L p99 latency, big room @10 msg/s (ms)", "{:.1f}", "< 100 ms", lambda v, r, f: v < 100),
@@ -353,8 +353,8 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], store: dict[str, Any], p
         ("A", "deliveries_per_s", "A: 1 big room, 2 senders: deliveries/s", None),
         ("A", "server_cpu_per_delivery_us", "A: server CPU per delivery (us)", None),
         ("B", "deliveries_per_s", "B: rooms of 10, 1 sender each: deliveries/s", None),
-        ("C", "kib_per_connection", "C: memory per idle connection (KiB)", 25),
-        ("C", "connections_per_s", "C: connections opened per second", 1500),
+        ("C", "kib_per_connection", "C: memory per idle connection (KiB)", 16),
+        ("C", "connections_per_s", "C: connections opened per second", 2500),
         ("L", "p99_ms", "L: p99 latency, big room, 10 msg/s (ms, log)", 100),
     ]
     mixed = [("M", "events_per_s", "M: mixed workload: events stored/s", None)]

@@ -1,7 +1,8 @@
 """Other revisions of Parley beside the working tree (``--compare REV[,REV]``).
 
-Each revision is checked out with ``git worktree add --detach /tmp/parley-<rev> <rev>`` (the working
-tree, its index and its branch are not touched) and removed again after the run. Its server runs from
+Each revision is checked out with ``git worktree add --detach /tmp/parley-<rev>-<pid> <rev>`` (the
+working tree, its index and its branch are not touched; the bench's process id keeps two runs on one
+machine out of each other's trees) and removed again after the run. Its server runs from
 there with this venv, on a database of its own migrated by its own migrations: the same scenarios in
 the same run, so "within 10 % of before" compares numbers taken minutes apart on the same machine.
 """
@@ -9,6 +10,7 @@ the same run, so "within 10 % of before" compares numbers taken minutes apart on
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,7 +64,7 @@ def checkout(revs: list[str]) -> dict[str, Path]:
             short = resolve(rev)
             if label(short) in trees:
                 continue
-            path = WORKTREES / f"parley-{short}"
+            path = WORKTREES / f"parley-{short}-{os.getpid()}"
             _remove(path)  # left over by a run that was killed
             _git("worktree", "add", "--detach", "--quiet", str(path), short)
             trees[label(short)] = path

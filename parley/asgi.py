@@ -1,8 +1,10 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
+import gc
 import logging
 import os
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parley.settings")
 
@@ -24,11 +26,17 @@ from chat import db, sse  # noqa: E402
 from chat.protocol import ErrorCode  # noqa: E402
 from core import backends, metrics  # noqa: E402
 from hooks import deliverer  # noqa: E402
-from parley.edge import AddressLimits, BodyLimit, OriginCheck  # noqa: E402
+from parley.edge import AddressLimits, BodyLimit, OriginCheck, passes_on  # noqa: E402
 
 log = logging.getLogger("parley.asgi")
 
+# Each serving process (every worker imports this module): fewer collections of the young objects,
+# and so far fewer full ones, while connections pile up (PARLEY_GC_THRESHOLD, docs/deployment.md).
+if settings.PARLEY_GC_THRESHOLD:
+    gc.set_threshold(settings.PARLEY_GC_THRESHOLD, *gc.get_threshold()[1:])
 
+
+@passes_on
 class SessionAuth:
     """Channels' AuthMiddlewareStack (cookies, session, user) for a handshake that carries a session
     cookie. One without is an anonymous visitor with no session: it gets ``AnonymousUser`` and no
@@ -49,20 +57,25 @@ class SessionAuth:
         self.with_session: Any = AuthMiddlewareStack(application)
         self.cookie = settings.SESSION_COOKIE_NAME.encode("latin-1") + b"="
 
-    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]:
         with_cookie = False
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 scheme, _, token = value.strip().partition(b" ")
                 if scheme.lower() == b"bearer":
-                    return await self.application(await _bearer(scope, token), receive, send)
+                    return self._with_bearer(scope, token, receive, send)
             if name == b"cookie" and self.cookie in value:
                 with_cookie = True
         if with_cookie:
-            return await self.with_session(scope, receive, send)
+            return cast("Awaitable[None]", self.with_session(scope, receive, send))
         scope["user"] = AnonymousUser()
         scope["session"] = None
-        return await self.application(scope, receive, send)
+        return cast("Awaitable[None]", self.application(scope, receive, send))  # a tail call (edge.passes_on)
+
+    async def _with_bearer(
+        self, scope: dict[str, Any], token: bytes, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        return await self.application(await _bearer(scope, token), receive, send)
 
 
 async def _bearer(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
@@ -86,6 +99,7 @@ async def _bearer(scope: dict[str, Any], raw: bytes) -> dict[str, Any]:
     return scope
 
 
+@passes_on
 class ServerSend:
     """Puts the ASGI server's own ``send`` in the scope as ``parley.server_send``.
 
@@ -97,11 +111,11 @@ class ServerSend:
     def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]:
         # The outermost middleware: the scope is the server's own, for this connection alone, so a
         # key is added in place rather than by copying it (a copy per connection stays in memory).
         scope["parley.server_send"] = send
-        return await self.application(scope, receive, send)
+        return cast("Awaitable[None]", self.application(scope, receive, send))  # a tail call (edge.passes_on)
 
 
 class EventsRouter:

@@ -8,6 +8,8 @@
   headers over ``PARLEY_MAX_REQUEST_LINE_BYTES`` / ``PARLEY_MAX_REQUEST_HEADER_BYTES`` get 414 / 431
   and the socket is closed; a request (or WebSocket handshake) not complete within
   ``PARLEY_HANDSHAKE_TIMEOUT`` seconds is closed.
+- ``EdgeWebSocketProtocol`` (uvicorn's sans-I/O WebSocket protocol, used by ``make run``): the
+  same protocol, lighter per idle connection (``docs/performance.md``, scenario C).
 
 Counts live in the process: with ``WORKERS=N`` each process counts its own connections and
 handshakes, so an address may hold up to N times the limits on one port.
@@ -16,12 +18,13 @@ handshakes, so an address may hold up to N times the limits on one port.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +32,7 @@ import orjson
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets import http11 as ws_http11
 
 from core.clientaddr import is_trusted_proxy, scope_client_address, scope_header
@@ -44,6 +48,16 @@ FULL_RETRY_AFTER = 5
 # Seconds a refused request's socket stays open after the answer, its input read and dropped, so
 # that closing it does not reset it under the answer (EdgeHttpProtocol._linger).
 LINGER_SECONDS = 2.0
+
+
+def passes_on(cls: type[Any]) -> type[Any]:
+    """Mark an ASGI middleware whose ``__call__`` is a plain function that returns the next
+    application's coroutine (a tail call) rather than awaiting it: it keeps no coroutine frame of
+    its own for a connection's lifetime (a few hundred bytes per idle WebSocket, per middleware).
+    asgiref's and Channels' checks would take such a callable for an ASGI 2 one: the mark says
+    it is ASGI 3."""
+    cls._asgi_single_callable = True
+    return cls
 
 
 # --- Refusing a handshake --------------------------------------------------------------------------
@@ -100,6 +114,7 @@ class _RefusalLog:
 # --- Per-address limits ----------------------------------------------------------------------------
 
 
+@passes_on
 class AddressLimits:
     """Open WebSockets and new handshakes per client address, for this process.
 
@@ -121,9 +136,12 @@ class AddressLimits:
         self._log_full = _RefusalLog(f"over PARLEY_ADDRESS_MAX_CONNECTIONS={self.max_connections}")
         self._log_rate = _RefusalLog(f"over PARLEY_ADDRESS_HANDSHAKE_RATE={self.rate:g}/s")
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict, receive: Any, send: Any) -> Awaitable[None]:
         if scope["type"] != "websocket" or not (self.max_connections or self.rate):
-            return await self.application(scope, receive, send)
+            return self.application(scope, receive, send)  # a tail call (``passes_on``)
+        return self._limited(scope, receive, send)
+
+    async def _limited(self, scope: dict, receive: Any, send: Any) -> None:
         address = scope_client_address(scope)
         opened = self.open.get(address, 0)
         if self.max_connections and opened >= self.max_connections:
@@ -228,6 +246,7 @@ def _host_origin(host: str, secure: bool, allowed_hosts: tuple[str, ...]) -> Ori
     return scheme, domain.strip("[]"), number
 
 
+@passes_on
 class OriginCheck:
     """A WebSocket handshake's ``Origin`` must be the site's own or one of ``PARLEY_ALLOWED_ORIGINS``.
 
@@ -247,13 +266,13 @@ class OriginCheck:
         self.extra = frozenset(allowed_origins())
         self._log = _RefusalLog("foreign Origin")
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict, receive: Any, send: Any) -> Awaitable[None]:
         origin = scope_header(scope, b"origin")
         if origin is None or self.allowed(scope, origin):
-            return await self.application(scope, receive, send)
+            return self.application(scope, receive, send)  # a tail call (``passes_on``)
         self._log.note(scope_client_address(scope))
         detail = "this page's origin may not open a WebSocket here"
-        return await deny(scope, receive, send, status=403, code="forbidden", detail=detail)
+        return deny(scope, receive, send, status=403, code="forbidden", detail=detail)
 
     def allowed(self, scope: dict, origin: str) -> bool:
         parsed = parse_origin(origin)
@@ -453,6 +472,112 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self.transport.get_protocol() is self and not self.transport.is_closing():
             log.debug("closed a connection whose request was not in within %gs", _head_limits()[2])
             _drop(self.transport)
+
+
+# --- Idle WebSocket connections ------------------------------------------------------------------
+
+
+class _Inbox:
+    """uvicorn's queue of ASGI events for the application (``websocket.connect``, each frame,
+    ``websocket.disconnect``), without ``asyncio.Queue``'s three deques and its ``Event`` (about
+    3 KiB per connection, kept for its lifetime): a deque only while events wait, and a future only
+    while the application waits. One reader at a time: the application's receive loop."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("another coroutine is already waiting for this connection's events")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None  # an idle connection keeps no deque
+        return item
+
+
+class _Writable:
+    """uvicorn's "the socket takes more" flag (an ``asyncio.Event``, whose deque of waiters costs
+    760 bytes per connection): a list of waiters only while someone waits for the socket."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, keeping less for an idle connection.
+
+    - Its event queue and its writable flag are ``_Inbox`` and ``_Writable``: nothing allocated
+      while nothing waits.
+    - Once the handshake is answered, the request's headers are emptied and the request and
+      response let go of: websockets' handshake parser keeps the request in its suspended frame
+      for the connection's lifetime, and uvicorn keeps both (about 3 KiB per connection).
+    - So is the list of headers in the scope: Parley's doors read a handshake's headers (origin,
+      cookie, token, client address) before they accept it and never after (``chat.consumers``),
+      and every copy of the scope shares that one list.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]  # the part of asyncio.Queue that uvicorn uses
+        self.writable = _Writable()  # type: ignore[assignment]  # the part of asyncio.Event that uvicorn uses
+
+    async def send(self, message: Any) -> None:
+        accepting = not self.handshake_complete and message["type"] == "websocket.accept"
+        await super().send(message)
+        if accepting and self.handshake_complete:
+            self.request.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]  # unread after the handshake
+            headers = self.scope.get("headers")
+            if isinstance(headers, list):
+                headers.clear()
 
 
 # --- Request bodies ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``make run``: migrate-free server start, with every server flag derived from settings.
 
-Runs uvicorn with the sans-I/O websockets protocol, a frame limit of PARLEY_MAX_FRAME_BYTES (so an
+Runs uvicorn with the sans-I/O websockets protocol (``parley.edge.EdgeWebSocketProtocol``: lighter
+per idle connection), a frame limit of PARLEY_MAX_FRAME_BYTES (so an
 oversized frame closes with 1009 before it is buffered) and per-message compression off unless
 PARLEY_WS_COMPRESSION is on. Its HTTP protocol is httptools' with Parley's request-head limits and
 handshake deadline (``parley.edge.EdgeHttpProtocol``), and uvicorn's own proxy-header handling is
@@ -89,7 +90,7 @@ def serve(workers: int) -> int:
         workers=workers,
         http="parley.edge:EdgeHttpProtocol",
         proxy_headers=False,
-        ws="websockets-sansio",
+        ws="parley.edge:EdgeWebSocketProtocol",
         ws_max_size=settings.PARLEY_MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.PARLEY_WS_COMPRESSION,
         lifespan="on",  # parley.asgi.Lifespan: the outgoing webhooks' deliverer (hooks.deliverer)

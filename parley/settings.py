@@ -289,6 +289,11 @@ PARLEY_SEND_QUEUE_MAX = env_int("PARLEY_SEND_QUEUE_MAX", 1000, minimum=1)
 # Seconds the socket of a client closed for falling behind stays open for it to read what was sent
 # and then the 1013 close; then it is reset and its buffers freed (chat/fanout/outbox.py close_now).
 PARLEY_SLOW_CLIENT_GRACE = env_float("PARLEY_SLOW_CLIENT_GRACE", 10.0)
+# The young generation's threshold of Python's cyclic garbage collector in a serving process
+# (parley/asgi.py): container objects allocated, net, between two collections of it. At Python's
+# 700 a process that holds thousands of idle connections spends about a third of each join in the
+# collector, mostly in full collections of everything it holds; 0 leaves Python's default.
+PARLEY_GC_THRESHOLD = env_int("PARLEY_GC_THRESHOLD", 50_000)
 # Seconds without an event after which an SSE stream (chat/sse.py) gets a comment line, so that
 # proxies do not close it as idle (0: none).
 PARLEY_SSE_KEEPALIVE = env_float("PARLEY_SSE_KEEPALIVE", 15.0)

@@ -211,9 +211,10 @@ class Outbox:
 
 
 def _is_sansio(protocol: object) -> TypeGuard[WebSocketsSansIOProtocol]:
-    """Whether ``protocol`` is uvicorn's sans-I/O WebSocket protocol, told by its class's name: this
-    module does not import uvicorn (other servers, such as Daphne in tests, run it too)."""
-    return type(protocol).__name__ == "WebSocketsSansIOProtocol"
+    """Whether ``protocol`` is uvicorn's sans-I/O WebSocket protocol (or ``parley.edge``'s lighter
+    kind of it), told by its classes' names: this module does not import uvicorn (other servers,
+    such as Daphne in tests, run it too)."""
+    return any(cls.__name__ == "WebSocketsSansIOProtocol" for cls in type(protocol).__mro__)
 
 
 def close_now(server_send: ASGISendCallable | None, code: int, *, grace: float = CLOSE_GRACE, reason: str = "") -> bool:

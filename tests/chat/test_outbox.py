@@ -44,16 +44,21 @@ def test_wire_frame_is_built_once_per_message():
     assert parse(wire_frame("other")).data == b"other"
 
 
+# The WebSocket protocol ``make run`` serves with (parley/serve.py), and uvicorn's own that it extends.
+EDGE_WS = "parley.edge:EdgeWebSocketProtocol"
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ws", [EDGE_WS, "websockets-sansio"], ids=["edge", "uvicorn"])
 @pytest.mark.parametrize("compression", [False, True], ids=["direct", "asgi-with-compression"])
-async def test_frames_reach_every_door(compression):
+async def test_frames_reach_every_door(compression, ws):
     """Without compression frames go straight to the transport; with it, through ASGI. Both deliver."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             "parley.asgi:application",
             port=port,
-            ws="websockets-sansio",
+            ws=ws,
             ws_per_message_deflate=compression,
             lifespan="off",
             log_level="warning",
@@ -129,7 +134,7 @@ async def test_a_client_that_stops_reading_leaves_its_room(compression, settings
         uvicorn.Config(
             "parley.asgi:application",
             port=port,
-            ws="websockets-sansio",
+            ws=EDGE_WS,
             ws_per_message_deflate=compression,
             lifespan="off",
             log_level="warning",

@@ -1,0 +1,251 @@
+"""Scenario C: idle connections, opened by several client processes, at several counts (the curve).
+
+One process of ``websockets`` clients spends about as much CPU per handshake as the server does, and
+may hold no more descriptors than its hard limit: so the clients are spread over ``processes`` (each
+its own uvloop, its soft RLIMIT_NOFILE raised to the hard one), pinned to the cores the server is
+not pinned to (the server gets core 0, where the machine has more than one). The parent measures the
+server alone: its RSS before and after, its CPU while the connections open.
+
+The server, too, may hold no more than its hard limit of descriptors: a count above it less
+``FD_RESERVE`` (its database and Redis connections, logs, listening socket) is capped, and the
+result says so (``capped_from``, ``fd_hard_limit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from . import loadgen, servers
+
+# Descriptors a server process or a client process needs besides its WebSockets.
+FD_RESERVE = 256
+DEFAULT_CURVE = (1000, 5000, 20000)
+
+
+def fd_hard_limit() -> int:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
+
+
+def _raise_soft_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cap(connections: int) -> int:
+    """The connections one server process can hold here: ``connections``, or its hard limit of
+    descriptors less ``FD_RESERVE``."""
+    return min(connections, fd_hard_limit() - FD_RESERVE)
+
+
+def plan_processes(connections: int) -> int:
+    """Client processes: enough for the descriptors, and one per core the server does not use."""
+    by_fds = math.ceil(connections / (fd_hard_limit() - FD_RESERVE))
+    return max(2, by_fds, (os.cpu_count() or 1) - 1)
+
+
+def _client_cpus() -> set[int] | None:
+    cpus = sorted(os.sched_getaffinity(0))
+    return set(cpus[1:]) if len(cpus) > 1 else None
+
+
+def _client(pipe: Connection, port: int, paths: list[str], concurrency: int) -> None:
+    """A client process: open a WebSocket to each of ``paths`` when told to, report, hold them
+    until told to close."""
+    import uvloop
+
+    _raise_soft_limit()
+    cpus = _client_cpus()
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = servers.Server(name="C", port=port, process=None, log_path=Path(os.devnull))  # type: ignore[arg-type]
+        recorder = loadgen.Recorder(parley=pipe.recv() == "parley")
+        pipe.send("ready")
+        await loop.run_in_executor(None, pipe.recv)  # "go"
+        start = time.monotonic()
+        plan: list[tuple[int, int | None]] = [(i, None) for i in range(len(paths))]
+        clients, failures, _ = await loadgen.open_clients(
+            server, paths.__getitem__, plan, recorder, concurrency=concurrency
+        )
+        pipe.send({"opened": len(clients), "failures": failures, "start": start, "end": time.monotonic()})
+        await loop.run_in_executor(None, pipe.recv)  # "close"
+        await loadgen.close_clients(clients)
+        pipe.send("closed")
+
+    uvloop.run(main())
+
+
+def run_idle(
+    server: servers.Server,
+    target: servers.Target,
+    *,
+    connections: int,
+    per_room: int = 50,
+    concurrency: int = loadgen.CONNECT_CONCURRENCY,
+    settle: float = 3.0,
+    processes: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Open ``connections`` idle clients (``per_room`` to a room) from several processes, on a
+    fresh ``server``: joins/s, server CPU per join, and server memory per connection. Blocking:
+    run it in a thread."""
+    wanted = connections
+    connections = cap(connections)
+    processes = processes or plan_processes(connections)
+    tag = f"c{int(time.time() * 1000) % 10**9}"
+    paths = [target.room_path.format(room=f"{tag}r{i // per_room}") for i in range(connections)]
+    server_ps = server.ps
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 1:
+        server_ps.cpu_affinity([cpus[0]])  # the clients get the other cores
+    # The first connection's one-offs (imports, the first queries) are not a join's cost.
+    warm_room = target.room_path.format(room=f"{tag}warm")
+    ctx = multiprocessing.get_context("spawn")
+    warm = ctx.Pipe()
+    warm_proc = ctx.Process(target=_client, args=(warm[1], server.port, [warm_room], 1), daemon=True)
+    warm_proc.start()
+    pipes: list[Connection] = []
+    procs = []
+    per_proc = max(1, concurrency // processes)
+    for k in range(processes):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_client, args=(child, server.port, paths[k::processes], per_proc), daemon=True)
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        for pipe in [warm[0], *pipes]:
+            pipe.send("parley" if target.parley else "other")
+        for pipe in [warm[0], *pipes]:
+            pipe.recv()  # ready
+        warm[0].send("go")
+        warm[0].recv()
+        time.sleep(1.0)
+        rss_before = servers.rss_bytes(server_ps)
+        cpu_before = servers.cpu_seconds(server_ps)
+        clients_ps = [psutil.Process(proc.pid) for proc in procs]
+        clients_before = sum(servers.cpu_seconds(p) for p in clients_ps)
+        log(f"    opening {connections} idle connections from {processes} processes, {per_proc} at a time each")
+        for pipe in pipes:
+            pipe.send("go")
+        reports = [pipe.recv() for pipe in pipes]
+        cpu_open = servers.cpu_seconds(server_ps) - cpu_before
+        clients_cpu = sum(servers.cpu_seconds(p) for p in clients_ps) - clients_before
+        ok = sum(r["opened"] for r in reports)
+        failures = sum(r["failures"] for r in reports)
+        seconds = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+        log(f"    {ok} open in {seconds:.1f}s ({failures} failed); settling {settle:.0f}s")
+        time.sleep(settle)
+        rss_after = servers.rss_bytes(server_ps)
+    finally:
+        for pipe in [warm[0], *pipes]:
+            try:
+                pipe.send("close")
+                pipe.recv()
+            except (OSError, EOFError):
+                pass
+        for proc in [warm_proc, *procs]:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+    result: dict[str, Any] = {
+        "connections": ok,
+        "connect_failures": failures,
+        "connect_s": seconds,
+        "connections_per_s": ok / seconds if seconds else None,
+        "server_cpu_per_connection_us": 1e6 * cpu_open / ok if ok else None,
+        # The load generator's CPU per connection: with the server's, what bounds joins/s on 2 cores.
+        "client_cpu_per_connection_us": 1e6 * clients_cpu / ok if ok else None,
+        "rss_before_mb": rss_before / 2**20,
+        "rss_after_mb": rss_after / 2**20,
+        "kib_per_connection": (rss_after - rss_before) / 1024 / ok if ok else None,
+        "client_processes": processes,
+        "fd_hard_limit": fd_hard_limit(),
+    }
+    if connections < wanted:
+        result["capped_from"] = wanted
+    return result
+
+
+async def scenario(
+    target: servers.Target,
+    counts: list[int],
+    headline: int,
+    *,
+    settle: float,
+    on_fresh_server: Callable[..., Any],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """C at each of ``counts`` connections, each on a fresh server: the metrics at ``headline``
+    connections, with every count's under ``curve``."""
+    curve = []
+    for n in counts:
+        log(f"{target.name}: scenario C ({n:,} idle connections)")
+        m = await on_fresh_server(
+            lambda server, n=n: asyncio.to_thread(run_idle, server, target, connections=n, settle=settle, log=log)
+        )
+        m["asked"] = n
+        capped = f" (capped from {n:,}: {m['fd_hard_limit']:,} descriptors per process)" if "capped_from" in m else ""
+        log(
+            f"{target.name} C @{m['connections']:,}{capped}: {m['kib_per_connection']:.1f} KiB/conn, "
+            f"{m['connections_per_s']:,.0f} joins/s, {m['server_cpu_per_connection_us']:,.0f} us CPU/join "
+            f"(clients {m['client_cpu_per_connection_us']:,.0f} us)"
+        )
+        curve.append(m)
+    main = next(m for m in curve if m["asked"] == headline)
+    return {**main, "curve": curve}
+
+
+def plot_curve(results: dict[str, dict[str, dict[str, Any]]], path: Path, title: str) -> bool:
+    """Memory per connection, joins/s and CPU per join against the number of connections, one line
+    per target that ran C's curve. False when none did."""
+    lines = {name: runs["C"]["curve"] for name, runs in results.items() if "curve" in runs.get("C", {})}
+    if not lines:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    panels = (
+        ("kib_per_connection", "server memory per idle connection (KiB)", 16),
+        ("connections_per_s", "joins per second", 2500),
+        ("server_cpu_per_connection_us", "server CPU per join (us)", None),
+    )
+    others = iter(("#e08a3c", "#8a8a8a", "#9a78c0", "#5aa05a"))
+    colors = {name: "#2a7ab9" if name == "parley" else next(others, "#404040") for name in lines}
+    for ax, (key, label, goal) in zip(axes, panels, strict=True):
+        for name, curve in lines.items():
+            xs = [m["connections"] for m in curve]
+            ys = [m[key] for m in curve]
+            ax.plot(xs, ys, marker="o", label=name, color=colors[name])
+            for x, y in zip(xs, ys, strict=True):
+                ax.annotate(f"{y:,.1f}" if y < 100 else f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(4, 4))
+        if goal is not None:
+            ax.axhline(goal, color="#c04040", linestyle="--", linewidth=1, label=f"target {goal:,}")
+        ax.set_xlabel("idle connections")
+        ax.set_title(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,152 @@
+"""``parley.edge.EdgeWebSocketProtocol``: uvicorn's sans-I/O WebSocket protocol, lighter per idle
+connection, and the middlewares that pass a connection on without a frame of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import uvicorn
+from asgiref.compatibility import guarantee_single_callable, is_double_callable
+from websockets.asyncio.client import connect
+
+from parley import asgi
+from parley.edge import EdgeWebSocketProtocol, _Inbox, _Writable
+from tests.servers import free_port
+
+
+async def test_inbox_hands_events_over_in_order_and_wakes_its_reader():
+    inbox = _Inbox()
+    assert inbox.empty()
+    inbox.put_nowait(1)
+    inbox.put_nowait(2)
+    assert not inbox.empty()
+    assert [await inbox.get(), await inbox.get()] == [1, 2]
+    assert inbox.empty()
+    waiting = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    inbox.put_nowait(3)
+    assert await asyncio.wait_for(waiting, 1) == 3
+
+
+async def test_inbox_keeps_an_event_its_cancelled_reader_did_not_take():
+    inbox = _Inbox()
+    waiting = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    inbox.put_nowait("connect")
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await asyncio.wait_for(inbox.get(), 1) == "connect"
+
+
+async def test_inbox_has_one_reader():
+    inbox = _Inbox()
+    first = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError):
+        await inbox.get()
+    inbox.put_nowait("x")
+    assert await asyncio.wait_for(first, 1) == "x"
+
+
+async def test_writable_holds_its_waiters_until_set():
+    flag = _Writable()
+    assert flag.is_set()
+    await asyncio.wait_for(flag.wait(), 1)  # set: no wait
+    flag.clear()
+    waiters = [asyncio.create_task(flag.wait()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    assert not any(w.done() for w in waiters)
+    flag.set()
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    flag.clear()
+    cancelled = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    flag.set()  # a cancelled waiter is simply dropped
+    assert flag.is_set()
+
+
+async def test_after_the_accept_a_connection_keeps_no_handshake_headers():
+    """The application reads the handshake's headers before it accepts; after the accept the
+    protocol keeps neither the request nor the headers, and frames go on both ways."""
+    seen: dict[str, object] = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        seen["origin"] = dict(scope["headers"]).get(b"origin")
+        await send({"type": "websocket.accept"})
+        protocol = send.__self__
+        seen["protocol"] = type(protocol)
+        seen["request"], seen["response"] = protocol.request, protocol.response
+        seen["headers_after"] = list(scope["headers"])
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return
+            await send({"type": "websocket.send", "text": event["text"].upper()})
+
+    port = free_port()
+    config = uvicorn.Config(app, port=port, ws="parley.edge:EdgeWebSocketProtocol", lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+                await asyncio.sleep(0.02)
+        async with connect(f"ws://127.0.0.1:{port}/x", origin="http://example.test") as ws:
+            for text in ("one", "two"):
+                await ws.send(text)
+                assert await asyncio.wait_for(ws.recv(), 5) == text.upper()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+    assert seen["origin"] == b"http://example.test"
+    assert seen["protocol"] is EdgeWebSocketProtocol
+    assert seen["request"] is None and seen["response"] is None
+    assert seen["headers_after"] == []
+
+
+def test_middlewares_that_pass_on_are_asgi3_applications():
+    """A middleware that returns the next application's coroutine (``edge.passes_on``) is still an
+    ASGI 3 application to asgiref and Channels, which would otherwise wrap it as an ASGI 2 one."""
+    for app in (asgi.doors, asgi.doors.application, asgi.doors.application.application):
+        assert not is_double_callable(app)
+        assert guarantee_single_callable(app) is app
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_native_door_joins_and_chats_through_the_edge_protocol():
+    port = free_port()
+    config = uvicorn.Config(
+        "parley.asgi:application",
+        port=port,
+        ws="parley.edge:EdgeWebSocketProtocol",
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+                await asyncio.sleep(0.02)
+        async with connect(f"ws://127.0.0.1:{port}/ws/rooms/edge-idle/?name=kim") as ws:
+            kinds = []
+            while "presence" not in kinds:
+                kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+            assert kinds[:2] == ["hello", "history"]
+            await ws.send(json.dumps({"type": "message", "message": "hi", "client_id": "c1"}))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["type"] == "message":
+                    assert frame["message"] == "hi"
+                    break
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
