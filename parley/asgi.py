@@ -1,5 +1,6 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -121,7 +122,7 @@ class EventsRouter:
 class Lifespan:
     """The ASGI lifespan protocol (``make run`` turns it on: parley/serve.py): at startup, each
     server process starts its outgoing webhooks' deliverer (``hooks.deliverer``) on its loop; at
-    shutdown it stops it. Every other scope goes to the application."""
+    shutdown it stops it, then the database thread (``chat.db.close``). Every other scope goes to the application."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -137,6 +138,7 @@ class Lifespan:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await deliverer.stop()
+                await asyncio.to_thread(db.close)  # what is queued is stored; its connection closes
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
