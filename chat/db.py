@@ -5,15 +5,14 @@ order, with its one persistent connection; history pages have their own threads 
 thread keeps SQLite's one writer at a time without waiting on its lock, and keeps a process's
 changes in the order they were asked for (a join before the message it allows).
 
-The thread is Parley's own, not asgiref's: ``database_sync_to_async`` costs, per call, a
-``ThreadPoolExecutor`` future and its wrapper, a copy of the context, a thread-sensitive lookup
-and a wake-up of the loop of its own, which on SQLite was a quarter of a message's CPU (docs/
-performance.md, "fewer hops"). Here a call is a tuple on a ``SimpleQueue``; the thread runs what
-is queued in order, and hands the results of everything it ran back in one
-``call_soon_threadsafe`` once the queue is empty (one wake-up of the loop per busy moment, not per
-call). It also does not care which door a call came from: an HTTP request's
-``ThreadSensitiveContext`` (which would send asgiref's calls to a thread and a connection of the
-request's own) plays no part.
+The thread is Parley's own, not asgiref's: ``database_sync_to_async`` costs, per call, an
+executor's future, the asyncio future wrapping it and a shield's around that, a thread-sensitive
+lookup and a wake-up of the loop, about 35 us of CPU more than this (docs/performance.md, "Fewer
+hops"). Here a call is a tuple on a ``SimpleQueue``; the thread runs what is queued in order, and
+hands the results of everything it ran back in one ``call_soon_threadsafe`` once the queue is empty
+(one wake-up of the loop per busy moment, not per call). It also does not care which door a call
+came from: an HTTP request's ``ThreadSensitiveContext`` (which would send asgiref's calls to a
+thread and a connection of the request's own) plays no part.
 
 Connections are handled as Django handles them per request and Channels per call: old ones
 (``CONN_MAX_AGE``, or one whose query failed: the database went away) are closed before and after
