@@ -57,10 +57,12 @@ class Thread:
     def submit(self, call: _Call) -> None:
         self._calls.put(call)
 
-    def stop(self) -> None:
-        """Run what is queued, close the thread's connections, and end the thread."""
+    def stop(self, *, wait: bool) -> None:
+        """Run what is queued, close the thread's connections, and end the thread (``wait``: before
+        this returns)."""
         self._calls.put(None)
-        self._thread.join()
+        if wait:
+            self._thread.join()
 
     def _serve(self) -> None:
         done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
@@ -130,12 +132,14 @@ async def call(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     return await call_soon(func, *args, **kwargs)
 
 
-def close() -> None:
-    """Stop the database thread after what is queued, closing its connection (the test suite,
-    between tests: an open connection keeps PostgreSQL from dropping the test database). The next
-    call starts a new one. Blocking: from async code, call it through a thread."""
+def close(*, wait: bool = True) -> None:
+    """Stop the database thread after what is queued, closing its connection; the next call starts
+    a new one. The test suite waits for it between tests (an open connection keeps PostgreSQL from
+    dropping the test database): from async code, through a thread. A server shutting down does not
+    wait (a call stuck on a database that went away must not hold the shutdown; the process's end
+    closes the connection too)."""
     global _thread
     with _lock:
         thread, _thread = _thread, None
     if thread is not None:
-        thread.stop()
+        thread.stop(wait=wait)

@@ -1,6 +1,5 @@
 """The ASGI application: Django for HTTP (and its static files), Channels for WebSockets."""
 
-import asyncio
 import logging
 import os
 from typing import Any
@@ -138,7 +137,7 @@ class Lifespan:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await deliverer.stop()
-                await asyncio.to_thread(db.close)  # what is queued is stored; its connection closes
+                db.close(wait=False)  # what is queued is stored, then its connection closes
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

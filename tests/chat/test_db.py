@@ -120,3 +120,15 @@ async def test_close_runs_what_is_queued_closes_the_connection_and_a_new_thread_
     assert not thread.is_alive()
     _, again = await db.call(wrapper_and_thread)
     assert again is not thread and again.is_alive()
+
+
+async def test_a_server_shutting_down_does_not_wait_but_what_is_queued_is_still_run():
+    """The lifespan shutdown's ``close(wait=False)``: it returns at once; the calls queued before it
+    are run (and answered) before the thread ends."""
+    release = threading.Event()
+    first = db.call_soon(release.wait, 10)
+    queued = [db.call_soon(int, str(n)) for n in range(5)]
+    db.close(wait=False)  # returns while the first call is still under way
+    release.set()
+    assert await first is True
+    assert await asyncio.gather(*queued) == list(range(5))
