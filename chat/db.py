@@ -55,6 +55,9 @@ class Thread:
         self._thread.start()
 
     def submit(self, call: _Call) -> None:
+        if threading.get_ident() == self._thread.ident:
+            # A loop of this thread's own (``async_to_sync`` in a call) would wait for itself.
+            raise RuntimeError("a database call from the database thread would wait for itself")
         self._calls.put(call)
 
     def stop(self, *, wait: bool) -> None:

@@ -132,3 +132,15 @@ async def test_a_server_shutting_down_does_not_wait_but_what_is_queued_is_still_
     release.set()
     assert await first is True
     assert await asyncio.gather(*queued) == list(range(5))
+
+
+async def test_a_call_made_from_the_database_thread_is_refused_not_a_deadlock():
+    def nested() -> int:
+        async def inner() -> int:
+            return await db.call(int, "1")
+
+        return asyncio.run(inner())  # a loop of the database thread's own, as async_to_sync makes
+
+    with pytest.raises(RuntimeError, match="wait for itself"):
+        await db.call(nested)
+    assert await db.call(int, "2") == 2
