@@ -279,8 +279,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: Mapping[str, Any]) -> None:
         """Called for each ASGI event. As Channels' own, without its thread hop per event to close
-        stale database connections: every database call here goes through database_sync_to_async,
-        which does that already."""
+        stale database connections: every database call here goes through ``db`` or ``reads``,
+        which do that around each call already."""
         kind = message["type"]  # "websocket.receive" -> websocket_receive, as Channels names handlers
         handler = None if kind.startswith("_") else getattr(self, kind.replace(".", "_"), None)
         if handler is None:

@@ -1,7 +1,7 @@
 """The read path: history pages are read on threads of their own, apart from the write path.
 
-Every other database call of a process (joins, the group commit, gap fills) runs on Channels' one
-database thread, in order. A history page is the largest read a client can ask for, and clients
+Every other database call of a process (joins, the group commit, gap fills) runs on the process's one
+database thread (``db``), in order. A history page is the largest read a client can ask for, and clients
 may ask for many: on that thread, 100 clients paging through history at their allowed rate queued
 every message of every room behind them. Here they run on at most
 ``PARLEY_HISTORY_READ_THREADS`` threads (each with its own database connection), so the writes

@@ -5,10 +5,11 @@ The id lives in a contextvar: a WebSocket connection sets its own (``connection`
 origin: ``host:pid:random:n``, unique across processes) for its task; an HTTP request gets one from
 ``request_id_middleware`` (or its trusted proxy's ``X-Request-ID``) and hears it back in
 ``X-Request-ID``. ``ContextFilter`` copies it onto each record; ``JsonFormatter`` writes it as
-``connection_id`` or ``request_id``. Threads started with ``sync_to_async`` copy the context, so
-their lines carry the id too. Tasks that serve everyone (the group commit, the bus reader, gap
-fills) start in ``detached()`` contexts: whichever connection happened to start one must not lend
-it its id for life.
+``connection_id`` or ``request_id``. Calls on the database thread (``chat.db``) and threads
+started with ``sync_to_async`` run in a copy of the caller's context, so their lines carry the id
+too. Tasks that serve everyone (the group commit, the bus reader, gap fills) start in
+``detached()`` contexts: whichever connection happened to start one must not lend it its id for
+life.
 """
 
 from __future__ import annotations

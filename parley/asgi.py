@@ -135,7 +135,7 @@ class EventsRouter:
 class Lifespan:
     """The ASGI lifespan protocol (``make run`` turns it on: parley/serve.py): at startup, each
     server process starts its outgoing webhooks' deliverer (``hooks.deliverer``) on its loop; at
-    shutdown it stops it. Every other scope goes to the application."""
+    shutdown it stops it, then the database thread (``chat.db.close``). Every other scope goes to the application."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -151,6 +151,7 @@ class Lifespan:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await deliverer.stop()
+                db.close(wait=False)  # what is queued is stored, then its connection closes
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from chat import reads
+from chat import db, reads
 from parley.asgi import application
 from tests.wsclient import read_history, recv_until
 
@@ -19,12 +19,14 @@ TIMEOUT = 10
 
 @pytest.fixture(autouse=True)
 async def _close_thread_connections():
-    """Close the database connection that database_sync_to_async opened in asgiref's worker thread.
+    """Close the database connections of the database thread (``chat.db``), of asgiref's worker
+    thread (Channels' session middleware) and of the history read threads.
 
-    Nothing else closes it in tests, and on PostgreSQL an open connection keeps the flush after a
+    Nothing else closes them in tests, and on PostgreSQL an open connection keeps the flush after a
     transactional test waiting and the test database from being dropped at the end of the run.
     """
     yield
+    await asyncio.to_thread(db.close)
     await sync_to_async(connections.close_all, thread_sensitive=True)()
     await sync_to_async(reads.close, thread_sensitive=False)()  # the history read threads' own
 
