@@ -1,0 +1,253 @@
+"""The SQL of ``services.apply_changes``: what a batch reads before it applies its changes, and
+what it inserts after. ``services`` decides what to read and what the changes make; this module
+only talks to the database, in as few round trips as it can.
+
+Why (issue 19): one unbatched message cost nine round trips to PostgreSQL, and the ORM's query
+compilation was a large part of the server's CPU. On PostgreSQL, through psycopg on Django's own
+connection (the same transaction):
+
+- ``transaction``: the batch's transaction runs in psycopg's pipeline mode, so statements whose
+  results are not needed at once travel together. A batch of new messages is three round trips:
+  BEGIN and the reads; the insert and COMMIT; the pipeline's closing sync.
+- ``read``: the rooms' row locks (``SELECT ... FOR UPDATE``, in id order: two batches never
+  deadlock), the mutes, the stored ``client_id``s and the registered skeletons are sent at once.
+  Each is its own statement, so the ``client_id`` lookup runs after the locks are granted and sees
+  a batch that committed while this one waited (one statement would read from before the wait).
+- ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
+  rows and the mentions, and moves the rooms' counters (``last_id``, under the lock ``read`` took).
+  Values travel as arrays (``unnest``), so its text is the same for any batch: it and the reads are
+  prepared statements, parsed and planned once per connection.
+
+SQLite runs the same reads one after another (its IMMEDIATE transaction holds the database's write
+lock already; no ``FOR UPDATE``) and inserts through the ORM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+
+from search import index as search_index
+
+from .models import Event, Mention, Message
+
+Rows = list[tuple[Any, ...]]
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """The batch's transaction; on PostgreSQL in pipeline mode (see the module's docstring)."""
+    if not _pg():
+        with transaction.atomic():
+            yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline(), transaction.atomic():
+        yield
+
+
+def _in(column: str, values: Collection[Any], kind: str) -> tuple[str, list[Any]]:
+    """``column`` is one of ``values``: one array parameter on PostgreSQL (the same text for any
+    count, so the statement stays prepared), a list of parameters on SQLite."""
+    if _pg():
+        return f"{column} = ANY(%s::{kind}[])", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def _run(queries: Sequence[tuple[str, list[Any]]]) -> list[Rows]:
+    """Each query's rows. On PostgreSQL they are sent together (one round trip), as prepared
+    statements; they are logged like the ORM's when Django logs queries (DEBUG, tests)."""
+    if not _pg():
+        found: list[Rows] = []
+        with connection.cursor() as django_cursor:
+            for sql, params in queries:
+                django_cursor.execute(sql, params)
+                found.append(django_cursor.fetchall())
+        return found
+    if connection.queries_logged:
+        connection.queries_log.extend({"sql": sql, "time": "0.000"} for sql, _ in queries)
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        with pg.pipeline():
+            cursors = [psycopg.Cursor(pg) for _ in queries]
+            for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                cursor.execute(sql, params, prepare=True)
+        return [cursor.fetchall() for cursor in cursors]
+
+
+def read(
+    *,
+    rooms: list[int],
+    mutes: set[tuple[int, int]],
+    client_ids: set[tuple[int, str]],
+    skeletons: set[str],
+) -> tuple[dict[int, int], Rows, dict[tuple[int, str | None], tuple[int, str]], set[str]]:
+    """Lock ``rooms`` (ids, sorted) for this transaction and read, in one round trip on PostgreSQL:
+    their ``last_id`` by id; the mute rows (namespace id, user id, until) that may concern the
+    (namespace, user) pairs ``mutes``; the stored posts of ``client_ids`` (room id, client_id) as
+    (id, frame); which of ``skeletons`` are registered usernames'. A read with nothing to look for
+    is not sent."""
+    where, params = _in("id", rooms, "bigint")
+    queries = [(f"SELECT id, last_id FROM chat_room WHERE {where} ORDER BY id{' FOR UPDATE' if _pg() else ''}", params)]
+    if mutes:
+        in_ns, ns = _in("namespace_id", {n for n, _ in mutes}, "bigint")
+        in_user, users = _in("user_id", {u for _, u in mutes}, "bigint")
+        queries.append(
+            (f"SELECT namespace_id, user_id, until FROM chat_sanction WHERE kind = %s AND {in_ns} AND {in_user}",
+             ["mute", *ns, *users])
+        )  # fmt: skip
+    if client_ids:
+        in_room, ids = _in("m.room_id", {r for r, _ in client_ids}, "bigint")
+        in_client, cids = _in("m.client_id", {c for _, c in client_ids}, "text")
+        queries.append(
+            (f"SELECT m.room_id, m.client_id, m.seq, e.frame FROM chat_message m JOIN chat_event e "
+             f"ON e.room_id = m.room_id AND e.seq = m.seq WHERE {in_room} AND {in_client}", [*ids, *cids])
+        )  # fmt: skip
+    if skeletons:
+        in_skeleton, names = _in("skeleton", skeletons, "text")
+        queries.append((f"SELECT skeleton FROM accounts_usernameskeleton WHERE {in_skeleton}", names))
+    found = iter(_run(queries))
+    last_ids = {pk: last_id for pk, last_id in next(found)}
+    muted = next(found) if mutes else []
+    seen = {(r, c): (s, f) for r, c, s, f in next(found) if (r, c) in client_ids} if client_ids else {}
+    taken = {row[0] for row in next(found)} if skeletons else set()
+    return last_ids, muted, seen, taken
+
+
+def insert(
+    *,
+    new: list[Message],
+    events: list[Event],
+    mentions: list[Mention],
+    last_ids: dict[int, int],
+    now: datetime.datetime,
+    need_ids: bool,
+) -> None:
+    """Insert the batch's new messages (as they are now: a later change of the batch may have
+    edited or deleted one), its events and mentions, index its new messages that are not deleted,
+    and set the rooms' ``last_id`` (and last activity) to ``last_ids``. ``need_ids``: set the new
+    messages' ``pk`` (PostgreSQL then waits for the answer, one round trip; else the statement goes
+    with the COMMIT)."""
+    if not _pg():
+        Message.objects.bulk_create(new)
+        Event.objects.bulk_create(events)
+        if mentions:
+            Mention.objects.bulk_create(mentions)
+        search_index.apply(changed=[m for m in new if not m.deleted])
+        _move_counters(last_ids, now=now)
+        return
+    live = [m for m in new if not m.deleted]
+    found = [search_index.values(m.sender, m.body, m.html, m.attachments) for m in live]
+    params = {
+        "now": now,
+        "rooms": list(last_ids),
+        "last_ids": list(last_ids.values()),
+        **_columns("m", new, _MESSAGE_COLUMNS),
+        **_columns("e", events, ("room_id", "seq", "kind", "frame")),
+        **_columns("n", mentions, ("user_id", "room_id", "seq")),
+        "s_room_id": [m.room_id for m in live],
+        "s_seq": [m.seq for m in live],
+        **{f"s_{name}": [row[i] for row in found] for i, name in enumerate(("sender", "has_file", "has_link", "doc"))},
+    }
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": _INSERT, "time": "0.000"})
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(pg)
+        cursor.execute(_INSERT, params, prepare=True)
+        if need_ids:
+            pks = {(room_id, seq): pk for pk, room_id, seq in cursor.fetchall()}
+            for m in new:
+                m.pk = pks[(m.room_id, m.seq)]
+
+
+_JSON = ("attachments", "mentions", "reactions")
+_MESSAGE_COLUMNS = (
+    "room_id",
+    "seq",
+    "sender",
+    "user_id",
+    "session_key",
+    "body",
+    "html",
+    "attachments",
+    "client_id",
+    "reply_to",
+    "mentions",
+    "edited",
+    "deleted",
+    "reactions",
+    "replies",
+    "bot",
+)
+
+
+def _columns(prefix: str, objects: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
+    """One array per column: ``{prefix}_{name}``, JSON columns as text."""
+    return {
+        f"{prefix}_{name}": [json.dumps(getattr(o, name)) for o in objects]
+        if name in _JSON
+        else [getattr(o, name) for o in objects]
+        for name in names
+    }
+
+
+_INSERT = """
+WITH counters AS (
+    UPDATE chat_room AS r SET last_id = c.last_id, last_activity = %(now)s
+    FROM unnest(%(rooms)s::bigint[], %(last_ids)s::bigint[]) AS c(id, last_id) WHERE r.id = c.id
+), messages AS (
+    INSERT INTO chat_message (room_id, seq, sender, user_id, session_key, body, html, attachments, client_id,
+        created_at, reply_to, mentions, edited, deleted, reactions, replies, bot)
+    SELECT room_id, seq, sender, user_id, session_key, body, html, attachments::jsonb, client_id,
+        %(now)s, reply_to, mentions::jsonb, edited, deleted, reactions::jsonb, replies, bot
+    FROM unnest(%(m_room_id)s::bigint[], %(m_seq)s::bigint[], %(m_sender)s::text[], %(m_user_id)s::bigint[],
+        %(m_session_key)s::text[], %(m_body)s::text[], %(m_html)s::text[], %(m_attachments)s::text[],
+        %(m_client_id)s::text[], %(m_reply_to)s::bigint[], %(m_mentions)s::text[], %(m_edited)s::bool[],
+        %(m_deleted)s::bool[], %(m_reactions)s::text[], %(m_replies)s::int[], %(m_bot)s::bool[])
+        AS m(room_id, seq, sender, user_id, session_key, body, html, attachments, client_id, reply_to, mentions,
+        edited, deleted, reactions, replies, bot)
+    RETURNING id, room_id, seq
+), events AS (
+    INSERT INTO chat_event (room_id, seq, kind, frame)
+    SELECT * FROM unnest(%(e_room_id)s::bigint[], %(e_seq)s::bigint[], %(e_kind)s::text[], %(e_frame)s::text[])
+), mentions AS (
+    INSERT INTO chat_mention (user_id, room_id, seq, created_at)
+    SELECT user_id, room_id, seq, %(now)s
+    FROM unnest(%(n_user_id)s::bigint[], %(n_room_id)s::bigint[], %(n_seq)s::bigint[]) AS n(user_id, room_id, seq)
+), search AS (
+    INSERT INTO search_searchdoc (message_id, room_id, sender, has_file, has_link, doc)
+    SELECT m.id, m.room_id, s.sender, s.has_file, s.has_link, s.doc::tsvector
+    FROM messages AS m JOIN unnest(%(s_room_id)s::bigint[], %(s_seq)s::bigint[], %(s_sender)s::text[],
+        %(s_has_file)s::bool[], %(s_has_link)s::bool[], %(s_doc)s::text[]) AS s(room_id, seq, sender, has_file,
+        has_link, doc) ON s.room_id = m.room_id AND s.seq = m.seq
+)
+SELECT id, room_id, seq FROM messages
+"""
+
+
+def _move_counters(last_ids: dict[int, int], *, now: datetime.datetime) -> None:
+    """Set each room's ``last_id`` (and last activity) in one statement, however many rooms (SQLite;
+    PostgreSQL's is part of ``insert``'s statement).
+
+    Raw SQL because the ORM's ``Case(When(...))`` for the ~35 rooms of a busy batch cost about
+    ten times the statement itself in Python (a quarter of the server's CPU in the bench's D).
+    """
+    cases = " ".join(["WHEN %s THEN %s"] * len(last_ids))
+    rooms = ", ".join(["%s"] * len(last_ids))
+    params = [value for item in last_ids.items() for value in item]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE chat_room SET last_id = CASE id {cases} END, last_activity = %s WHERE id IN ({rooms})",
+            [*params, connection.ops.adapt_datetimefield_value(now), *last_ids],
+        )
