@@ -118,10 +118,17 @@ def read(
         queries.append((f"SELECT skeleton FROM accounts_usernameskeleton WHERE {in_skeleton}", names))
     found = iter(_run(queries))
     last_ids = {pk: last_id for pk, last_id in next(found)}
-    muted = next(found) if mutes else []
+    muted = [(n, u, _aware(until)) for n, u, until in next(found)] if mutes else []
     seen = {(r, c): (s, f) for r, c, s, f in next(found) if (r, c) in client_ids} if client_ids else {}
     taken = {row[0] for row in next(found)} if skeletons else set()
     return last_ids, muted, seen, taken
+
+
+def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A datetime read by raw SQL: SQLite's comes naive (in UTC, as Django stores it)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=datetime.UTC)
 
 
 def insert(
