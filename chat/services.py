@@ -161,7 +161,7 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
     counter moves on. So ids are consecutive per room, rooms never wait for each other, and event
     N commits only after event N-1 has: fan-out can fill any gap from the store.
     """
-    with store.atomic():
+    with transaction.atomic():
         posts = [c for c in changes if isinstance(c, Post)]
         last_ids, muted, seen, taken = _read(changes, posts)
         batch = _Batch(last_ids=last_ids, messages=_targets(changes), uploads=_uploads(changes))

@@ -4,13 +4,14 @@ only talks to the database, in as few round trips as it can.
 
 Why (issue 19): one unbatched message cost nine round trips to PostgreSQL, and the ORM's query
 compilation was a large part of the server's CPU. On PostgreSQL, through psycopg on Django's own
-connection (the same transaction):
+connection (in Django's transaction), a batch of new messages is three round trips: BEGIN and the
+reads; the insert; COMMIT.
 
-- ``transaction``: the batch's transaction runs in psycopg's pipeline mode, so statements whose
-  results are not needed at once travel together. A batch of new messages is three round trips:
-  BEGIN and the reads; the insert and COMMIT; the pipeline's closing sync.
 - ``read``: the rooms' row locks (``SELECT ... FOR UPDATE``, in id order: two batches never
-  deadlock), the mutes, the stored ``client_id``s and the registered skeletons are sent at once.
+  deadlock), the mutes, the stored ``client_id``s and the registered skeletons are sent at once, in
+  psycopg's pipeline mode, with the BEGIN. (Only the reads: in pipeline mode psycopg syncs to check
+  the transaction's state when Django turns autocommit off and on, a round trip each, so a pipeline
+  around the whole transaction, to send the insert with the COMMIT, costs more than it saves.)
   Each is its own statement, so the ``client_id`` lookup runs after the locks are granted and sees
   a batch that committed while this one waited (one statement would read from before the wait).
 - ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
@@ -24,14 +25,13 @@ lock already; no ``FOR UPDATE``) and inserts through the ORM.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import connection
 
 from search import index as search_index
 
@@ -42,18 +42,6 @@ Rows = list[tuple[Any, ...]]
 
 def _pg() -> bool:
     return connection.vendor == "postgresql"
-
-
-@contextlib.contextmanager
-def atomic() -> Iterator[None]:
-    """The batch's transaction; on PostgreSQL in pipeline mode (see the module's docstring)."""
-    if not _pg():
-        with transaction.atomic():
-            yield
-        return
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.pipeline(), transaction.atomic():
-        yield
 
 
 def _in(column: str, values: Collection[Any], kind: str) -> tuple[str, list[Any]]:
@@ -143,8 +131,7 @@ def insert(
     """Insert the batch's new messages (as they are now: a later change of the batch may have
     edited or deleted one), its events and mentions, index its new messages that are not deleted,
     and set the rooms' ``last_id`` (and last activity) to ``last_ids``. ``need_ids``: set the new
-    messages' ``pk`` (PostgreSQL then waits for the answer, one round trip; else the statement goes
-    with the COMMIT)."""
+    messages' ``pk`` (an upload claimed by one needs it)."""
     if not _pg():
         Message.objects.bulk_create(new)
         Event.objects.bulk_create(events)
