@@ -20,7 +20,7 @@ reads; the insert; COMMIT.
   prepared statements, parsed and planned once per connection.
 
 SQLite runs the same reads one after another (its IMMEDIATE transaction holds the database's write
-lock already; no ``FOR UPDATE``) and inserts through the ORM.
+lock already; no ``FOR UPDATE``), and a statement per table for the insert, also raw SQL.
 """
 
 from __future__ import annotations
@@ -133,8 +133,7 @@ def insert(
     and set the rooms' ``last_id`` (and last activity) to ``last_ids``. ``need_ids``: set the new
     messages' ``pk`` (an upload claimed by one needs it)."""
     if not _pg():
-        Message.objects.bulk_create(new)
-        Event.objects.bulk_create(events)
+        _insert_sqlite(new, events, now=now)
         if mentions:
             Mention.objects.bulk_create(mentions)
         search_index.apply(changed=[m for m in new if not m.deleted])
@@ -188,12 +187,7 @@ _MESSAGE_COLUMNS = (
 
 def _columns(prefix: str, objects: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
     """One array per column: ``{prefix}_{name}``, JSON columns as text."""
-    return {
-        f"{prefix}_{name}": [json.dumps(getattr(o, name)) for o in objects]
-        if name in _JSON
-        else [getattr(o, name) for o in objects]
-        for name in names
-    }
+    return {f"{prefix}_{name}": [_value(o, name) for o in objects] for name in names}
 
 
 _INSERT = """
@@ -228,6 +222,33 @@ WITH counters AS (
 )
 SELECT id, room_id, seq FROM messages
 """
+
+
+def _insert_sqlite(new: list[Message], events: list[Event], *, now: datetime.datetime) -> None:
+    """The new messages (their ``pk`` set) and the events: a multi-row INSERT each, SQL written
+    here rather than compiled by the ORM's ``bulk_create`` (a tenth of SQLite's Q profile)."""
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if new:
+            one = f"({', '.join(['%s'] * (len(_MESSAGE_COLUMNS) + 1))})"
+            cursor.execute(
+                f"INSERT INTO chat_message ({', '.join(_MESSAGE_COLUMNS)}, created_at) "
+                f"VALUES {', '.join([one] * len(new))} RETURNING id, room_id, seq",
+                [value for m in new for value in (*(_value(m, name) for name in _MESSAGE_COLUMNS), created_at)],
+            )
+            pks = {(room_id, seq): pk for pk, room_id, seq in cursor.fetchall()}
+            for m in new:
+                m.pk = pks[(m.room_id, m.seq)]
+        rows = ", ".join(["(%s, %s, %s, %s)"] * len(events))
+        cursor.execute(
+            f"INSERT INTO chat_event (room_id, seq, kind, frame) VALUES {rows}",
+            [value for e in events for value in (e.room_id, e.seq, e.kind, e.frame)],
+        )
+
+
+def _value(o: Any, name: str) -> Any:
+    value = getattr(o, name)
+    return json.dumps(value) if name in _JSON else value
 
 
 def _move_counters(last_ids: dict[int, int], *, now: datetime.datetime) -> None:
