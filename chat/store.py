@@ -16,8 +16,9 @@ reads; the insert; COMMIT.
   a batch that committed while this one waited (one statement would read from before the wait).
 - ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
   rows and the mentions, and moves the rooms' counters (``last_id``, under the lock ``read`` took).
-  Values travel as arrays (``unnest``), so its text is the same for any batch: it and the reads are
-  prepared statements, parsed and planned once per connection.
+  The rows travel as one JSON parameter (``jsonb_to_recordset``): its text is the same for any
+  batch, so it is a prepared statement (as are the reads: parsed and planned once per connection),
+  and one ``orjson.dumps`` costs a fraction of what psycopg's dumping of 40 arrays did.
 
 SQLite runs the same reads one after another (its IMMEDIATE transaction holds the database's write
 lock already; no ``FOR UPDATE``), and a statement per table for the insert, also raw SQL.
@@ -30,6 +31,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import connection
 
@@ -140,18 +142,14 @@ def insert(
         _move_counters(last_ids, now=now)
         return
     live = [m for m in new if not m.deleted]
-    found = [search_index.values(m.sender, m.body, m.html, m.attachments) for m in live]
-    params = {
-        "now": now,
-        "rooms": list(last_ids),
-        "last_ids": list(last_ids.values()),
-        **_columns("m", new, _MESSAGE_COLUMNS),
-        **_columns("e", events, ("room_id", "seq", "kind", "frame")),
-        **_columns("n", mentions, ("user_id", "room_id", "seq")),
-        "s_room_id": [m.room_id for m in live],
-        "s_seq": [m.seq for m in live],
-        **{f"s_{name}": [row[i] for row in found] for i, name in enumerate(("sender", "has_file", "has_link", "doc"))},
+    batch = {
+        "rooms": [{"id": pk, "last_id": last_id} for pk, last_id in last_ids.items()],
+        "messages": [{name: getattr(m, name) for name in _MESSAGE_COLUMNS} for m in new],
+        "events": [{"room_id": e.room_id, "seq": e.seq, "kind": e.kind, "frame": e.frame} for e in events],
+        "mentions": [{"user_id": n.user_id, "room_id": n.room_id, "seq": n.seq} for n in mentions],
+        "search": [_search_row(m) for m in live],
     }
+    params = {"now": now, "batch": orjson.dumps(batch).decode()}
     if connection.queries_logged:
         connection.queries_log.append({"sql": _INSERT, "time": "0.000"})
     pg = connection.connection
@@ -185,40 +183,47 @@ _MESSAGE_COLUMNS = (
 )
 
 
-def _columns(prefix: str, objects: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
-    """One array per column: ``{prefix}_{name}``, JSON columns as text."""
-    return {f"{prefix}_{name}": [_value(o, name) for o in objects] for name in names}
+def _search_row(m: Message) -> dict[str, Any]:
+    sender, has_file, has_link, doc = search_index.values(m.sender, m.body, m.html, m.attachments)
+    return {
+        "room_id": m.room_id,
+        "seq": m.seq,
+        "sender": sender,
+        "has_file": has_file,
+        "has_link": has_link,
+        "doc": doc,
+    }
 
 
 _INSERT = """
-WITH counters AS (
+WITH batch AS (
+    SELECT %(batch)s::jsonb AS b
+), counters AS (
     UPDATE chat_room AS r SET last_id = c.last_id, last_activity = %(now)s
-    FROM unnest(%(rooms)s::bigint[], %(last_ids)s::bigint[]) AS c(id, last_id) WHERE r.id = c.id
+    FROM jsonb_to_recordset((SELECT b->'rooms' FROM batch)) AS c(id bigint, last_id bigint)
+    WHERE r.id = c.id
 ), messages AS (
     INSERT INTO chat_message (room_id, seq, sender, user_id, session_key, body, html, attachments, client_id,
-        created_at, reply_to, mentions, edited, deleted, reactions, replies, bot)
-    SELECT room_id, seq, sender, user_id, session_key, body, html, attachments::jsonb, client_id,
-        %(now)s, reply_to, mentions::jsonb, edited, deleted, reactions::jsonb, replies, bot
-    FROM unnest(%(m_room_id)s::bigint[], %(m_seq)s::bigint[], %(m_sender)s::text[], %(m_user_id)s::bigint[],
-        %(m_session_key)s::text[], %(m_body)s::text[], %(m_html)s::text[], %(m_attachments)s::text[],
-        %(m_client_id)s::text[], %(m_reply_to)s::bigint[], %(m_mentions)s::text[], %(m_edited)s::bool[],
-        %(m_deleted)s::bool[], %(m_reactions)s::text[], %(m_replies)s::int[], %(m_bot)s::bool[])
-        AS m(room_id, seq, sender, user_id, session_key, body, html, attachments, client_id, reply_to, mentions,
-        edited, deleted, reactions, replies, bot)
+        reply_to, mentions, edited, deleted, reactions, replies, bot, created_at)
+    SELECT *, %(now)s FROM jsonb_to_recordset((SELECT b->'messages' FROM batch)) AS m(room_id bigint,
+        seq bigint, sender text, user_id bigint, session_key text, body text, html text, attachments jsonb,
+        client_id text, reply_to bigint, mentions jsonb, edited boolean, deleted boolean, reactions jsonb,
+        replies integer, bot boolean)
     RETURNING id, room_id, seq
 ), events AS (
     INSERT INTO chat_event (room_id, seq, kind, frame)
-    SELECT * FROM unnest(%(e_room_id)s::bigint[], %(e_seq)s::bigint[], %(e_kind)s::text[], %(e_frame)s::text[])
+    SELECT * FROM jsonb_to_recordset((SELECT b->'events' FROM batch)) AS e(room_id bigint, seq bigint,
+        kind text, frame text)
 ), mentions AS (
     INSERT INTO chat_mention (user_id, room_id, seq, created_at)
-    SELECT user_id, room_id, seq, %(now)s
-    FROM unnest(%(n_user_id)s::bigint[], %(n_room_id)s::bigint[], %(n_seq)s::bigint[]) AS n(user_id, room_id, seq)
+    SELECT *, %(now)s FROM jsonb_to_recordset((SELECT b->'mentions' FROM batch)) AS n(user_id bigint,
+        room_id bigint, seq bigint)
 ), search AS (
     INSERT INTO search_searchdoc (message_id, room_id, sender, has_file, has_link, doc)
     SELECT m.id, m.room_id, s.sender, s.has_file, s.has_link, s.doc::tsvector
-    FROM messages AS m JOIN unnest(%(s_room_id)s::bigint[], %(s_seq)s::bigint[], %(s_sender)s::text[],
-        %(s_has_file)s::bool[], %(s_has_link)s::bool[], %(s_doc)s::text[]) AS s(room_id, seq, sender, has_file,
-        has_link, doc) ON s.room_id = m.room_id AND s.seq = m.seq
+    FROM messages AS m JOIN jsonb_to_recordset((SELECT b->'search' FROM batch)) AS s(room_id bigint,
+        seq bigint, sender text, has_file boolean, has_link boolean, doc text)
+        ON s.room_id = m.room_id AND s.seq = m.seq
 )
 SELECT id, room_id, seq FROM messages
 """

@@ -184,3 +184,14 @@ def test_a_one_message_batch_reads_and_inserts_in_one_statement_each():
     assert len(reads) == 3  # the room's lock, the client_id, the guest's name
     if connection.vendor == "postgresql":
         assert len(writes) == 1 and len(sql) == 4
+
+
+def test_text_is_stored_exactly_as_sent():
+    """The insert's rows travel as JSON on PostgreSQL: quotes, backslashes, newlines, any script."""
+    room = services.room_get_or_create(address="r")
+    body = 'a "quoted" \\ back\\slash\nnew line\t안녕 🎉 <b>&amp;</b> \u200b end'
+    sent = services.message_send(room=room, sender='o"brien\\', body=body, client_id='x"\\y')
+    stored = Message.objects.get(room=room, seq=sent.seq)
+    assert (stored.body, stored.sender, stored.client_id) == (body, 'o"brien\\', 'x"\\y')
+    assert Event.objects.get(room=room, seq=sent.seq).frame == sent.text
+    assert json.loads(sent.text or "")["message"] == body
