@@ -14,8 +14,8 @@ Scenarios (each on a freshly started server):
      rows, one per message (``--attachments``)
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
   C  5,000 idle connections: connections opened per second, memory per connection
-  D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
-     PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
+  D  messages stored per second: 50 rooms (--d-rooms) x 1 sender (4 in flight each) over WebSocket, on
+     Parley with PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
   M  a mixed workload, Parley only: 50 rooms x 10 clients, 2 closed-loop senders per room (guests
      with sessions) sending 70 % messages, 15 % reactions, 10 % edits and 5 % deletes (``--mix``)
@@ -94,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--members", type=int, help="clients in the big room of A and L (default 1000, quick 500)")
     p.add_argument("--rooms", type=int, help="rooms of 10 in B (default 200, quick 50)")
     p.add_argument("--connections", type=int, help="idle connections in C (default 5000, quick 1000)")
+    p.add_argument("--d-rooms", type=int, default=50, help="rooms (one sender each) in D (default 50)")
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
     p.add_argument(
@@ -262,7 +263,7 @@ async def run_target(
     if "L" in only and target.name != "parley-sqlite":
         plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
     if "D" in only and target.name != "floor":
-        plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
+        plans.append(("D", dict(rooms=args.d_rooms, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
         m = await on_fresh_server(
