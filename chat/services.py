@@ -194,8 +194,8 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
                     results.append(batch.react(change))
             except ProtocolError as error:
                 results.append(error)
-        batch.write()
         results = _tell(changes, results)
+        batch.write()
     return results
 
 
@@ -452,6 +452,7 @@ class _Batch:
             last_ids={e.room_id: self.last_ids[e.room_id] for e in self.events},
             now=self.now,
             need_ids=bool(self.claims),
+            last=not (self.changed or self.released or self.claims or self.discarded or self.audit),
         )
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)

@@ -195,3 +195,23 @@ def test_text_is_stored_exactly_as_sent():
     assert (stored.body, stored.sender, stored.client_id) == (body, 'o"brien\\', 'x"\\y')
     assert Event.objects.get(room=room, seq=sent.seq).frame == sent.text
     assert json.loads(sent.text or "")["message"] == body
+
+
+def test_a_batch_inside_someone_elses_transaction_is_rolled_back_with_it():
+    """The insert sends the COMMIT with it only when the batch's transaction is its own."""
+    from django.db import transaction
+
+    room = services.room_get_or_create(address="r")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        assert services.message_send(room=room, sender="kim", body="undone").seq == 1
+        raise Undo
+    assert not Message.objects.filter(room=room).exists()
+    assert not Event.objects.filter(room=room).exists()
+    room.refresh_from_db()
+    assert room.last_id == 0
+    assert services.message_send(room=room, sender="kim", body="kept").seq == 1
+    assert Message.objects.filter(room=room).count() == 1
