@@ -636,6 +636,12 @@ async def memtrace_c(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
+def _store_summary(value: dict[str, Any]) -> str:
+    if "per_s" not in value:
+        return str(value["error"])
+    return f"{value['per_s']:,.0f} messages/s, {value.get('cpu_us') or 0:,} us CPU/message"
+
+
 def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """chat.services from threads, on a fresh PostgreSQL database and a fresh SQLite file."""
     results: dict[str, Any] = {}
@@ -669,10 +675,7 @@ def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
                 except (json.JSONDecodeError, IndexError):
                     results[key] = {"error": (proc.stderr or proc.stdout)[-500:]}
-                log(
-                    f"store path, {key}: "
-                    + (f"{results[key]['per_s']:,.0f} messages/s" if "per_s" in results[key] else results[key]["error"])
-                )
+                log(f"store path, {key}: {_store_summary(results[key])}")
         finally:
             target.close()
     return results
@@ -844,9 +847,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if store:
         print()
         for key, value in store.items():
-            print(
-                f"store path ({key}): " + (f"{value['per_s']:,.0f} messages/s" if "per_s" in value else value["error"])
-            )
+            print(f"store path ({key}): {_store_summary(value)}")
     if search:
         print()
         print(report.search_table(search))
