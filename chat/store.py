@@ -17,8 +17,9 @@ reads; the insert and COMMIT (``_commit_with``).
 - ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
   rows and the mentions, and moves the rooms' counters (``last_id``, under the lock ``read`` took).
   The rows travel as one JSON parameter (``jsonb_to_recordset``): its text is the same for any
-  batch, so it is a prepared statement (as are the reads: parsed and planned once per connection),
-  and one ``orjson.dumps`` costs a fraction of what psycopg's dumping of 40 arrays did.
+  batch, so it is a prepared statement (as are the reads: parsed and planned once per connection;
+  ``PARLEY_DB_PREPARE``), and one ``orjson.dumps`` costs a fraction of what psycopg's dumping of
+  40 arrays did.
 
 SQLite runs the same reads one after another (its IMMEDIATE transaction holds the database's write
 lock already; no ``FOR UPDATE``), and a statement per table for the insert, also raw SQL.
@@ -33,6 +34,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 from search import index as search_index
@@ -71,7 +73,7 @@ def _run(queries: Sequence[tuple[str, list[Any]]]) -> list[Rows]:
         with pg.pipeline():
             cursors = [psycopg.Cursor(pg) for _ in queries]
             for cursor, (sql, params) in zip(cursors, queries, strict=True):
-                cursor.execute(sql, params, prepare=True)
+                cursor.execute(sql, params, prepare=settings.PARLEY_DB_PREPARE)
         return [cursor.fetchall() for cursor in cursors]
 
 
@@ -159,10 +161,10 @@ def insert(
         cursor = psycopg.Cursor(pg)
         if last and _commit_with():
             with pg.pipeline():  # the insert and the COMMIT in one round trip
-                cursor.execute(_INSERT, params, prepare=True)
+                cursor.execute(_INSERT, params, prepare=settings.PARLEY_DB_PREPARE)
                 pg.execute("COMMIT")
         else:
-            cursor.execute(_INSERT, params, prepare=True)
+            cursor.execute(_INSERT, params, prepare=settings.PARLEY_DB_PREPARE)
         if need_ids:
             pks = {(room_id, seq): pk for pk, room_id, seq in cursor.fetchall()}
             for m in new:

@@ -215,3 +215,13 @@ def test_a_batch_inside_someone_elses_transaction_is_rolled_back_with_it():
     assert room.last_id == 0
     assert services.message_send(room=room, sender="kim", body="kept").seq == 1
     assert Message.objects.filter(room=room).count() == 1
+
+
+def test_the_store_path_without_prepared_statements(settings):
+    """PARLEY_DB_PREPARE=0 (a pooler that cannot keep them): the same statements, unprepared."""
+    settings.PARLEY_DB_PREPARE = False
+    room = services.room_get_or_create(address="r")
+    first = services.message_send(room=room, sender="kim", body="one", client_id="a")
+    again = services.message_send(room=room, sender="kim", body="one", client_id="a")
+    assert (first.seq, again.seq, again.created) == (1, 1, False)
+    assert services.message_send(room=room, sender="kim", body="two").seq == 2
