@@ -24,8 +24,8 @@ Scenarios (each on a freshly started server):
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
   C  idle connections at 1,000, 5,000 and 20,000 (the curve; 5,000 in the table), opened from several
      client processes (bench/idle.py): joins per second, server CPU per join, memory per connection
-  D  messages stored per second: 50 rooms x 1 sender (4 in flight each) over WebSocket, on Parley with
-     PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
+  D  messages stored per second: 50 rooms (--d-rooms) x 1 sender (4 in flight each) over WebSocket, on
+     Parley with PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
   M  a mixed workload, Parley only: 50 rooms x 10 clients, 2 closed-loop senders per room (guests
      with sessions) sending 70 % messages, 15 % reactions, 10 % edits and 5 % deletes (``--mix``)
@@ -128,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="C's counts of idle connections, each on a fresh server, from several client processes "
         "(default 1000,5000,20000; quick: the headline's; capped at the hard limit of descriptors)",
     )
+    p.add_argument("--d-rooms", type=int, default=50, help="rooms (one sender each) in D (default 50)")
     p.add_argument("--window", type=int, default=1, help="messages in flight per closed-loop sender in A and B")
     p.add_argument("--workers", type=int, default=1, help="server processes per target (uvicorn --workers)")
     p.add_argument(
@@ -317,7 +318,7 @@ async def run_target(
     if "L" in only and target.name != "parley-sqlite":
         plans.append(("L", dict(rooms=1, members=args.members, senders_per_room=1, rate=10.0)))
     if "D" in only and target.name != "floor":
-        plans.append(("D", dict(rooms=50, members=1, senders_per_room=1, window=4)))
+        plans.append(("D", dict(rooms=args.d_rooms, members=1, senders_per_room=1, window=4)))
     for scenario, params in plans:
         log(f"{target.name}: scenario {scenario} {params}")
         swarmed = scenario in SWARMED and args.client_procs > 0
@@ -688,6 +689,12 @@ async def memtrace_c(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
+def _store_summary(value: dict[str, Any]) -> str:
+    if "per_s" not in value:
+        return str(value["error"])
+    return f"{value['per_s']:,.0f} messages/s, {value.get('cpu_us') or 0:,} us CPU/message"
+
+
 def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """chat.services from threads, on a fresh PostgreSQL database and a fresh SQLite file."""
     results: dict[str, Any] = {}
@@ -721,10 +728,7 @@ def run_store(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     results[key] = json.loads(proc.stdout.strip().splitlines()[-1])
                 except (json.JSONDecodeError, IndexError):
                     results[key] = {"error": (proc.stderr or proc.stdout)[-500:]}
-                log(
-                    f"store path, {key}: "
-                    + (f"{results[key]['per_s']:,.0f} messages/s" if "per_s" in results[key] else results[key]["error"])
-                )
+                log(f"store path, {key}: {_store_summary(results[key])}")
         finally:
             target.close()
     return results
@@ -905,9 +909,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if store:
         print()
         for key, value in store.items():
-            print(
-                f"store path ({key}): " + (f"{value['per_s']:,.0f} messages/s" if "per_s" in value else value["error"])
-            )
+            print(f"store path ({key}): {_store_summary(value)}")
     if search:
         print()
         print(report.search_table(search))

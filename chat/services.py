@@ -10,16 +10,15 @@ import dataclasses
 import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Case, Value, When
 from django.utils import timezone
 
-from accounts.models import UsernameSkeleton
 from accounts.skeleton import skeletons
 from search import index as search_index
 from uploads.models import Upload
 
-from . import protocol
+from . import protocol, store
 from .access import DM_NAMESPACE
 from .models import (
     AuditEntry,
@@ -31,7 +30,6 @@ from .models import (
     ReadState,
     Room,
     RoomMember,
-    Sanction,
 )
 from .protocol import ErrorCode, ProtocolError
 
@@ -165,14 +163,8 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
     """
     with transaction.atomic():
         posts = [c for c in changes if isinstance(c, Post)]
-        taken = _registered_skeletons(posts)
-        muted = _mutes(changes)
-        batch = _Batch(
-            last_ids=_lock_rooms(sorted({c.room.pk for c in changes})),
-            messages=_targets(changes),
-            uploads=_uploads(changes),
-        )
-        seen = _stored_posts(posts)
+        last_ids, muted, seen, taken = _read(changes, posts)
+        batch = _Batch(last_ids=last_ids, messages=_targets(changes), uploads=_uploads(changes))
         results: list[Outcome | ProtocolError] = []
         for change in changes:
             try:
@@ -184,15 +176,15 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
                         until=until,
                     )
                 if isinstance(change, Post):
-                    key = (change.room.pk, change.client_id)
-                    if change.client_id is not None and key in seen:
-                        results.append(Outcome(text=seen[key][1], seq=seen[key][0], message=True))
+                    if change.client_id is not None and (change.room.pk, change.client_id) in seen:
+                        seq, text = seen[(change.room.pk, change.client_id)]
+                        results.append(Outcome(text=text, seq=seq, message=True))
                         continue
                     if taken and change.user_id is None and not taken.isdisjoint(skeletons(change.sender)):
                         raise _name_taken(change.sender)
                     outcome = batch.post(change)
                     if change.client_id is not None:
-                        seen[key] = (outcome.seq, outcome.text or "")
+                        seen[(change.room.pk, change.client_id)] = (outcome.seq, outcome.text or "")
                     results.append(outcome)
                 elif isinstance(change, Edit):
                     results.append(batch.edit(change))
@@ -202,8 +194,8 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
                     results.append(batch.react(change))
             except ProtocolError as error:
                 results.append(error)
-        batch.write()
         results = _tell(changes, results)
+        batch.write()
     return results
 
 
@@ -447,16 +439,26 @@ class _Batch:
         return found
 
     def write(self) -> None:
-        """Insert the events and new messages, update the changed ones, move the counters."""
+        """Insert the events and new messages (indexed for search), move the counters, update the
+        changed messages: ``store.insert``'s one statement on PostgreSQL, then one statement per
+        other kind of change."""
         if not self.events:
             return
-        Message.objects.bulk_create(self.new)
-        Event.objects.bulk_create(self.events)
+        fresh = {id(m) for m in self.new}
+        store.insert(
+            new=self.new,
+            events=self.events,
+            mentions=self.mentions,
+            last_ids={e.room_id: self.last_ids[e.room_id] for e in self.events},
+            now=self.now,
+            need_ids=bool(self.claims),
+            last=not (self.changed or self.released or self.claims or self.discarded or self.audit),
+        )
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
         # The search index, in this transaction: found from the commit on, or gone from it (one
-        # upsert and one delete for the batch).
-        search_index.apply(changed=self.searched.values())
+        # upsert and one delete for the batch's stored messages it changed; ``insert`` indexed the new).
+        search_index.apply(changed=[m for key, m in self.searched.items() if key not in fresh])
         if self.released:
             # Unused again from now: PARLEY_UPLOAD_UNUSED_HOURS counts from here (prune_uploads).
             Upload.objects.filter(pk__in=self.released).update(message=None, created_at=self.now)
@@ -466,11 +468,8 @@ class _Batch:
             Upload.objects.filter(pk__in=owner).update(message_id=carried_by)
         if self.discarded:  # their files follow after the commit (uploads.store.row_deleted)
             Upload.objects.filter(pk__in=self.discarded).delete()
-        if self.mentions:
-            Mention.objects.bulk_create(self.mentions)
         if self.audit:
             AuditEntry.objects.bulk_create(self.audit)
-        _move_counters({e.room_id: self.last_ids[e.room_id] for e in self.events}, now=self.now)
 
 
 _STATE_FIELDS = ["body", "html", "attachments", "edited", "deleted", "reactions", "replies"]
@@ -502,68 +501,30 @@ def read_cursor_move(*, user_id: int, room_id: int, up_to: int) -> tuple[int, bo
         return up_to, True
 
 
-def _move_counters(last_ids: dict[int, int], *, now: datetime.datetime) -> None:
-    """Set each room's ``last_id`` (and last activity) in one statement, however many rooms.
-
-    Raw SQL because the ORM's ``Case(When(...))`` for the ~35 rooms of a busy batch cost about
-    ten times the statement itself in Python (a quarter of the server's CPU in the bench's D).
-    ``CASE id WHEN ... END`` and ``IN`` are the same in PostgreSQL and SQLite.
-    """
-    quote = connection.ops.quote_name
-    table, pk, last_id, activity = (
-        quote(Room._meta.db_table),
-        quote(Room._meta.pk.column),
-        quote("last_id"),
-        quote("last_activity"),
-    )
-    cases = " ".join(["WHEN %s THEN %s"] * len(last_ids))
-    rooms = ", ".join(["%s"] * len(last_ids))
-    params = [value for item in last_ids.items() for value in item]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {last_id} = CASE {pk} {cases} END, {activity} = %s WHERE {pk} IN ({rooms})",
-            [*params, connection.ops.adapt_datetimefield_value(now), *last_ids],
-        )
-
-
-def _lock_rooms(room_pks: list[int]) -> dict[int, int]:
-    """Lock the rooms' rows for this transaction and return their last_id by pk."""
-    rooms = Room.objects.filter(pk__in=room_pks).order_by("pk")
-    if connection.vendor != "sqlite":  # SQLite's IMMEDIATE transaction already holds the write lock
-        rooms = rooms.select_for_update()
-    return dict(rooms.values_list("pk", "last_id"))
-
-
-def _mutes(changes: list[Change]) -> dict[tuple[int, int | None], str | None]:
-    """The mutes in force on the accounts making ``changes``: (namespace id, user id) -> the end
-    (ISO 8601) or None. One indexed query, only for a batch with changes by logged-in users."""
+def _read(
+    changes: list[Change], posts: list[Post]
+) -> tuple[
+    dict[int, int], dict[tuple[int, int | None], str | None], dict[tuple[int, str | None], tuple[int, str]], set[str]
+]:
+    """Lock the rooms and read what checking the changes needs (``store.read``: one round trip on
+    PostgreSQL): the rooms' ``last_id`` by pk; the mutes in force on the accounts making the
+    changes, (namespace id, user id) -> the end (ISO 8601) or None; the posts whose ``client_id`` is
+    already stored in their room, (room pk, client_id) -> (id, frame); the skeletons of registered
+    usernames among those of the guests' names (``accounts.skeleton``)."""
     wanted = {(c.room.namespace_id, c.user_id) for c in changes if c.user_id is not None and not isinstance(c, Delete)}
-    if not wanted:
-        return {}
+    last_ids, mutes, seen, taken = store.read(
+        rooms=sorted({c.room.pk for c in changes}),
+        mutes=wanted,
+        client_ids={(p.room.pk, p.client_id) for p in posts if p.client_id is not None},
+        skeletons={s for p in posts if p.user_id is None for s in skeletons(p.sender)},
+    )
     now = timezone.now()
-    rows = Sanction.objects.filter(
-        kind=Sanction.Kind.MUTE,
-        namespace_id__in={n for n, _ in wanted},
-        user_id__in={u for _, u in wanted},
-    ).values_list("namespace_id", "user_id", "until")
-    return {
+    muted = {
         (n, u): protocol.format_ts(until) if until else None
-        for n, u, until in rows
+        for n, u, until in mutes
         if (n, u) in wanted and (until is None or until > now)
     }
-
-
-def _registered_skeletons(drafts: list[Post]) -> set[str]:
-    """The skeletons of registered usernames among those of the guest drafts' senders: one indexed
-    query. Raw SQL because the ORM's compilation of it cost about as much as the rest of a
-    one-message batch (the common case when the server is not busy)."""
-    wanted = list({s for d in drafts if d.user_id is None for s in skeletons(d.sender)})
-    if not wanted:
-        return set()
-    table, column = connection.ops.quote_name(UsernameSkeleton._meta.db_table), connection.ops.quote_name("skeleton")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({', '.join(['%s'] * len(wanted))})", wanted)
-        return {row[0] for row in cursor.fetchall()}
+    return last_ids, muted, seen, taken
 
 
 def _name_taken(sender: str) -> ProtocolError:
@@ -590,23 +551,6 @@ def _targets(changes: list[Change]) -> dict[tuple[int, int], Message]:
         return {}
     rows = Message.objects.filter(room_id__in={r for r, _ in wanted}, seq__in={s for _, s in wanted})
     return {(m.room_id, m.seq): m for m in rows if (m.room_id, m.seq) in wanted}
-
-
-def _stored_posts(posts: list[Post]) -> dict[tuple[int, str | None], tuple[int, str]]:
-    """Posts whose client_id is already stored in their room: (room pk, client_id) -> (id, frame)."""
-    wanted = [p for p in posts if p.client_id is not None]
-    if not wanted:
-        return {}
-    rows = Message.objects.filter(
-        room_id__in={p.room.pk for p in wanted}, client_id__in={p.client_id for p in wanted}
-    ).values_list("room_id", "client_id", "seq")
-    found = {(room_id, seq): client_id for room_id, client_id, seq in rows}
-    if not found:
-        return {}
-    frames = Event.objects.filter(room_id__in={r for r, _ in found}, seq__in={s for _, s in found}).values_list(
-        "room_id", "seq", "frame"
-    )
-    return {(r, found[(r, s)]): (s, text) for r, s, text in frames if (r, s) in found}
 
 
 def prune(*, now: datetime.datetime | None = None) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """Keeping the index (``models.SearchDoc``) in step with the messages.
 
-``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``) inside the transaction
+``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``; on PostgreSQL new
+messages are indexed by ``chat.store.insert``'s statement, with ``values``) inside the transaction
 that stores the changes, so a new or edited message is found, and a deleted one is not, from the
 moment the change commits: one upsert for the batch's new and edited messages, one delete for its
 deleted ones. ``rebuild`` (``manage.py search_reindex``, the migration) indexes stored messages in
@@ -66,9 +67,16 @@ def has_link(html: str) -> bool:
 
 def row(pk: int, room_id: int, sender: str, body: str, html: str, attachments: list[Any]) -> tuple[Any, ...]:
     """The values of one SearchDoc row, in ``_COLUMNS`` order."""
+    return (pk, room_id, *values(sender, body, html, attachments))
+
+
+def values(sender: str, body: str, html: str, attachments: list[Any]) -> tuple[Any, ...]:
+    """A message's row but its id and room: (sender, has_file, has_link, terms). ``chat.store``'s
+    insert on PostgreSQL writes new messages' rows with these, in the statement that inserts them
+    (their ids are known only there)."""
     found = terms(body, attachments)
     text = tsvector(found) if connection.vendor == "postgresql" else " ".join(found)
-    return (pk, room_id, sender.casefold(), bool(attachments), has_link(html), text)
+    return (sender.casefold(), bool(attachments), has_link(html), text)
 
 
 _COLUMNS = "message_id, room_id, sender, has_file, has_link"
