@@ -66,8 +66,11 @@ def _client(pipe: Connection, spec: dict[str, Any]) -> None:
     """A client process: open a WebSocket to each room of ``spec["plan"]`` when told to (``bench.
     swarm``'s minimal client, a few tens of us of CPU where a ``websockets`` client took ~1,000),
     report, hold them until told to close."""
+    import gc
+
     import uvloop
 
+    gc.disable()  # 10,000 clients of a process are long-lived: young collections would go over them
     _raise_soft_limit()
     cpus = _client_cpus()
     if cpus:
