@@ -621,12 +621,11 @@ async def profile_c(target: servers.Target, args: argparse.Namespace) -> dict[st
     server = target.start()
     spy = Spy(server.process.pid, args.out / "profile-C.txt")
     try:
-        m = await loadgen.run_idle(
+        m = await asyncio.to_thread(
+            idle.run_idle,
             server,
             target,
             connections=args.connections,
-            per_room=50,
-            concurrency=loadgen.CONNECT_CONCURRENCY,
             settle=0.5,
             on_open_start=spy.start,
             on_open_end=lambda: spy.stop(summarize=False),

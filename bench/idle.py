@@ -1,9 +1,10 @@
 """Scenario C: idle connections, opened by several client processes, at several counts (the curve).
 
-One process of ``websockets`` clients spends about as much CPU per handshake as the server does, and
-may hold no more descriptors than its hard limit: so the clients are spread over ``processes`` (each
-its own uvloop, its soft RLIMIT_NOFILE raised to the hard one), pinned to the cores the server is
-not pinned to (the server gets core 0, where the machine has more than one). The parent measures the
+The clients are ``bench.swarm``'s minimal WebSocket speakers (a ``websockets`` client spent about
+as much CPU per handshake as the server does, so the clients bounded joins/s). A process may hold no
+more descriptors than its hard limit: so the clients are spread over ``processes`` (each its own
+uvloop, its soft RLIMIT_NOFILE raised to the hard one), pinned to the cores the server is not pinned
+to (the server gets core 0, where the machine has more than one). The parent measures the
 server alone: its RSS before and after, its CPU while the connections open.
 
 The server, too, may hold no more than its hard limit of descriptors: a count above it less
@@ -26,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from . import loadgen, servers
+from . import loadgen, servers, swarm
 
 # Descriptors a server process or a client process needs besides its WebSockets.
 FD_RESERVE = 256
@@ -61,11 +62,15 @@ def _client_cpus() -> set[int] | None:
     return set(cpus[1:]) if len(cpus) > 1 else None
 
 
-def _client(pipe: Connection, port: int, paths: list[str], concurrency: int) -> None:
-    """A client process: open a WebSocket to each of ``paths`` when told to, report, hold them
-    until told to close."""
+def _client(pipe: Connection, spec: dict[str, Any]) -> None:
+    """A client process: open a WebSocket to each room of ``spec["plan"]`` when told to (``bench.
+    swarm``'s minimal client, a few tens of us of CPU where a ``websockets`` client took ~1,000),
+    report, hold them until told to close."""
+    import gc
+
     import uvloop
 
+    gc.disable()  # 10,000 clients of a process are long-lived: young collections would go over them
     _raise_soft_limit()
     cpus = _client_cpus()
     if cpus:
@@ -73,18 +78,17 @@ def _client(pipe: Connection, port: int, paths: list[str], concurrency: int) -> 
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = servers.Server(name="C", port=port, process=None, log_path=Path(os.devnull))  # type: ignore[arg-type]
-        recorder = loadgen.Recorder(parley=pipe.recv() == "parley")
+        worker = swarm.Worker(spec, [0], 0)
         pipe.send("ready")
         await loop.run_in_executor(None, pipe.recv)  # "go"
         start = time.monotonic()
-        plan: list[tuple[int, int | None]] = [(i, None) for i in range(len(paths))]
-        clients, failures, _ = await loadgen.open_clients(
-            server, paths.__getitem__, plan, recorder, concurrency=concurrency
-        )
-        pipe.send({"opened": len(clients), "failures": failures, "start": start, "end": time.monotonic()})
+        failures, _ = await worker.open()
+        pipe.send({"opened": len(worker.clients), "failures": failures, "start": start, "end": time.monotonic()})
         await loop.run_in_executor(None, pipe.recv)  # "close"
-        await loadgen.close_clients(clients)
+        for c in worker.clients:
+            c.closed = True
+            c.abort()
+        await asyncio.sleep(0.1)
         pipe.send("closed")
 
     uvloop.run(main())
@@ -99,38 +103,41 @@ def run_idle(
     concurrency: int = loadgen.CONNECT_CONCURRENCY,
     settle: float = 3.0,
     processes: int | None = None,
+    on_open_start: Callable[[], Any] | None = None,
+    on_open_end: Callable[[], Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Open ``connections`` idle clients (``per_room`` to a room) from several processes, on a
-    fresh ``server``: joins/s, server CPU per join, and server memory per connection. Blocking:
-    run it in a thread."""
+    fresh ``server``: joins/s, server CPU per join, and server memory per connection (``on_open_start``
+    and ``on_open_end`` are called around the opening: a profiler's window). Blocking: run it in a
+    thread."""
     wanted = connections
     connections = cap(connections)
     processes = processes or plan_processes(connections)
     tag = f"c{int(time.time() * 1000) % 10**9}"
-    paths = [target.room_path.format(room=f"{tag}r{i // per_room}") for i in range(connections)]
+    plan: list[tuple[str, int | None]] = [(f"{tag}r{i // per_room}", None) for i in range(connections)]
+    base = {"dialect": target.dialect, "port": server.port, "room_path": target.room_path}
     server_ps = server.ps
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > 1:
         server_ps.cpu_affinity([cpus[0]])  # the clients get the other cores
     # The first connection's one-offs (imports, the first queries) are not a join's cost.
-    warm_room = target.room_path.format(room=f"{tag}warm")
     ctx = multiprocessing.get_context("spawn")
     warm = ctx.Pipe()
-    warm_proc = ctx.Process(target=_client, args=(warm[1], server.port, [warm_room], 1), daemon=True)
+    warm_spec = {**base, "plan": [(f"{tag}warm", None)], "concurrency": 1}
+    warm_proc = ctx.Process(target=_client, args=(warm[1], warm_spec), daemon=True)
     warm_proc.start()
     pipes: list[Connection] = []
     procs = []
     per_proc = max(1, concurrency // processes)
     for k in range(processes):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_client, args=(child, server.port, paths[k::processes], per_proc), daemon=True)
+        spec = {**base, "plan": plan[k::processes], "concurrency": per_proc}
+        proc = ctx.Process(target=_client, args=(child, spec), daemon=True)
         proc.start()
         pipes.append(parent)
         procs.append(proc)
     try:
-        for pipe in [warm[0], *pipes]:
-            pipe.send("parley" if target.parley else "other")
         for pipe in [warm[0], *pipes]:
             pipe.recv()  # ready
         warm[0].send("go")
@@ -141,9 +148,13 @@ def run_idle(
         clients_ps = [psutil.Process(proc.pid) for proc in procs]
         clients_before = sum(servers.cpu_seconds(p) for p in clients_ps)
         log(f"    opening {connections} idle connections from {processes} processes, {per_proc} at a time each")
+        if on_open_start is not None:
+            on_open_start()
         for pipe in pipes:
             pipe.send("go")
         reports = [pipe.recv() for pipe in pipes]
+        if on_open_end is not None:
+            on_open_end()
         cpu_open = servers.cpu_seconds(server_ps) - cpu_before
         clients_cpu = sum(servers.cpu_seconds(p) for p in clients_ps) - clients_before
         ok = sum(r["opened"] for r in reports)

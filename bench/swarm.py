@@ -295,30 +295,38 @@ class Worker:
 
     # -- opening
     async def open(self) -> tuple[int, float]:
+        """Open the plan's clients in its order, ``concurrency`` at a time: that many openers take
+        the next of the plan in turn (not a task per client behind a semaphore, whose ``acquire``
+        looks at every waiter: O(clients) per client, ~300 us each at 10,000)."""
         spec, loop = self.spec, asyncio.get_running_loop()
-        gate = asyncio.Semaphore(spec["concurrency"])
         host = f"127.0.0.1:{spec['port']}"
+        plan = spec["plan"]
+        got: list[Client | None] = [None] * len(plan)
+        todo = iter(enumerate(plan))
         failures = 0
 
         async def one(room: str, sender: int | None) -> Client | None:
             nonlocal failures
             path = SOCKETIO_PATH if self.dialect == "socketio" else spec["room_path"].format(room=room)
-            async with gate:
-                try:
-                    _, client = await loop.create_connection(
-                        lambda: Client(self, host, path, room, sender), "127.0.0.1", spec["port"]
-                    )
-                    await asyncio.wait_for(client.opened, 60)
-                    if self.dialect == "tutorial":
-                        client.ready.set_result(None)
-                    await asyncio.wait_for(client.ready, 30)
-                except (OSError, TimeoutError, ConnectionError):
-                    failures += 1
-                    return None
-                return client
+            try:
+                _, client = await loop.create_connection(
+                    lambda: Client(self, host, path, room, sender), "127.0.0.1", spec["port"]
+                )
+                await asyncio.wait_for(client.opened, 60)
+                if self.dialect == "tutorial":
+                    client.ready.set_result(None)
+                await asyncio.wait_for(client.ready, 30)
+            except (OSError, TimeoutError, ConnectionError):
+                failures += 1
+                return None
+            return client
+
+        async def opener() -> None:
+            for i, (room, sender) in todo:
+                got[i] = await one(room, sender)
 
         start = time.perf_counter()
-        got = await asyncio.gather(*(one(room, sender) for room, sender in spec["plan"]))
+        await asyncio.gather(*(opener() for _ in range(max(1, min(spec["concurrency"], len(plan))))))
         self.clients = [c for c in got if c is not None]
         return failures, time.perf_counter() - start
 

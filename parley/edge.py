@@ -551,6 +551,43 @@ class _Writable:
                 self._waiters.remove(waiter)
 
 
+class _Cork:
+    """A connection's transport while its join is under way: the writes of one turn of the event
+    loop (the 101, then the native door's hello, history and first presence frames) are kept and
+    go to the socket in one write at the end of the turn (``flush``), not one system call and one
+    trip through the kernel's TCP stack each. Order is kept: anything else asked of the transport
+    (close, abort, its socket) flushes first, and once flushed the protocol has its own transport
+    back."""
+
+    __slots__ = ("_parts", "_protocol", "_transport")
+
+    def __init__(self, protocol: EdgeWebSocketProtocol) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+        self._parts: list[bytes] = []
+        protocol.transport = self  # type: ignore[assignment]  # the part of a transport uvicorn uses
+        protocol.loop.call_soon(self.flush)
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def flush(self) -> None:
+        protocol, transport = self._protocol, self._transport
+        current: Any = protocol.transport
+        if current is self:
+            protocol.transport = transport
+        parts, self._parts = self._parts, []
+        if parts and not transport.is_closing():
+            transport.write(b"".join(parts))
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._transport, name)
+
+
 class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, keeping less for an idle connection.
 
@@ -562,6 +599,8 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
     - So is the list of headers in the scope: Parley's doors read a handshake's headers (origin,
       cookie, token, client address) before they accept it and never after (``chat.consumers``),
       and every copy of the scope shares that one list.
+    - The accept corks the transport until the end of that turn of the event loop (``_Cork``): a
+      join's first frames go out with the 101 in one write.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -571,6 +610,8 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         accepting = not self.handshake_complete and message["type"] == "websocket.accept"
+        if accepting and not self.transport.is_closing():
+            _Cork(self)
         await super().send(message)
         if accepting and self.handshake_complete:
             self.request.headers.clear()

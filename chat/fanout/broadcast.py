@@ -170,6 +170,8 @@ class Hub:
                 state.ready.exception()  # mark retrieved: the joiners below re-raise it
                 raise
             state.ready.set_result(None)
+        elif state.ready.done():
+            state.ready.result()  # the room's first join failed: so does this one
         else:
             await asyncio.shield(state.ready)
         if public_only and state.private:

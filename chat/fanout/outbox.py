@@ -262,11 +262,10 @@ def _abort_unless_gone(protocol: WebSocketsSansIOProtocol) -> None:
 class _Direct:
     """Writes frames to a uvicorn sans-I/O WebSocket connection's transport, bypassing ASGI."""
 
-    __slots__ = ("_protocol", "_transport")
+    __slots__ = ("_protocol",)
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
-        self._transport = protocol.transport
 
     @classmethod
     def attach(cls, server_send: ASGISendCallable | None) -> _Direct | None:
@@ -291,7 +290,9 @@ class _Direct:
         await self._protocol.writable.wait()
 
     def write(self, text: str) -> None:
-        self._transport.write(wire_frame(text))
+        # The protocol's transport of the moment: during the join's turn of the event loop, the
+        # edge's cork (``parley.edge``), which sends the join's first frames in one write.
+        self._protocol.transport.write(wire_frame(text))
 
 
 _last_text: str | None = None
