@@ -37,6 +37,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
+from core import backends
 from search import index as search_index
 
 from .models import Event, Mention, Message
@@ -44,8 +45,7 @@ from .models import Event, Mention, Message
 Rows = list[tuple[Any, ...]]
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
+_pg = backends.postgresql
 
 
 def _in(column: str, values: Collection[Any], kind: str) -> tuple[str, list[Any]]:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from django.db import connection, transaction
 
+from core import backends
+
 from .tokens import index_lexemes
 
 TABLE = "search_searchdoc"
@@ -75,7 +77,7 @@ def values(sender: str, body: str, html: str, attachments: list[Any]) -> tuple[A
     insert on PostgreSQL writes new messages' rows with these, in the statement that inserts them
     (their ids are known only there)."""
     found = terms(body, attachments)
-    text = tsvector(found) if connection.vendor == "postgresql" else " ".join(found)
+    text = tsvector(found) if backends.postgresql() else " ".join(found)
     return (sender.casefold(), bool(attachments), has_link(html), text)
 
 
@@ -83,7 +85,7 @@ _COLUMNS = "message_id, room_id, sender, has_file, has_link"
 
 
 def _upsert_sql(count: int) -> str:
-    if connection.vendor == "postgresql":
+    if backends.postgresql():
         one, text = "(%s, %s, %s, %s, %s, %s::tsvector)", "doc"
     else:
         one, text = "(%s, %s, %s, %s, %s, %s)", "terms"
