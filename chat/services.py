@@ -452,7 +452,6 @@ class _Batch:
             last_ids={e.room_id: self.last_ids[e.room_id] for e in self.events},
             now=self.now,
             need_ids=bool(self.claims),
-            last=not (self.changed or self.released or self.claims or self.discarded or self.audit),
         )
         if self.changed:
             Message.objects.bulk_update(list(self.changed.values()), _STATE_FIELDS)
@@ -506,8 +505,8 @@ def _read(
 ) -> tuple[
     dict[int, int], dict[tuple[int, int | None], str | None], dict[tuple[int, str | None], tuple[int, str]], set[str]
 ]:
-    """Lock the rooms and read what checking the changes needs (``store.read``: one round trip on
-    PostgreSQL): the rooms' ``last_id`` by pk; the mutes in force on the accounts making the
+    """Lock the rooms and read what checking the changes needs (``store.read``, raw SQL): the
+    rooms' ``last_id`` by pk; the mutes in force on the accounts making the
     changes, (namespace id, user id) -> the end (ISO 8601) or None; the posts whose ``client_id`` is
     already stored in their room, (room pk, client_id) -> (id, frame); the skeletons of registered
     usernames among those of the guests' names (``accounts.skeleton``)."""

@@ -1,19 +1,24 @@
 """The SQL of ``services.apply_changes``: what a batch reads before it applies its changes, and
 what it inserts after. ``services`` decides what to read and what the changes make; this module
-only talks to the database, in as few round trips as it can.
+only talks to the database, in few statements, as raw SQL.
 
 Why (issue 19): one unbatched message cost nine round trips to PostgreSQL, and the ORM's query
 compilation was a large part of the server's CPU. On PostgreSQL, through psycopg on Django's own
-connection (in Django's transaction), a batch of new messages is two round trips: BEGIN and the
-reads; the insert and COMMIT (``_commit_with``).
+connection (in Django's transaction), a batch of new messages is BEGIN, its reads (one to three
+statements: the locks, and the mutes and stored ``client_id``s when it has signed-in senders or
+``client_id``s), one insert statement and the COMMIT.
+
+No pipeline: psycopg's pipeline mode sent the reads with the BEGIN and the COMMIT with the insert
+(one round trip each, ~160 us of CPU less per message in the store) but, under the soak's load on
+two processes, left the server waiting for the rest of a pipeline for 20-200 ms
+(``pg_stat_activity``: the INSERT active, waiting on ``ClientRead``) while the transaction held its
+rooms' locks: the quiet rooms' echo went from 6 / 8 ms (p50 / p99) to 90 / 220 ms. One statement
+at a time does not stall.
 
 - ``read``: the rooms' row locks (``SELECT ... FOR UPDATE``, in id order: two batches never
-  deadlock), the mutes, the stored ``client_id``s and the registered skeletons are sent at once, in
-  psycopg's pipeline mode, with the BEGIN. (Only the reads: in pipeline mode psycopg syncs to check
-  the transaction's state when Django turns autocommit off and on, a round trip each, so a pipeline
-  around the whole transaction, to send the insert with the COMMIT, costs more than it saves.)
-  Each is its own statement, so the ``client_id`` lookup runs after the locks are granted and sees
-  a batch that committed while this one waited (one statement would read from before the wait).
+  deadlock), then the mutes, the stored ``client_id``s and the registered skeletons. Each is its
+  own statement, so the ``client_id`` lookup runs after the locks are granted and sees a batch that
+  committed while this one waited (one statement would read from before the wait).
 - ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
   rows and the mentions, and moves the rooms' counters (``last_id``, under the lock ``read`` took).
   The rows travel as one JSON parameter (``jsonb_to_recordset``): its text is the same for any
@@ -57,19 +62,20 @@ def _in(column: str, values: Collection[Any], kind: str) -> tuple[str, list[Any]
 
 
 def _run(queries: Sequence[tuple[str, list[Any]]]) -> list[Rows]:
-    """Each query's rows. On PostgreSQL they are sent together (one round trip), as prepared
-    statements; they are logged like the ORM's when Django logs queries (DEBUG, tests)."""
+    """Each query's rows, in order; on PostgreSQL as prepared statements. They are logged like the
+    ORM's when Django logs queries (DEBUG, tests)."""
     if not _pg():
         return [_sqlite(sql, params).fetchall() for sql, params in queries]
     if connection.queries_logged:
         connection.queries_log.extend({"sql": sql, "time": "0.000"} for sql, _ in queries)
     pg = connection.connection
     with connection.wrap_database_errors:
-        with pg.pipeline():
-            cursors = [psycopg.Cursor(pg) for _ in queries]
-            for cursor, (sql, params) in zip(cursors, queries, strict=True):
-                cursor.execute(sql, params, prepare=settings.PARLEY_DB_PREPARE)
-        return [cursor.fetchall() for cursor in cursors]
+        cursor = psycopg.Cursor(pg)
+        found = []
+        for sql, params in queries:
+            cursor.execute(sql, params, prepare=settings.PARLEY_DB_PREPARE)
+            found.append(cursor.fetchall())
+        return found
 
 
 def read(
@@ -79,7 +85,7 @@ def read(
     client_ids: set[tuple[int, str]],
     skeletons: set[str],
 ) -> tuple[dict[int, int], Rows, dict[tuple[int, str | None], tuple[int, str]], set[str]]:
-    """Lock ``rooms`` (ids, sorted) for this transaction and read, in one round trip on PostgreSQL:
+    """Lock ``rooms`` (ids, sorted) for this transaction and read:
     their ``last_id`` by id; the mute rows (namespace id, user id, until) that may concern the
     (namespace, user) pairs ``mutes``; the stored posts of ``client_ids`` (room id, client_id) as
     (id, frame); which of ``skeletons`` are registered usernames'. A read with nothing to look for
@@ -126,13 +132,11 @@ def insert(
     last_ids: dict[int, int],
     now: datetime.datetime,
     need_ids: bool,
-    last: bool,
 ) -> None:
     """Insert the batch's new messages (as they are now: a later change of the batch may have
     edited or deleted one), its events and mentions, index its new messages that are not deleted,
     and set the rooms' ``last_id`` (and last activity) to ``last_ids``. ``need_ids``: set the new
-    messages' ``pk`` (an upload claimed by one needs it). ``last``: the transaction has nothing
-    more to do (see ``_commit_with``)."""
+    messages' ``pk`` (an upload claimed by one needs it)."""
     if not _pg():
         _insert_sqlite(new, events, now=now)
         if mentions:
@@ -154,12 +158,7 @@ def insert(
     pg = connection.connection
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(pg)
-        if last and _commit_with():
-            with pg.pipeline():  # the insert and the COMMIT in one round trip
-                cursor.execute(_INSERT, params, prepare=settings.PARLEY_DB_PREPARE)
-                pg.execute("COMMIT")
-        else:
-            cursor.execute(_INSERT, params, prepare=settings.PARLEY_DB_PREPARE)
+        cursor.execute(_INSERT, params, prepare=settings.PARLEY_DB_PREPARE)
         if need_ids:
             pks = {(room_id, seq): pk for pk, room_id, seq in cursor.fetchall()}
             for m in new:
@@ -185,15 +184,6 @@ _MESSAGE_COLUMNS = (
     "replies",
     "bot",
 )
-
-
-def _commit_with() -> bool:
-    """Whether ``insert``, the last statement of the batch's transaction, may send the COMMIT
-    with it: one round trip less per batch. Only in the outermost ``atomic`` block (an inner one is
-    a savepoint of someone else's transaction) that has not failed; Django's own COMMIT at the
-    block's end then finds the transaction already ended and sends nothing (psycopg's ``commit``
-    does nothing when idle), and its on-commit hooks still run."""
-    return len(connection.atomic_blocks) == 1 and not connection.needs_rollback
 
 
 def _search_row(m: Message) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""chat.store through services.apply_changes: the reads of a batch in one round trip and its insert
-in one statement (PostgreSQL), the same reads one by one and the ORM's inserts (SQLite). Each test
+"""chat.store through services.apply_changes: the reads of a batch and its insert in one statement
+(PostgreSQL), the same reads and a raw insert per table (SQLite). Each test
 checks what the batch stored, on both backends."""
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def test_a_post_with_an_upload_claims_it(django_user_model):
 
 
 def test_a_one_message_batch_reads_and_inserts_in_one_statement_each():
-    """The statements one message costs (PostgreSQL sends the reads together); the ORM is not used."""
+    """The statements one message costs: three reads and, on PostgreSQL, one insert; the ORM is not used."""
     room = services.room_get_or_create(address="r")
     with CaptureQueriesContext(connection) as captured:
         services.apply_changes([services.Post(room=room, sender="kim", body="x", client_id="c", user_id=None)])
@@ -198,7 +198,7 @@ def test_text_is_stored_exactly_as_sent():
 
 
 def test_a_batch_inside_someone_elses_transaction_is_rolled_back_with_it():
-    """The insert sends the COMMIT with it only when the batch's transaction is its own."""
+    """A batch stored inside someone else's transaction is undone with it, ids and counter too."""
     from django.db import transaction
 
     room = services.room_get_or_create(address="r")
