@@ -18,6 +18,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
 
 import chat.routing  # noqa: E402
 from accounts.tokens import user_for_token  # noqa: E402
@@ -34,6 +36,22 @@ log = logging.getLogger("parley.asgi")
 # and so far fewer full ones, while connections pile up (PARLEY_GC_THRESHOLD, docs/deployment.md).
 if settings.PARLEY_GC_THRESHOLD:
     gc.set_threshold(settings.PARLEY_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def _close_request_connections(**_: object) -> None:
+    """Called when an HTTP request ends, in the thread that ran its sync code: close that thread's
+    database connections. Django gives each request's sync code a thread of its own (a
+    ``ThreadSensitiveContext`` per request), so a persistent connection (``CONN_MAX_AGE``) opened
+    there is never used again, and it stayed open until the dead thread's objects were collected:
+    with ``PARLEY_GC_THRESHOLD`` that is rare, and a burst of page requests ran PostgreSQL out of
+    connections ("too many clients already": tests/e2e/test_bad_input.py). The database thread
+    (``chat.db``) and the read threads (``chat.reads``) keep theirs: no request ends on them."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
+request_finished.connect(_close_request_connections)
 
 
 @passes_on
