@@ -80,6 +80,14 @@ def test_a_repeated_client_id_in_one_batch_and_across_batches_stores_once():
     assert [(r.seq, r.created) for r in again] == [(2, True), (1, False)]  # type: ignore[union-attr]
     assert again[1].text == first[0].text  # type: ignore[union-attr]
     assert list(Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)) == ["one", "new"]
+    # Each (room, client_id) pair is looked up as a pair: "b" is stored in room, not in other.
+    third = services.apply_changes(
+        [
+            services.Post(room=other, sender="kim", body="b, other room", client_id="b"),
+            services.Post(room=room, sender="kim", body="b again", client_id="b"),
+        ]
+    )
+    assert [(r.seq, r.created) for r in third] == [(2, True), (2, False)]  # type: ignore[union-attr]
 
 
 def test_a_muted_user_is_refused_and_the_rest_of_the_batch_is_stored(django_user_model):
@@ -180,7 +188,8 @@ def test_a_one_message_batch_reads_and_inserts_in_one_statement_each():
         for q in captured.captured_queries
         if not q["sql"].startswith(("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"))
     ]
-    reads, writes = [q for q in sql if q.lstrip().startswith("SELECT")], [q for q in sql if "INSERT" in q]
+    reads = [q for q in sql if q.lstrip().startswith(("SELECT", "WITH k("))]
+    writes = [q for q in sql if "INSERT" in q]
     assert len(reads) == 3  # the room's lock, the client_id, the guest's name
     if connection.vendor == "postgresql":
         assert len(writes) == 1 and len(sql) == 4
