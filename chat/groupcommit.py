@@ -5,13 +5,6 @@ its change over and waits; the task takes everything waiting (up to MAX_BATCH), 
 transaction (``services.apply_changes``), publishes the new events (``events.publish``: one
 pipelined round trip, in id order), and only then wakes the senders. Alone, a change costs what it
 did before; under load, the per-transaction and per-round-trip costs are shared by the whole batch.
-
-A batch's publish overlaps the next batch's transaction: once a batch has committed, the task
-starts the next one and publishes the committed batch beside it (each publish after the one
-before, so events leave in commit order, which is id order in every room). At most one publish is
-in flight: a batch that commits while the one before it is still publishing waits for it. Under
-load this keeps the database busy while the event loop publishes and delivers: without it a batch
-waited for the previous batch's publish and for the loop turns around it (docs/performance.md, D).
 """
 
 from __future__ import annotations
@@ -24,7 +17,6 @@ from core import logs, metrics
 
 from . import db, services
 from .fanout import events
-from .protocol import ProtocolError
 
 log = logging.getLogger("parley.groupcommit")
 
@@ -53,19 +45,10 @@ class GroupCommit:
         return await future
 
     async def _run(self) -> None:
-        publishing: asyncio.Task[None] | None = None
         try:
-            while self._waiting or publishing is not None:
-                if not self._waiting:
-                    assert publishing is not None
-                    await publishing  # changes that come meanwhile are the next batch
-                    publishing = None
-                    continue
+            while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                committed = await self._commit(batch)
-                if publishing is not None:
-                    await publishing  # one publish in flight, in commit order
-                publishing = self.loop.create_task(self._publish(committed)) if committed else None
+                await self._commit(batch)
                 # A turn of the loop before the next batch, so the frames that arrived during this
                 # commit are read and join it: the database thread's answer takes no turn of its
                 # own, and without this D's batches were half as large (docs/performance.md).
@@ -73,10 +56,7 @@ class GroupCommit:
         finally:
             self._running = False
 
-    async def _commit(self, batch: list[Waiting]) -> list[tuple[Waiting, services.Outcome | ProtocolError]]:
-        """Apply ``batch`` in one transaction; return each waiting change with its result. A batch
-        the store failed is applied again one change at a time; a change that fails alone gets the
-        exception (and is not returned)."""
+    async def _commit(self, batch: list[Waiting]) -> None:
         changes = [change for change, _ in batch]
         try:
             results = await db.call(services.apply_changes, changes)
@@ -86,24 +66,22 @@ class GroupCommit:
                 _, future = batch[0]
                 if not future.done():
                     future.set_exception(exc)
-                return []
+                return
             # One bad change must not fail the others: store them one by one.
             log.warning("group commit of %d changes failed (%s); storing them one by one", len(batch), exc)
-            return [done for item in batch for done in await self._commit([item])]
+            for item in batch:
+                await self._commit([item])
+            return
         metrics.observe_batch(len(batch))
-        return list(zip(batch, results, strict=True))
-
-    async def _publish(self, committed: list[tuple[Waiting, services.Outcome | ProtocolError]]) -> None:
-        """Publish a committed batch's events, then wake its senders with their results."""
         # The commit time travels with the publish: the in-process bus delivers inside it (metrics.delivered).
-        token = metrics.COMMITTED_AT.set(time.time())
+        committed = metrics.COMMITTED_AT.set(time.time())
         try:
-            await events.publish([(c.room, r) for (c, _), r in committed if isinstance(r, services.Outcome)])
-        except Exception:  # stored is stored: the senders hear of it; others fill from the store
-            log.exception("publishing a committed batch of %d failed", len(committed))
+            await events.publish(
+                [(c.room, r) for c, r in zip(changes, results, strict=True) if isinstance(r, services.Outcome)]
+            )
         finally:
-            metrics.COMMITTED_AT.reset(token)
-        for (_, future), result in committed:
+            metrics.COMMITTED_AT.reset(committed)
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, services.Outcome):
