@@ -58,7 +58,7 @@ async def do_send_message(
         attachments=attachments,
         bot=who.bot,
     )
-    return await groupcommit.submit(post)
+    return await groupcommit.get_writer().submit(post)
 
 
 async def do_edit(
@@ -86,7 +86,7 @@ async def do_edit(
         html=await markup.render_async(text, mentions=mentions),
         attachments=attachments,
     )
-    return await groupcommit.submit(edit)
+    return await groupcommit.get_writer().submit(edit)
 
 
 async def do_delete(*, room: Room, who: Identity, target: int, moderator: bool) -> services.Outcome:
@@ -100,13 +100,13 @@ async def do_delete(*, room: Room, who: Identity, target: int, moderator: bool) 
         session_key=who.session_key,
         moderator=moderator,
     )
-    return await groupcommit.submit(delete)
+    return await groupcommit.get_writer().submit(delete)
 
 
 async def do_react(*, room: Room, who: Identity, target: int, emoji: str, add: bool) -> services.Outcome:
     """Add or remove ``who``'s ``emoji`` on message ``target`` (a repeat changes nothing)."""
     react = services.React(room=room, target=target, emoji=emoji, add=add, sender=who.name, user_id=who.user_id)
-    return await groupcommit.submit(react)
+    return await groupcommit.get_writer().submit(react)
 
 
 async def do_read(*, room: Room, who: Identity, up_to: int, origin: str = "") -> int:

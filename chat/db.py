@@ -1,12 +1,9 @@
 """Database calls from async code: on the process's one database thread, whichever door they came from.
 
-Every write of a process (joins, the group commit, read cursors, tokens) runs on one thread (lane
-0), in order, with its one persistent connection; history pages have their own threads (``reads``).
-One thread keeps SQLite's one writer at a time without waiting on its lock, and keeps a process's
-changes in the order they were asked for (a join before the message it allows). On PostgreSQL the
-group commit has more lanes (``PARLEY_DB_WRITERS``, ``groupcommit``): a thread and a connection
-each, so one lane's transaction runs while another's waits on the database; a room always goes to
-the same lane, so its changes stay in order.
+Every write of a process (joins, the group commit, read cursors, tokens) runs on one thread, in
+order, with its one persistent connection; history pages have their own threads (``reads``). One
+thread keeps SQLite's one writer at a time without waiting on its lock, and keeps a process's
+changes in the order they were asked for (a join before the message it allows).
 
 The thread is Parley's own, not asgiref's: ``database_sync_to_async`` costs, per call, an
 executor's future, the asyncio future wrapping it and a shield's around that, a thread-sensitive
@@ -57,9 +54,9 @@ HAND_BACK_EVERY = 16
 class Thread:
     """The database thread: a ``SimpleQueue`` of calls and the thread that runs them in order."""
 
-    def __init__(self, name: str = "parley-db") -> None:
+    def __init__(self) -> None:
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="parley-db", daemon=True)
         self._thread.start()
 
     def submit(self, call: _Call) -> None:
@@ -73,10 +70,7 @@ class Thread:
         this returns)."""
         self._calls.put(None)
         if wait:
-            self.join()
-
-    def join(self) -> None:
-        self._thread.join()
+            self._thread.join()
 
     def _serve(self) -> None:
         done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
@@ -120,51 +114,42 @@ def _resolve(results: list[_Done]) -> None:
             future.set_exception(value)
 
 
-_threads: dict[int, Thread] = {}  # by lane
+_thread: Thread | None = None
 _lock = threading.Lock()
 
 
-def _get(lane: int) -> Thread:
-    thread = _threads.get(lane)
-    if thread is None:
+def _get() -> Thread:
+    global _thread
+    if _thread is None:
         with _lock:
-            thread = _threads.get(lane)
-            if thread is None:
-                thread = _threads[lane] = Thread(f"parley-db-{lane}" if lane else "parley-db")
-    return thread
-
-
-def call_soon_on(lane: int, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
-    """Queue the sync ``func`` on database thread ``lane`` now; its result (or exception) comes in
-    the future. The call is in the queue when this returns: a lane runs its calls in the order of this."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[R] = loop.create_future()
-    _get(lane).submit((loop, future, contextvars.copy_context(), func, args, kwargs))
-    return future
+            if _thread is None:
+                _thread = Thread()
+    return _thread
 
 
 def call_soon(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
-    """``call_soon_on`` the process's database thread (lane 0)."""
-    return call_soon_on(0, func, *args, **kwargs)
+    """Queue the sync ``func`` on the database thread now; its result (or exception) comes in the
+    future. The call is in the queue when this returns: calls are run in the order of this."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+    _get().submit((loop, future, contextvars.copy_context(), func, args, kwargs))
+    return future
 
 
 async def call(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Run the sync ``func`` on the process's database thread, after every call queued before it;
     old connections are closed around it (as ``database_sync_to_async`` does)."""
-    return await call_soon_on(0, func, *args, **kwargs)
+    return await call_soon(func, *args, **kwargs)
 
 
 def close(*, wait: bool = True) -> None:
-    """Stop the database threads after what is queued, closing their connections; the next call
-    starts a new one. The test suite waits for it between tests (an open connection keeps PostgreSQL from
+    """Stop the database thread after what is queued, closing its connection; the next call starts
+    a new one. The test suite waits for it between tests (an open connection keeps PostgreSQL from
     dropping the test database): from async code, through a thread. A server shutting down does not
     wait (a call stuck on a database that went away must not hold the shutdown; the process's end
     closes the connection too)."""
+    global _thread
     with _lock:
-        threads = list(_threads.values())
-        _threads.clear()
-    for thread in threads:
-        thread.stop(wait=False)
-    if wait:
-        for thread in threads:
-            thread.join()
+        thread, _thread = _thread, None
+    if thread is not None:
+        thread.stop(wait=wait)

@@ -5,11 +5,6 @@ its change over and waits; the task takes everything waiting (up to MAX_BATCH), 
 transaction (``services.apply_changes``), publishes the new events (``events.publish``: one
 pipelined round trip, in id order), and only then wakes the senders. Alone, a change costs what it
 did before; under load, the per-transaction and per-round-trip costs are shared by the whole batch.
-
-On PostgreSQL there are ``PARLEY_DB_WRITERS`` such tasks (lanes), each with a database thread and
-connection of its own (``db.call_soon_on``): a room's changes always go to the lane of its id, so
-they are stored and published in order, while another lane's transaction runs beside it (rooms of
-different lanes never wait for each other's locks). SQLite has one writer: one lane.
 """
 
 from __future__ import annotations
@@ -18,9 +13,7 @@ import asyncio
 import logging
 import time
 
-from django.conf import settings
-
-from core import backends, logs, metrics
+from core import logs, metrics
 
 from . import db, services
 from .fanout import events
@@ -36,9 +29,8 @@ Waiting = tuple[services.Change, asyncio.Future[services.Outcome]]
 
 
 class GroupCommit:
-    def __init__(self, lane: int = 0) -> None:
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.lane = lane
         self._waiting: list[Waiting] = []
         self._running = False
 
@@ -67,7 +59,7 @@ class GroupCommit:
     async def _commit(self, batch: list[Waiting]) -> None:
         changes = [change for change, _ in batch]
         try:
-            results = await db.call_soon_on(self.lane, services.apply_changes, changes)
+            results = await db.call(services.apply_changes, changes)
         except Exception as exc:
             if len(batch) == 1:
                 metrics.backend_error(exc)
@@ -98,23 +90,12 @@ class GroupCommit:
                 future.set_exception(result)
 
 
-_writers: list[GroupCommit] = []
+_writer: GroupCommit | None = None
 
 
-def lanes() -> int:
-    """The group commit's lanes: ``PARLEY_DB_WRITERS`` on PostgreSQL, one on SQLite."""
-    return max(1, settings.PARLEY_DB_WRITERS) if backends.postgresql() else 1
-
-
-def get_writers() -> list[GroupCommit]:
-    """The group commits (one per lane) of the running event loop."""
-    global _writers
-    if not _writers or _writers[0].loop is not asyncio.get_running_loop():
-        _writers = [GroupCommit(lane) for lane in range(lanes())]
-    return _writers
-
-
-async def submit(change: services.Change) -> services.Outcome:
-    """Store and publish ``change`` in the lane of its room (``GroupCommit.submit``)."""
-    writers = get_writers()
-    return await writers[change.room.pk % len(writers)].submit(change)
+def get_writer() -> GroupCommit:
+    """The group commit of the running event loop."""
+    global _writer
+    if _writer is None or _writer.loop is not asyncio.get_running_loop():
+        _writer = GroupCommit()
+    return _writer

@@ -206,10 +206,6 @@ elif os.environ.get("PARLEY_TEST_DATABASE"):
 # connection. Off behind a pooler in transaction mode that cannot keep them (PgBouncer before 1.22,
 # or with max_prepared_statements = 0).
 PARLEY_DB_PREPARE = env_bool("PARLEY_DB_PREPARE", True)
-# The group commit's lanes on PostgreSQL: transactions of messages a process runs at once, each on
-# a database thread and connection of its own; a room always in the same lane (chat/groupcommit.py).
-# SQLite has one writer: always one lane there.
-PARLEY_DB_WRITERS = env_int("PARLEY_DB_WRITERS", 2, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Fan-out and channel layer -------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""chat.db: the database threads (every write of a process, in order, on one thread and connection;
-the group commit's lanes on PostgreSQL) and the group commit on them."""
+"""chat.db: the database thread (every write of a process, in order, on one thread and connection)
+and the group commit on it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 from django.db.utils import InterfaceError
 
 from chat import db, groupcommit, services
-from chat.models import Message, Room
+from chat.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ async def test_group_commit_batches_store_in_the_order_of_submission():
     count = groupcommit.MAX_BATCH + 44
     outcomes = await asyncio.gather(
         *(
-            groupcommit.submit(services.Post(room=room, sender="kim", body=str(n), client_id=f"c{n}"))
+            groupcommit.get_writer().submit(services.Post(room=room, sender="kim", body=str(n), client_id=f"c{n}"))
             for n in range(count)
         )
     )
@@ -77,8 +77,8 @@ async def test_a_batch_that_fails_fails_only_its_senders():
     await db.call(lambda: type(gone).objects.filter(pk=gone.pk).delete())
     room = await db.call(services.room_get_or_create, address="here")
     with pytest.raises(Exception):  # noqa: B017 - whichever the store raises for a missing room
-        await groupcommit.submit(services.Post(room=gone, sender="kim", body="lost"))
-    stored = await groupcommit.submit(services.Post(room=room, sender="kim", body="kept"))
+        await groupcommit.get_writer().submit(services.Post(room=gone, sender="kim", body="lost"))
+    stored = await groupcommit.get_writer().submit(services.Post(room=room, sender="kim", body="kept"))
     assert stored.created and stored.seq == 1
 
 
@@ -105,7 +105,7 @@ async def test_after_its_connection_dies_the_thread_fails_one_call_then_connects
         await db.call(backend_pid)
     assert await db.call(backend_pid) != pid
     room = await db.call(services.room_get_or_create, address="after")
-    assert (await groupcommit.submit(services.Post(room=room, sender="kim", body="x"))).seq == 1
+    assert (await groupcommit.get_writer().submit(services.Post(room=room, sender="kim", body="x"))).seq == 1
 
 
 async def test_close_runs_what_is_queued_closes_the_connection_and_a_new_thread_takes_over():
@@ -161,36 +161,3 @@ async def test_a_busy_thread_hands_results_back_without_waiting_for_its_queue_to
         gate.set()
     assert await blocked is True
     assert await asyncio.gather(*quick) == list(range(db.HAND_BACK_EVERY))
-
-
-@pytest.mark.scaled_only
-async def test_a_room_locked_in_one_lane_does_not_hold_up_the_other_lane(settings):
-    """PostgreSQL, two lanes: while a room of lane 0 is locked by another transaction, a message to a
-    room of lane 1 is stored; the locked room's message is stored once the lock goes, with its id."""
-    settings.PARLEY_DB_WRITERS = 2
-    assert groupcommit.lanes() == 2
-    rooms = [await db.call(services.room_get_or_create, address=f"lane-{n}") for n in range(4)]
-    locked = next(r for r in rooms if r.pk % 2 == 0)
-    free = next(r for r in rooms if r.pk % 2 == 1)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another connection takes the room's row lock, as a long transaction would
-        from django.db import transaction
-
-        with transaction.atomic():
-            Room.objects.select_for_update().get(pk=locked.pk)
-            holding.set()
-            release.wait(10)
-        connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert await asyncio.to_thread(holding.wait, 10)
-        waiting = asyncio.ensure_future(groupcommit.submit(services.Post(room=locked, sender="kim", body="waits")))
-        stored = await asyncio.wait_for(groupcommit.submit(services.Post(room=free, sender="kim", body="goes")), 5)
-        assert (stored.seq, waiting.done()) == (1, False)
-    finally:
-        release.set()
-        await asyncio.to_thread(holder.join)
-    assert (await asyncio.wait_for(waiting, 5)).seq == 1

@@ -163,13 +163,14 @@ async def test_in_one_batch_only_the_guest_under_a_registered_name_is_refused(ro
     """Several drafts in one group commit: the refused one gets forbidden, the others are stored."""
     await register("alice2")
     r = await database_sync_to_async(services.room_get_or_create)(address=room)
+    writer = groupcommit.get_writer()
     drafts = [
         services.Post(room=r, sender="bob", body="1", client_id="b1"),
         services.Post(room=r, sender="alice2", body="2", client_id="a1"),
         services.Post(room=r, sender="carol", body="3", client_id="c1"),
         services.Post(room=r, sender="alice2", body="4", user_id=None, client_id="a2"),
     ]
-    results = await asyncio.gather(*(groupcommit.submit(d) for d in drafts), return_exceptions=True)
+    results = await asyncio.gather(*(writer.submit(d) for d in drafts), return_exceptions=True)
     assert [r.created if isinstance(r, services.Outcome) else r.code for r in results] == [
         True,
         ErrorCode.FORBIDDEN,
