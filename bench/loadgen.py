@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from . import servers
-from .stats import lost_deliveries, make_tag, parse_tag, percentile
+from .stats import count_delivery, lost_deliveries, make_tag, percentile
 
 PARLEY_MESSAGE_PREFIX = '{"type":"message"'
 PARLEY_ERROR_PREFIX = '{"type":"error"'
@@ -89,28 +89,7 @@ class Recorder:
             if self.attach is not None and not raw.endswith(NO_ATTACHMENTS):
                 self.with_attachment += 1
             raw = raw[:at] + "}"
-        text = orjson.loads(raw)["message"]
-        now = time.monotonic_ns()
-        try:
-            sender, n, sent_ns = parse_tag(text)
-        except ValueError:
-            return
-        self.deliveries += 1
-        if self.measuring:
-            latency = now - sent_ns
-            self.latencies_ns.append(latency)
-            span = self.first_last.get((sender, n))
-            if span is None:
-                self.first_last[sender, n] = [latency, latency]
-            elif latency > span[1]:
-                span[1] = latency
-        if n <= client.last.get(sender, -1):
-            self.disorder += 1
-            return
-        client.last[sender] = n
-        client.got[sender] = client.got.get(sender, 0) + 1
-        if sender == client.sender_id and client.echo is not None:
-            client.echo.release()
+        count_delivery(self, client, orjson.loads(raw)["message"], self.latencies_ns)
 
     def on_error(self, client: Client, raw: str) -> None:
         """A refused message: counted by code; its sender sends the next one (it gets no echo)."""

@@ -14,6 +14,8 @@ import sys
 import socketio
 import uvicorn
 
+from .baseline.serve import uvicorn_options
+
 # redis-py's pool holds 100 connections by default and raises beyond them; python-socketio then drops
 # its client and makes a new one (a new pool) on every failed publish, so B's 200 senders at once cost
 # it 250 us per delivery, mostly in making connections. Its peer is set up as a deployment would be:
@@ -55,17 +57,7 @@ async def disconnect(sid: str, reason: str) -> None:
 
 
 def main() -> int:
-    uvicorn.run(
-        app,
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8005")),
-        ws="websockets-sansio",
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
-        lifespan="off",
-        log_level=os.environ.get("PARLEY_SERVER_LOG_LEVEL", "warning"),
-        access_log=False,
-    )
+    uvicorn.run("bench.sio:app", **uvicorn_options(8005))  # an import string: WORKERS works too
     return 0
 
 

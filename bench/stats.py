@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableSequence, Sequence
+from typing import Protocol
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -51,6 +54,51 @@ def parse_tag(text: str) -> tuple[int, int, int]:
     not make."""
     sender, n, sent_ns, _ = text.split(TAG_SEP, 3)
     return int(sender), int(n), int(sent_ns)
+
+
+class Tally(Protocol):
+    """What a load generator counts over all its clients (``loadgen.Recorder``, ``swarm``'s worker)."""
+
+    deliveries: int
+    measuring: bool
+    disorder: int
+    first_last: dict[tuple[int, int], list[int]]  # (sender, n) -> [first, last] latency in ns
+
+
+class Receiver(Protocol):
+    """One client as the count sees it."""
+
+    sender_id: int | None
+    got: dict[int, int]  # sender id -> messages received in order
+    last: dict[int, int]  # sender id -> last message number received
+    echo: asyncio.Semaphore | None
+
+
+def count_delivery(tally: Tally, client: Receiver, text: str, latencies: MutableSequence[int]) -> None:
+    """Count one delivered message's ``text`` (tagged by ``make_tag``; other texts are not ours):
+    its latency while measuring, its first and last delivery, whether it came out of order, and
+    free its sender's window when it is the sender's own echo."""
+    now = time.monotonic_ns()
+    try:
+        sender, n, sent_ns = parse_tag(text)
+    except ValueError:
+        return
+    tally.deliveries += 1
+    if tally.measuring:
+        latency = now - sent_ns
+        latencies.append(latency)
+        span = tally.first_last.get((sender, n))
+        if span is None:
+            tally.first_last[sender, n] = [latency, latency]
+        elif latency > span[1]:
+            span[1] = latency
+    if n <= client.last.get(sender, -1):
+        tally.disorder += 1
+        return
+    client.last[sender] = n
+    client.got[sender] = client.got.get(sender, 0) + 1
+    if sender == client.sender_id and client.echo is not None:
+        client.echo.release()
 
 
 def summarize_collapsed(lines: Iterable[str], top: int = 25) -> dict[str, list[tuple[str, float]]]:

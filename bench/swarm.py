@@ -41,7 +41,7 @@ import uvloop
 
 from . import servers
 from .loadgen import CONNECT_CONCURRENCY, ECHO_TIMEOUT, MESSAGE_PAD, RICH, Snapshot, window_metrics
-from .stats import lost_deliveries, make_tag, parse_tag, percentile
+from .stats import count_delivery, lost_deliveries, make_tag, percentile
 
 DEFAULT_PROCS = 2
 SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -237,28 +237,8 @@ class Worker:
             client.echo.release()
 
     def on_delivery(self, client: Client, text: str) -> None:
-        now = time.monotonic_ns()
-        try:
-            sender, n, sent_ns = parse_tag(text)
-        except ValueError:
-            return
-        self.deliveries += 1
+        count_delivery(self, client, text, self.latencies)
         self.counters[self.index] = self.deliveries
-        if self.measuring:
-            latency = now - sent_ns
-            self.latencies.append(latency)
-            span = self.first_last.get((sender, n))
-            if span is None:
-                self.first_last[sender, n] = [latency, latency]
-            elif latency > span[1]:
-                span[1] = latency
-        if n <= client.last.get(sender, -1):
-            self.disorder += 1
-            return
-        client.last[sender] = n
-        client.got[sender] = client.got.get(sender, 0) + 1
-        if sender == client.sender_id and client.echo is not None:
-            client.echo.release()
 
     # -- sending
     def encode(self, sender: int, n: int) -> str:
