@@ -116,7 +116,7 @@ def _stored_posts(client_ids: set[tuple[int, str]]) -> tuple[str, list[Any]]:
     """The stored posts of these (room id, ``client_id``) pairs, each looked up by its pair: one
     descent of the (room, client_id) index per pair. (``room_id = ANY(rooms) AND client_id =
     ANY(ids)`` made PostgreSQL 15 descend it for every room times every id: 2,209 descents for a
-    batch of 47 rooms, two thirds of its CPU per message in D, and more as the table grew.)"""
+    batch of 47 rooms, about half of its CPU per message in D, and more as the table grew.)"""
     pairs = sorted(client_ids)
     join = (
         "JOIN chat_message m ON m.room_id = k.room_id AND m.client_id = k.client_id "
