@@ -70,8 +70,8 @@ expected-statuses = {positive}
 
 # ST302 (a resource just created answers 404) is off: its one failure at this seed is the API
 # being right. Its HAR report (--report har) shows the sequence: POST .../rooms/<private>/members
-# {user} 201, then DELETE /ns/<ns>/members/{user} 204 (the user leaves the namespace, and with it
-# its private rooms: chat.namespaces.member_remove), then DELETE .../rooms/<private>/members/{user}
+# <user> 201, then DELETE /ns/<ns>/members/<user> 204 (the user leaves the namespace, and with it
+# its private rooms: chat.namespaces.member_remove), then DELETE .../rooms/<private>/members/<user>
 # 404. ST302 took the 404 for a resource that was never there; the step between removed it.
 [checks.ensure_resource_availability]
 enabled = false
