@@ -176,15 +176,16 @@ def apply_changes(changes: list[Change]) -> list[Outcome | ProtocolError]:
                         until=until,
                     )
                 if isinstance(change, Post):
-                    if change.client_id is not None and (change.room.pk, change.client_id) in seen:
-                        seq, text = seen[(change.room.pk, change.client_id)]
+                    key = (change.room.pk, change.client_id)
+                    if change.client_id is not None and key in seen:
+                        seq, text = seen[key]
                         results.append(Outcome(text=text, seq=seq, message=True))
                         continue
                     if taken and change.user_id is None and not taken.isdisjoint(skeletons(change.sender)):
                         raise _name_taken(change.sender)
                     outcome = batch.post(change)
                     if change.client_id is not None:
-                        seen[(change.room.pk, change.client_id)] = (outcome.seq, outcome.text or "")
+                        seen[key] = (outcome.seq, outcome.text or "")
                     results.append(outcome)
                 elif isinstance(change, Edit):
                     results.append(batch.edit(change))
