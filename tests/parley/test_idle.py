@@ -10,6 +10,7 @@ import pytest
 import uvicorn
 from asgiref.compatibility import guarantee_single_callable, is_double_callable
 from websockets.asyncio.client import connect
+from websockets.http11 import Request
 
 from parley import asgi
 from parley.edge import EdgeWebSocketProtocol, _Inbox, _Writable
@@ -150,3 +151,110 @@ async def test_a_native_door_joins_and_chats_through_the_edge_protocol():
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
+
+
+async def _handshakes_through(http: str, requests: list[bytes]) -> tuple[list[dict], list[bytes]]:
+    """Serve an application that records each WebSocket scope, accepts with the first subprotocol
+    asked for and echoes one frame, through uvicorn with ``http`` and Parley's WebSocket protocol;
+    send each raw request (and a masked frame "hi" after it) and return the scopes and the replies."""
+    scopes: list[dict] = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "websocket":
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        scopes.append(
+            {k: v for k, v in scope.items() if k not in ("client", "server", "state")}
+            | {
+                "headers": list(scope["headers"]),
+                "server": (scope["server"][0], scope["server"][1] == port),
+                "client": (scope["client"][0], scope["client"][1] > 0),
+            }
+        )
+        await send({"type": "websocket.accept", "subprotocol": (scope["subprotocols"] or [None])[0]})
+        event = await receive()
+        if event["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": event["text"] + "!"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, port=port, http=http, ws="parley.edge:EdgeWebSocketProtocol", lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    replies = []
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+                await asyncio.sleep(0.02)
+        for request in requests:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) if b"upgrade" in request.lower() else b""
+            if head.startswith(b"HTTP/1.1 101"):
+                writer.write(bytes([0x81, 0x82, 1, 2, 3, 4, ord("h") ^ 1, ord("i") ^ 2]))  # "hi", masked
+                head += await asyncio.wait_for(reader.readexactly(5), 5)  # 0x81, 3, "hi!"
+            replies.append(head)
+            writer.close()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+    return scopes, replies
+
+
+def _upgrade(path: str, *extra: str) -> bytes:
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def test_the_http_protocol_hands_its_parsed_upgrade_over_as_uvicorn_would(monkeypatch):
+    """``EdgeHttpProtocol`` gives ``EdgeWebSocketProtocol`` the request it parsed (no second parse
+    by the websockets library): the application sees the scope uvicorn's own hand-over gives it
+    (path decoded, query, subprotocols, every header with its repeats, a Latin-1 value), and the
+    connection answers the same bytes: 101 with the same accept key and subprotocol, then frames."""
+    requests = [
+        _upgrade(
+            "/ws/rooms/caf%C3%A9/?after=3&name=kim",
+            "Sec-WebSocket-Protocol: chat, parley",
+            "Origin: http://example.test",
+            "X-Repeated: one",
+            "X-Repeated: two",
+            "X-Latin: caf\xe9",
+        ),
+        _upgrade("/plain"),
+    ]
+    parsed = []
+    parse = Request.parse.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, *args, **kwargs):  # websockets starts a parser with every connection: count those that end
+        request = yield from parse(cls, *args, **kwargs)
+        parsed.append(request.path)
+        return request
+
+    monkeypatch.setattr(Request, "parse", classmethod(counted))
+    ours, our_replies = await _handshakes_through("parley.edge:EdgeHttpProtocol", requests)
+    assert parsed == []  # parsed once, by httptools
+    theirs, their_replies = await _handshakes_through("httptools", requests)
+    assert parsed == ["/ws/rooms/caf%C3%A9/?after=3&name=kim", "/plain"]  # uvicorn's own: written out, parsed again
+    assert len(ours) == 2 and ours == theirs
+    assert ours[0]["path"] == "/ws/rooms/café/" and ours[0]["query_string"] == b"after=3&name=kim"
+    assert ours[0]["subprotocols"] == ["chat", "parley"]
+    assert (b"x-latin", "café".encode("latin-1")) in ours[0]["headers"]
+    assert [v for k, v in ours[0]["headers"] if k == b"x-repeated"] == [b"one", b"two"]
+
+    def without_date(reply: bytes) -> bytes:
+        return b"\r\n".join(line for line in reply.split(b"\r\n") if not line.lower().startswith(b"date:"))
+
+    assert [without_date(r) for r in our_replies] == [without_date(r) for r in their_replies]
+    assert our_replies[0].startswith(b"HTTP/1.1 101")
+    assert b"sec-websocket-protocol: chat" in our_replies[0].lower()
+    assert b"s3pplmbitxaq9kygzzhzrbk+xoo=" in our_replies[0].lower()  # RFC 6455's example key
+    assert our_replies[0].endswith(b"\x81\x03hi!")
