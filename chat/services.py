@@ -256,7 +256,7 @@ class _Batch:
         self.released: set[int] = set()  # uploads no message uses any more (an edit dropped them)
         self.discarded: list[int] = []  # uploads of deleted messages: removed, their files too
         self.now = timezone.now()
-        self.events: list[Event] = []
+        self.events: list[store.NewEvent] = []
         self.new: list[Message] = []
         self.changed: dict[int, Message] = {}  # by pk: stored messages this batch changed
         self.mentions: list[Mention] = []
@@ -266,7 +266,7 @@ class _Batch:
     def _event(self, room: Room, kind: str, frame: Any) -> tuple[int, str]:
         seq = frame["id"]
         text = protocol.encode(frame)
-        self.events.append(Event(room_id=room.pk, seq=seq, kind=kind, frame=text))
+        self.events.append(store.NewEvent(room.pk, seq, kind, text))
         return seq, text
 
     def _next(self, room: Room) -> int:
@@ -290,21 +290,7 @@ class _Batch:
             self._changed(parent)
         attachments = self._claimable(post.room, post.user_id, post.attachments)
         seq = self._next(post.room)
-        message = Message(
-            room_id=post.room.pk,
-            seq=seq,
-            sender=post.sender,
-            user_id=post.user_id,
-            session_key=post.session_key,
-            body=post.body,
-            html=post.html,
-            attachments=attachments,
-            client_id=post.client_id,
-            created_at=self.now,
-            reply_to=post.reply_to,
-            mentions=list(post.mentions),
-            bot=post.bot,
-        )
+        message = _new_message(post, seq=seq, attachments=attachments, now=self.now)
         self.new.append(message)
         self.messages[(post.room.pk, seq)] = message
         self.searched[id(message)] = message
@@ -473,6 +459,34 @@ class _Batch:
 
 
 _STATE_FIELDS = ["body", "html", "attachments", "edited", "deleted", "reactions", "replies"]
+
+
+def _new_message(post: Post, *, seq: int, attachments: list[Any], now: datetime.datetime) -> Message:
+    """The message ``post`` makes, not stored yet (the insert sets its id). Made from its columns in
+    the model's order (``from_db`` hands them to ``__init__`` by position; a test checks the order):
+    ``Model.__init__`` with keywords loops over every field for each one given, 9.6 us a message
+    against 3.7, and one is made for every message stored."""
+    columns: dict[str, Any] = {
+        "id": None,
+        "room_id": post.room.pk,
+        "seq": seq,
+        "sender": post.sender,
+        "user_id": post.user_id,
+        "session_key": post.session_key,
+        "body": post.body,
+        "html": post.html,
+        "attachments": attachments,
+        "client_id": post.client_id,
+        "created_at": now,
+        "reply_to": post.reply_to,
+        "mentions": list(post.mentions),
+        "edited": False,
+        "deleted": False,
+        "reactions": {},
+        "replies": 0,
+        "bot": post.bot,
+    }
+    return Message.from_db(None, list(columns), list(columns.values()))
 
 
 def _is_author(message: Message, *, user_id: int | None, session_key: str | None) -> bool:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -45,9 +45,19 @@ from django.db import connection
 from core import backends
 from search import index as search_index
 
-from .models import Event, Mention, Message
+from .models import Mention, Message
 
 Rows = list[tuple[Any, ...]]
+
+
+class NewEvent(NamedTuple):
+    """An event to insert (a row of ``chat_event``): a tuple, not a model, as one is made for every
+    change stored (``Event``'s ``__init__`` cost 4.2 us; nothing reads it back as a model)."""
+
+    room_id: int
+    seq: int
+    kind: str
+    frame: str
 
 
 _pg = backends.postgresql
@@ -140,7 +150,7 @@ def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
 def insert(
     *,
     new: list[Message],
-    events: list[Event],
+    events: list[NewEvent],
     mentions: list[Mention],
     last_ids: dict[int, int],
     now: datetime.datetime,
@@ -161,7 +171,7 @@ def insert(
     batch = {
         "rooms": [{"id": pk, "last_id": last_id} for pk, last_id in last_ids.items()],
         "messages": [{name: getattr(m, name) for name in _MESSAGE_COLUMNS} for m in new],
-        "events": [{"room_id": e.room_id, "seq": e.seq, "kind": e.kind, "frame": e.frame} for e in events],
+        "events": [e._asdict() for e in events],
         "mentions": [{"user_id": n.user_id, "room_id": n.room_id, "seq": n.seq} for n in mentions],
         "search": [_search_row(m) for m in live],
     }
@@ -257,7 +267,7 @@ def _sqlite(sql: str, params: Sequence[Any]) -> Any:
         return connection.connection.execute(sql.replace("%s", "?"), params)
 
 
-def _insert_sqlite(new: list[Message], events: list[Event], *, now: datetime.datetime) -> None:
+def _insert_sqlite(new: list[Message], events: list[NewEvent], *, now: datetime.datetime) -> None:
     """The new messages (their ``pk`` set) and the events: a multi-row INSERT each, SQL written
     here rather than compiled by the ORM's ``bulk_create`` (a tenth of SQLite's Q profile)."""
     created_at = connection.ops.adapt_datetimefield_value(now)
@@ -274,7 +284,7 @@ def _insert_sqlite(new: list[Message], events: list[Event], *, now: datetime.dat
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(events))
     _sqlite(
         f"INSERT INTO chat_event (room_id, seq, kind, frame) VALUES {rows}",
-        [value for e in events for value in (e.room_id, e.seq, e.kind, e.frame)],
+        [value for e in events for value in e],
     )
 
 

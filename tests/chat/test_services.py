@@ -7,6 +7,7 @@ import threading
 import orjson
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from chat import services
 from chat.models import Message, Room
@@ -217,3 +218,22 @@ def test_vendor_is_the_configured_one():
 
     expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     assert connection.vendor == expected
+
+
+def test_a_new_message_is_made_with_each_column_in_its_place():
+    """``services._new_message`` gives the model its columns by position (``from_db``): each value
+    must land in its own field, with the defaults of a message just posted."""
+    room = services.room_get_or_create(address="columns")
+    now = timezone.now()
+    post = services.Post(
+        room=room, sender="kim", body="body", user_id=7, client_id="c9", session_key="sk", reply_to=3,
+        mentions=("lee",), html="<p>body</p>", bot=True,
+    )  # fmt: skip
+    message = services._new_message(post, seq=11, attachments=[{"id": 5}], now=now)
+    expected = {
+        "id": None, "room_id": room.pk, "seq": 11, "sender": "kim", "user_id": 7, "session_key": "sk",
+        "body": "body", "html": "<p>body</p>", "attachments": [{"id": 5}], "client_id": "c9", "created_at": now,
+        "reply_to": 3, "mentions": ["lee"], "edited": False, "deleted": False, "reactions": {}, "replies": 0,
+        "bot": True,
+    }  # fmt: skip
+    assert {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields} == expected
