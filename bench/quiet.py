@@ -97,6 +97,7 @@ async def run_quiet(
         deliveries_before = recorder.deliveries
         wal_before = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
         cpu_before, backend_before = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        loop_before = servers.loop_cpu_seconds(server_ps)
         machine_before, me_before = _busy_seconds(), _own_seconds()
         listeners_before = servers.cpu_seconds(listeners_ps) if listeners_ps is not None else 0.0
         t0 = time.perf_counter()
@@ -104,6 +105,7 @@ async def run_quiet(
             await send_one()
         seconds = time.perf_counter() - t0
         cpu_after, backend_after = servers.cpu_seconds(server_ps), servers.backend_cpu_seconds()
+        loop_after = servers.loop_cpu_seconds(server_ps)
         machine_after, me_after = _busy_seconds(), _own_seconds()
         listeners_cpu = servers.cpu_seconds(listeners_ps) - listeners_before if listeners_ps is not None else 0.0
         wal_after = walbytes.current(target.db_name, servers.PG_ADMIN_URL) if target.db_name else None
@@ -120,6 +122,7 @@ async def run_quiet(
     finally:
         await close_clients(clients)
     per_message = cpu_per_message_us(cpu_before, cpu_after, count)
+    loop = cpu_per_message_us(loop_before, loop_after, count)
     backend = servers.backend_cpu_delta(backend_before, backend_after)
     round_trips.sort()
     wal = walbytes.between(wal_before[0], wal_after[0], wal_before[1]) if wal_before and wal_after else None
@@ -133,6 +136,9 @@ async def run_quiet(
         "seconds": seconds,
         "server_cpu_s": cpu_after - cpu_before,
         "server_cpu_per_message_us": per_message,
+        # Of it: the event loop's thread (frames, fan-out, Redis) and the others (the database thread).
+        "loop_cpu_per_message_us": loop,
+        "threads_cpu_per_message_us": per_message - loop if per_message is not None and loop is not None else None,
         "backend_cpu_per_message_us": cpu_per_message_us(0.0, backend, count),
         "server_cpu_per_delivery_us": per_message / members if per_message is not None else None,
         "server_cpu_pct": 100 * (cpu_after - cpu_before) / seconds,

@@ -194,6 +194,8 @@ ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
         lambda v, r, f: v <= PG_LIMIT_US,
     ),
     ("Q", "backend_cpu_per_message_us", "Q Redis+PG CPU/message (us)", "{:,.0f}", "", None),
+    ("Q", "loop_cpu_per_message_us", "Q PG+Redis server CPU/message: event loop's thread (us)", "{:,.0f}", "", None),
+    ("Q", "threads_cpu_per_message_us", "Q PG+Redis server CPU/message: other threads (us)", "{:,.0f}", "", None),
     ("Q", "messages_per_s", "Q messages/s one at a time (wall clock, noisy)", "{:,.0f}", "", None),
     ("Q", "p50_ms", "Q echo round trip p50 (ms, wall clock)", "{:.2f}", "", None),
     ("Q", "lost", "Q lost deliveries", "{:,.0f}", "0", lambda v, r, f: v == 0),

@@ -76,6 +76,17 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+def loop_cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds of the main thread (an asyncio server's event loop) of a process
+    and of each of its living children: what ``cpu_seconds`` counts less the other threads' (Parley's
+    database thread, executors)."""
+    total = 0.0
+    for p in [proc, *_children(proc)]:
+        with contextlib.suppress(psutil.Error):
+            total += sum(t.user_time + t.system_time for t in p.threads() if t.id == p.pid)
+    return total
+
+
 def rss_bytes(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *_children(proc)]:

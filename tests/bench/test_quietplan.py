@@ -1,5 +1,9 @@
 """Scenario Q's pure parts: the room's members, the counts, CPU per message, the table's rows and the plot."""
 
+import threading
+import time
+
+import psutil
 import pytest
 
 from bench.__main__ import RUN_ORDER, SCENARIOS, parse_args
@@ -14,6 +18,7 @@ from bench.quietplan import (
     other_cpu_pct,
 )
 from bench.report import HEADER, plot, table_rows
+from bench.servers import cpu_seconds, loop_cpu_seconds
 
 
 def test_the_sender_joins_first_then_nine_listeners():
@@ -105,3 +110,31 @@ def test_other_cpu_is_the_machines_busy_time_less_ours_per_second_of_the_window(
     assert other_cpu_pct(10.0, ours=10.0, seconds=20.0) == 0.0
     assert other_cpu_pct(9.9, ours=10.0, seconds=20.0) == 0.0  # sampling skew: never negative
     assert other_cpu_pct(1.0, ours=0.0, seconds=0.0) is None
+
+
+def test_q_rows_split_the_servers_cpu_between_the_event_loop_and_the_other_threads():
+    res = quiet_results(1400.0, 900.0)
+    res["parley"]["Q"].update(loop_cpu_per_message_us=800.0, threads_cpu_per_message_us=600.0)
+    rows = table_rows(res)
+    assert cells(rows, "Q PG+Redis server CPU/message: event loop's thread (us)")["Parley"] == "800"
+    assert cells(rows, "Q PG+Redis server CPU/message: other threads (us)")["Parley"] == "600"
+
+
+def test_the_loops_cpu_is_the_main_threads_alone():
+    """``servers.loop_cpu_seconds`` counts the main thread's CPU, not another thread's."""
+    me = psutil.Process()
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    before_loop, before_all = loop_cpu_seconds(me), cpu_seconds(me)
+    worker = threading.Thread(target=spin, args=(0.3,))
+    worker.start()
+    worker.join()
+    after_loop, after_all = loop_cpu_seconds(me), cpu_seconds(me)
+    assert after_all - before_all >= 0.25  # the worker's spin counts for the process...
+    assert after_loop - before_loop < 0.1  # ...not for its main thread
+    spin(0.3)
+    assert loop_cpu_seconds(me) - after_loop >= 0.25
