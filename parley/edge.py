@@ -454,8 +454,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         """The WebSocket protocol takes the connection over; the deadline goes with it. Parley's
         own (``EdgeWebSocketProtocol``) is handed the request as parsed here and the socket's
         addresses as read here (``take_over``); uvicorn writes the request out again for the
-        websockets library to parse a second time, and reads the addresses again (about 7 % of
-        a join's CPU, scenario C)."""
+        websockets library to parse a second time, and reads the addresses again (~7 % of a
+        join's py-spy samples; ~4 % less CPU per join in C, docs/performance.md)."""
         when = self._deadline.when() if self._deadline is not None else None
         self._disarm()
         if not self._hand_over():
@@ -480,8 +480,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def _parsed_request(self) -> ws_http11.Request | None:
         """The upgrade request as the websockets library would parse it from uvicorn's copy, or
-        None for one its parser refuses (a path not in ASCII, a body): uvicorn's own path then
-        gives it that parser, which answers it as before."""
+        None for one its parser refuses (a path not in ASCII, a body): that one goes uvicorn's own
+        way to that parser, as before."""
         try:
             path = self.url.decode("ascii")
         except UnicodeDecodeError:
