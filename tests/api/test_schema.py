@@ -169,6 +169,9 @@ def world(base: str) -> tuple[str, str]:
     )
 
 
+# The run takes 100-150 s on a quiet machine and passed the suite's 180 s timeout on a slow one
+# (a clean clone's make test, 2026-12-06): a bound against a hang, not a speed target.
+@pytest.mark.timeout(480)
 def test_schemathesis_cli_with_all_default_checks(fuzzed, tmp_path):
     token, config = world(fuzzed.http)
     (tmp_path / "schemathesis.toml").write_text(config, encoding="utf-8")
@@ -192,7 +195,7 @@ def test_schemathesis_cli_with_all_default_checks(fuzzed, tmp_path):
     ]
     started = time.monotonic()
     # cwd: whatever it writes (.hypothesis) stays in the test's directory.
-    run = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(command, cwd=tmp_path, env=os.environ, capture_output=True, text=True, timeout=450)
     output = run.stdout + run.stderr
     print(f"st run: exit code {run.returncode} in {time.monotonic() - started:.0f} s\n{output}")
     assert run.returncode == 0, output
