@@ -4,9 +4,10 @@ only talks to the database, in few statements, as raw SQL.
 
 Why (issue 19): one unbatched message cost nine round trips to PostgreSQL, and the ORM's query
 compilation was a large part of the server's CPU. On PostgreSQL, through psycopg on Django's own
-connection (in Django's transaction), a batch of new messages is BEGIN, its reads (one to three
-statements: the locks, and the mutes and stored ``client_id``s when it has signed-in senders or
-``client_id``s), one insert statement and the COMMIT.
+connection (in Django's transaction), a batch of new messages is three round trips: BEGIN with its
+reads (one to four statements in one query: the locks, and the mutes, stored ``client_id``s and
+registered names when it has signed-in senders, ``client_id``s or guests), one insert statement,
+and the COMMIT.
 
 No pipeline: psycopg's pipeline mode sent the reads with the BEGIN and the COMMIT with the insert
 (one round trip each, ~160 us of CPU less per message in the store) but, under the soak's load on
@@ -17,14 +18,15 @@ at a time does not stall.
 
 - ``read``: the rooms' row locks (``SELECT ... FOR UPDATE``, in id order: two batches never
   deadlock), then the mutes, the stored ``client_id``s and the registered skeletons. Each is its
-  own statement, so the ``client_id`` lookup runs after the locks are granted and sees a batch that
-  committed while this one waited (one statement would read from before the wait).
+  own statement (sent together, ``_one_round_trip``), so the ``client_id`` lookup runs after the
+  locks are granted and sees a batch that committed while this one waited (one statement would
+  read from before the wait).
 - ``insert``: one statement (CTEs) inserts the new messages, every event, the new messages' search
   rows and the mentions, and moves the rooms' counters (``last_id``, under the lock ``read`` took).
   The rows travel as one JSON parameter (``jsonb_to_recordset``): its text is the same for any
-  batch, so it is a prepared statement (as are the reads: parsed and planned once per connection;
-  ``PARLEY_DB_PREPARE``), and one ``orjson.dumps`` costs a fraction of what psycopg's dumping of
-  40 arrays did.
+  batch, so it is a prepared statement (parsed and planned once per connection;
+  ``PARLEY_DB_PREPARE``; the reads are not: a multi-statement query cannot be), and one
+  ``orjson.dumps`` costs a fraction of what psycopg's dumping of 40 arrays did.
 
 SQLite runs the same reads one after another (its IMMEDIATE transaction holds the database's write
 lock already; no ``FOR UPDATE``), and a statement per table for the insert, also raw SQL.
@@ -78,14 +80,40 @@ def _run(queries: Sequence[tuple[str, list[Any]]]) -> list[Rows]:
         return [_sqlite(sql, params).fetchall() for sql, params in queries]
     if connection.queries_logged:
         connection.queries_log.extend({"sql": sql, "time": "0.000"} for sql, _ in queries)
-    pg = connection.connection
     with connection.wrap_database_errors:
-        cursor = psycopg.Cursor(pg)
-        found = []
-        for sql, params in queries:
-            cursor.execute(sql, params, prepare=settings.PARLEY_DB_PREPARE)
-            found.append(cursor.fetchall())
-        return found
+        return _one_round_trip(connection.connection, queries)
+
+
+def _one_round_trip(pg: psycopg.Connection[Any], queries: Sequence[tuple[str, list[Any]]]) -> list[Rows]:
+    """The reads as one multi-statement query, led by the transaction's BEGIN when none is open
+    yet: one round trip, where psycopg sends the BEGIN alone and each prepared read as its own
+    (a message cost six: BEGIN, two or three reads, the insert, COMMIT; now three).
+
+    The simple query protocol, so psycopg binds the values on the client and the reads are planned
+    each time (a few small statements on indexes; the insert stays prepared). Each statement of a
+    multi-statement query takes its own snapshot in READ COMMITTED, so the ``client_id`` read after
+    the lock still sees a batch that committed while the lock waited (a test holds the lock).
+
+    BEGIN in the text: Django's ``atomic`` turned psycopg's autocommit off and nothing has been
+    sent, so psycopg would send its own BEGIN first; autocommit goes back on in psycopg only (Django
+    keeps its own flag) and the transaction is ours to open. Django's commit or rollback at the end
+    of ``atomic`` ends it as any other (psycopg's ``commit`` looks at the server's transaction
+    status, not at autocommit), and its ``set_autocommit(True)`` after finds it already so."""
+    text = "; ".join(sql for sql, _ in queries)
+    params = [value for _, values in queries for value in values]
+    begin = pg.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not pg.autocommit
+    if begin:
+        pg.autocommit = True
+        text = f"BEGIN; {text}"
+    cursor = psycopg.ClientCursor(pg)
+    cursor.execute(text, params)
+    if begin:
+        cursor.nextset()
+    found = []
+    for _ in queries:
+        found.append(cursor.fetchall())
+        cursor.nextset()
+    return found
 
 
 def read(

@@ -202,7 +202,7 @@ elif os.environ.get("PARLEY_TEST_DATABASE"):
     # The database the test suite creates and drops (default: "test_" + the database's name). make
     # test gives each run its own, so two runs on one PostgreSQL never drop each other's.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["PARLEY_TEST_DATABASE"]}
-# The send path's statements are prepared on PostgreSQL (chat.store): parsed and planned once per
+# The send path's insert statement is prepared on PostgreSQL (chat.store): parsed and planned once per
 # connection. Off behind a pooler in transaction mode that cannot keep them (PgBouncer before 1.22,
 # or with max_prepared_statements = 0).
 PARLEY_DB_PREPARE = env_bool("PARLEY_DB_PREPARE", True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import orjson
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from chat import services
@@ -237,3 +238,64 @@ def test_a_new_message_is_made_with_each_column_in_its_place():
         "bot": True,
     }  # fmt: skip
     assert {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields} == expected
+
+
+def test_a_repeat_that_waited_for_the_lock_finds_what_its_first_send_stored():
+    """The stored-``client_id`` read follows the rooms' lock: a repeat that waited for the
+    transaction storing its first send (the same ``client_id``) finds that message when the lock is
+    granted, and stores nothing. On PostgreSQL the reads go as one multi-statement query; each
+    statement takes its own snapshot, so the one after the lock sees what committed meanwhile."""
+    room = services.room_get_or_create(address="held")
+    stored, release = threading.Event(), threading.Event()
+    first: list[services.Outcome] = []
+    repeat: list[services.Outcome] = []
+
+    def hold() -> None:
+        with transaction.atomic():
+            first.append(services.message_send(room=room, sender="kim", body="one", client_id="k"))
+            stored.set()
+            assert release.wait(30)
+
+    def send_again() -> None:
+        repeat.append(services.message_send(room=room, sender="kim", body="one", client_id="k"))
+
+    holder = _thread(hold)
+    assert stored.wait(30)
+    waiter = _thread(send_again)
+    _until_waiting_for_a_lock()
+    release.set()
+    for t in (holder, waiter):
+        t.join(timeout=30)
+        assert not t.is_alive()
+    assert (repeat[0].seq, repeat[0].created, repeat[0].text) == (first[0].seq, False, first[0].text)
+    assert seqs(room) == [1]
+
+
+def _thread(target) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def run() -> None:
+        try:
+            target()
+        finally:
+            connections.close_all()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _until_waiting_for_a_lock() -> None:
+    """Until another connection waits for a row lock (PostgreSQL); a pause on SQLite, whose
+    writers wait for the database's write lock where this cannot see them."""
+    if connection.vendor != "postgresql":
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no connection waited for the lock")
