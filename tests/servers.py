@@ -17,6 +17,7 @@ import http.client
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -162,29 +163,30 @@ _templates: dict[bool, str] = {}
 def _template(scaled: bool) -> str:
     """This run's migrated template for ``scaled`` (made on first use, removed when the run ends):
     a PostgreSQL database's name, or a SQLite file's path."""
-    if scaled not in _templates:
-        env = _server_env()
-        if scaled:
-            name = f"parley_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            atexit.register(_drop_database, name)
-            env["DATABASE_URL"] = PG_URL.format(name=name)
-            _templates[scaled] = name
-        else:
-            folder = tempfile.mkdtemp(prefix="parley-template-")
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            path = os.path.join(folder, "template.sqlite3")
-            env["DATABASE_URL"] = f"sqlite:///{path}"
-            _templates[scaled] = path
-        _manage(env, "migrate", "--noinput", "-v", "0")
-        if not scaled:  # the whole database in its one file (WAL mode keeps recent pages beside it)
-            import sqlite3
-
-            with sqlite3.connect(_templates[scaled]) as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                db.execute("PRAGMA journal_mode=DELETE")
-    return _templates[scaled]
+    if scaled in _templates:
+        return _templates[scaled]
+    env = _server_env()
+    if scaled:
+        template = f"parley_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{template}"')
+        atexit.register(_drop_database, template)
+        env["DATABASE_URL"] = PG_URL.format(name=template)
+    else:
+        folder = tempfile.mkdtemp(prefix="parley-template-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = os.path.join(folder, "template.sqlite3")
+        env["DATABASE_URL"] = f"sqlite:///{template}"
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    if not scaled:  # the whole database in its one file (WAL mode keeps recent pages beside it)
+        db = sqlite3.connect(template)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            db.close()
+    _templates[scaled] = template  # only once migrated: a failed migration fails every farm, not just the first
+    return template
 
 
 def _drop_database(name: str) -> None:
