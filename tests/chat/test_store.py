@@ -234,3 +234,14 @@ def test_the_store_path_without_prepared_statements(settings):
     again = services.message_send(room=room, sender="kim", body="one", client_id="a")
     assert (first.seq, again.seq, again.created) == (1, 1, False)
     assert services.message_send(room=room, sender="kim", body="two").seq == 2
+
+
+@pytest.mark.parametrize("client_id", ['a"b', "back\\slash", '\\"', "NULL", "{a,b}", "a b", "쉼표,와 따옴표'", "", "}"])
+def test_a_client_id_of_any_text_is_found_again(client_id):
+    """The reads' arrays travel as PostgreSQL array text (``store._array``): quotes, backslashes,
+    commas, braces, spaces and the word NULL in a ``client_id`` or a guest's name are found as sent."""
+    room = services.room_get_or_create(address="r")
+    first = services.message_send(room=room, sender=f"guest {client_id}", body="one", client_id=client_id)
+    again = services.message_send(room=room, sender=f"guest {client_id}", body="one", client_id=client_id)
+    other = services.message_send(room=room, sender="kim", body="two", client_id=client_id + "x")
+    assert (first.created, again.created, again.seq, other.seq) == (True, False, first.seq, first.seq + 1)
