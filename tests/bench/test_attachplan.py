@@ -7,6 +7,8 @@ from PIL import Image
 
 from bench.attachplan import MIN_POOL, SLACK_S, UploadPool, pool_size, sample_png
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_pool_size_covers_the_most_a_sender_could_send():
     assert pool_size(200, 15.0, max_rate=8000) == 8000 * (15 + SLACK_S) / 200

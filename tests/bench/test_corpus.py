@@ -10,6 +10,8 @@ from bench import corpus
 from bench.stats import make_tag, parse_tag
 from markup import markdown
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_parse_mix_and_label():
     assert corpus.parse_mix("70,15,10,5") == {"plain": 70.0, "inline": 15.0, "code": 10.0, "link": 5.0}

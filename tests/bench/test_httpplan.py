@@ -7,6 +7,8 @@ from bench.__main__ import RUN_ORDER, SCENARIOS, parse_args
 from bench.httpplan import CREATED, REPLAYED, Listener, outcome, post_body, room_of
 from bench.stats import make_tag, parse_tag
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_clients_are_dealt_round_the_rooms():
     rooms = [room_of(c, 4) for c in range(10)]

@@ -4,9 +4,12 @@ what it sends, html cut off before parsing, error frames counted and the closed 
 import asyncio
 
 import orjson
+import pytest
 
 from bench.loadgen import Client, Recorder
 from bench.stats import parse_tag
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 
 def frame(text: str, html: str = "<p>x</p>", attachments: list | None = None) -> str:

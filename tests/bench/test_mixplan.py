@@ -17,6 +17,8 @@ from bench.mixplan import (
     parse_mix,
 )
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def message(id_, sender, client_id=None):
     return {"type": "message", "id": id_, "sender": sender, "message": "x", "client_id": client_id}

@@ -20,6 +20,8 @@ from bench.quietplan import (
 from bench.report import HEADER, plot, table_rows
 from bench.servers import cpu_seconds, loop_cpu_seconds
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_the_sender_joins_first_then_nine_listeners():
     plan = member_plan()

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench import corpus, render
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 
 def test_split_plain_by_the_fast_path_and_the_other_kinds_whole():

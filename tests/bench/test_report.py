@@ -1,6 +1,10 @@
 """The bench's table and plot with and without the optional ``layer`` target (RedisPubSubChannelLayer)."""
 
+import pytest
+
 from bench.report import HEADER, columns, markdown_table, plot, table_rows, text_table
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 
 def results(layer: bool) -> dict:

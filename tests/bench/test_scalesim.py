@@ -23,6 +23,8 @@ from bench.scalesim import (
     summary,
 )
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_slots_are_dealt_as_redis_cli_deals_them():
     assert slot_ranges(1) == [(0, 16383)]

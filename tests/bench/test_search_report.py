@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import report
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 RESULT = {
     "messages": 1000,

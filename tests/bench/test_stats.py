@@ -1,4 +1,8 @@
+import pytest
+
 from bench.stats import categorize, lost_deliveries, make_tag, parse_tag, percentile, ratio, summarize_collapsed
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 
 def test_percentile_interpolates_and_handles_edges():

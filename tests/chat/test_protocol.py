@@ -12,6 +12,8 @@ import pytest
 from chat import protocol
 from chat.protocol import ErrorCode, Limits, ProtocolError
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 LIMITS = Limits()
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat import protocol
 from chat.protocol import ErrorCode, ProtocolError
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 LIMITS = protocol.Limits(max_message_chars=50, max_name_chars=8, history_page_max=20)
 PARSERS = {"native": protocol.parse_native, "seed": protocol.parse_seed, "tutorial": protocol.parse_tutorial}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chat.ratelimit import KeyedBuckets, TokenBucket
+
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
 
 
 class Clock:

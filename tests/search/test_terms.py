@@ -13,6 +13,8 @@ from search.index import tsvector
 from search.query import Term, parse, to_fts5, to_tsquery
 from search.tokens import index_lexemes, lexemes, tokenize
 
+pytestmark = pytest.mark.embedded_only  # no backend: the same on both passes
+
 
 def test_words_are_folded_and_split_on_punctuation():
     assert lexemes("Café CAFE\u0301 Straße deploy_prod.sh ﬁle") == [
