@@ -16,6 +16,10 @@ import websockets.exceptions
 
 from tests.wsclient import connect, drop, join, next_messages, recv, recv_until, room_url, send
 
+# The edge (uvicorn's protocols, parley.edge, the outbox's slow-reader drop) is the same on every
+# backend: run once, in test-embedded.
+pytestmark = pytest.mark.embedded_only
+
 WS_HEADERS = (
     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
