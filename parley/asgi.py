@@ -14,7 +14,7 @@ django_asgi_app = get_asgi_application()
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
@@ -177,7 +177,7 @@ class Lifespan:
 # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
 # The SSE door runs the same stack as a WebSocket handshake (without ServerSend: its frames go
 # through the door's adapter, never straight to a socket).
-doors = AddressLimits(OriginCheck(SessionAuth(URLRouter(chat.routing.websocket_urlpatterns))))
+doors = AddressLimits(OriginCheck(SessionAuth(chat.routing.Doors())))
 
 application = Lifespan(
     ProtocolTypeRouter(

@@ -190,9 +190,20 @@ async def test_invalid_room_names_get_invalid_room_and_4400(connect, door, name)
     assert await closed_with(comm) == 4400
 
 
-async def test_other_paths_are_refused(connect):
-    await connect("/ws/nothing/here/", expect=False)
-    await connect("/ws/rooms/a/b/", expect=False)
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/ws/nothing/here/", "/ws/rooms/a/b/", "/ws/rooms/", "/ws/rooms//", "/chat/a/b", "/x/ws/rooms/a/", "/ws/dm/"],
+)
+async def test_other_paths_are_refused(connect, path):
+    """A door's path is matched whole (``chat.routing``): a prefix or a suffix more is no door."""
+    await connect(path, expect=False)
+
+
+async def test_a_namespaced_door_takes_its_parts_from_the_path(connect, room):
+    for path in (f"/ws/ns/public/{urllib.parse.quote(room)}", f"/ws/ns/public/{urllib.parse.quote(room)}/"):
+        comm = await connect(path)
+        hello = await recv(comm)
+        assert hello["type"] == "hello" and hello["room"] == room
 
 
 # --- Origin ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from asgiref.compatibility import guarantee_single_callable, is_double_callable
 from websockets.asyncio.client import connect
 from websockets.http11 import Request
 
+from chat.routing import Doors
 from parley import asgi
 from parley.edge import EdgeWebSocketProtocol, _Inbox, _Writable
 from tests.servers import free_port
@@ -116,7 +117,11 @@ async def test_after_the_accept_a_connection_keeps_no_handshake_headers():
 def test_middlewares_that_pass_on_are_asgi3_applications():
     """A middleware that returns the next application's coroutine (``edge.passes_on``) is still an
     ASGI 3 application to asgiref and Channels, which would otherwise wrap it as an ASGI 2 one."""
-    for app in (asgi.doors, asgi.doors.application, asgi.doors.application.application):
+    apps = [asgi.doors]
+    while hasattr(apps[-1], "application"):  # AddressLimits, OriginCheck, SessionAuth, then chat.routing.Doors
+        apps.append(apps[-1].application)
+    assert len(apps) == 4 and isinstance(apps[-1], Doors)
+    for app in apps:
         assert not is_double_callable(app)
         assert guarantee_single_callable(app) is app
 
