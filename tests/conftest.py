@@ -5,6 +5,27 @@ import pytest
 from tests.servers import ServerFarm, scaled_configuration
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Empty PostgreSQL's tables after a transactional test with ``DELETE``, not ``TRUNCATE``.
+
+    Django's ``flush`` (which pytest-django runs after every ``transaction=True`` test) truncates
+    every table in one statement: on PostgreSQL that makes new files for each of ~35 tables and their
+    indexes, ~0.4 s a test here, and the PostgreSQL pass runs ~400 such tests. A ``DELETE`` of each
+    of a test's few rows takes 2-13 ms. The rows left are the same (none), in one transaction whose
+    deferred foreign keys are checked at its commit; sequences are not reset either way (a test that
+    asks for ``reset_sequences`` gets Django's own SQL)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # type: ignore[no-untyped-def]
+        if reset_sequences or allow_cascade:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables]
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
 @pytest.fixture
 def farm(tmp_path):
     """Servers on the configuration of this run: SQLite alone, or PostgreSQL + Redis."""
