@@ -14,7 +14,6 @@ django_asgi_app = get_asgi_application()
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import AnonymousUser  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
@@ -136,6 +135,7 @@ class ServerSend:
         return cast("Awaitable[None]", self.application(scope, receive, send))  # a tail call (edge.passes_on)
 
 
+@passes_on
 class EventsRouter:
     """HTTP: a GET of a room's events (``/api/v1/.../events``) goes to the SSE door
     (``chat.sse``), everything else to Django."""
@@ -144,16 +144,33 @@ class EventsRouter:
         self.events = events
         self.http = http
 
-    async def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]:
         if sse.is_events_request(scope):
-            return await self.events(scope, receive, send)
-        return await self.http(scope, receive, send)
+            return cast("Awaitable[None]", self.events(scope, receive, send))  # a tail call (edge.passes_on)
+        return cast("Awaitable[None]", self.http(scope, receive, send))
+
+
+@passes_on
+class Protocols:
+    """Each scope to the application of its type, as Channels' ``ProtocolTypeRouter`` did, but as a
+    tail call (``edge.passes_on``): an idle WebSocket keeps no frame of this router."""
+
+    def __init__(self, **applications: Any) -> None:
+        self.applications = applications
+
+    def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]:
+        application = self.applications.get(scope["type"])
+        if application is None:
+            raise ValueError(f"no application for scope type {scope['type']!r}")
+        return cast("Awaitable[None]", application(scope, receive, send))
 
 
 class Lifespan:
     """The ASGI lifespan protocol (``make run`` turns it on: parley/serve.py): at startup, each
     server process starts its outgoing webhooks' deliverer (``hooks.deliverer``) on its loop; at
-    shutdown it stops it, then the database thread (``chat.db.close``). Every other scope goes to the application."""
+    shutdown it stops it, then the database thread (``chat.db.close``). Every other scope goes to the application.
+    The outermost application, so its ``__call__`` is a coroutine function: servers tell an ASGI 3
+    application from an ASGI 2 one by that (uvicorn's ``--interface auto``)."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -180,11 +197,9 @@ class Lifespan:
 doors = AddressLimits(OriginCheck(SessionAuth(chat.routing.Doors())))
 
 application = Lifespan(
-    ProtocolTypeRouter(
-        {
-            # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
-            "http": EventsRouter(sse.SseDoor(doors, status=STATUS), BodyLimit(ASGIStaticFilesHandler(django_asgi_app))),
-            "websocket": ServerSend(doors),
-        }
+    Protocols(
+        # No body larger than Parley reads (413 before it is spooled: parley/edge.py BodyLimit).
+        http=EventsRouter(sse.SseDoor(doors, status=STATUS), BodyLimit(ASGIStaticFilesHandler(django_asgi_app))),
+        websocket=ServerSend(doors),
     )
 )

@@ -121,9 +121,18 @@ def test_middlewares_that_pass_on_are_asgi3_applications():
     while hasattr(apps[-1], "application"):  # AddressLimits, OriginCheck, SessionAuth, then chat.routing.Doors
         apps.append(apps[-1].application)
     assert len(apps) == 4 and isinstance(apps[-1], Doors)
-    for app in apps:
+    routers = [asgi.application.application, *asgi.application.application.applications.values()]
+    for app in [*apps, *routers]:  # Protocols, EventsRouter and ServerSend
         assert not is_double_callable(app)
         assert guarantee_single_callable(app) is app
+
+
+def test_the_outermost_application_is_an_asgi3_one_to_uvicorn():
+    """uvicorn tells an ASGI 3 application by a coroutine function ``__call__`` (its ``--interface
+    auto``): the outermost one keeps its ``async def``, whatever the ones under it return."""
+    config = uvicorn.Config("parley.asgi:application", lifespan="off")
+    config.load()
+    assert config.interface == "asgi3"
 
 
 @pytest.mark.django_db(transaction=True)
