@@ -136,6 +136,25 @@ class ServerSend:
 
 
 @passes_on
+class Doors:
+    """A WebSocket (or the SSE door's stand-in for one) to its consumer by path (``chat.routing``),
+    for less per connection than Channels' ``URLRouter``: the path's parts go into the scope in
+    place (``url_route``, as Channels names it) instead of into a copy of the scope, and the
+    consumer's coroutine is returned (a tail call, ``edge.passes_on``), where the router's and
+    ``as_asgi``'s coroutine frames stayed with every connection."""
+
+    def __call__(self, scope: dict[str, Any], receive: ASGIReceiveCallable, send: ASGISendCallable) -> Awaitable[None]:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        consumer, kwargs = chat.routing.route(path)
+        scope["url_route"] = {"args": (), "kwargs": kwargs}
+        application: Any = consumer()  # Channels' stubs type a consumer's __call__ for its own scope type
+        return cast("Awaitable[None]", application(scope, receive, send))
+
+
+@passes_on
 class EventsRouter:
     """HTTP: a GET of a room's events (``/api/v1/.../events``) goes to the SSE door
     (``chat.sse``), everything else to Django."""
@@ -194,7 +213,7 @@ class Lifespan:
 # Cheapest refusals first: per-address limits, then the Origin, then the session and the room.
 # The SSE door runs the same stack as a WebSocket handshake (without ServerSend: its frames go
 # through the door's adapter, never straight to a socket).
-doors = AddressLimits(OriginCheck(SessionAuth(chat.routing.Doors())))
+doors = AddressLimits(OriginCheck(SessionAuth(Doors())))
 
 application = Lifespan(
     Protocols(

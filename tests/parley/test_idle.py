@@ -12,7 +12,6 @@ from asgiref.compatibility import guarantee_single_callable, is_double_callable
 from websockets.asyncio.client import connect
 from websockets.http11 import Request
 
-from chat.routing import Doors
 from parley import asgi
 from parley.edge import EdgeWebSocketProtocol, _Inbox, _Writable
 from tests.servers import free_port
@@ -118,9 +117,9 @@ def test_middlewares_that_pass_on_are_asgi3_applications():
     """A middleware that returns the next application's coroutine (``edge.passes_on``) is still an
     ASGI 3 application to asgiref and Channels, which would otherwise wrap it as an ASGI 2 one."""
     apps = [asgi.doors]
-    while hasattr(apps[-1], "application"):  # AddressLimits, OriginCheck, SessionAuth, then chat.routing.Doors
+    while hasattr(apps[-1], "application"):  # AddressLimits, OriginCheck, SessionAuth, then Doors
         apps.append(apps[-1].application)
-    assert len(apps) == 4 and isinstance(apps[-1], Doors)
+    assert len(apps) == 4 and isinstance(apps[-1], asgi.Doors)
     routers = [asgi.application.application, *asgi.application.application.applications.values()]
     for app in [*apps, *routers]:  # Protocols, EventsRouter and ServerSend
         assert not is_double_callable(app)
