@@ -24,7 +24,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from core import logs, metrics
+from core import backends, logs, metrics
 
 from .. import access, db, protocol, selectors, services
 from ..models import Room
@@ -523,8 +523,11 @@ class Hub:
                         pushed += 1
                 metrics.out("presence", pushed)
                 await asyncio.sleep(PRESENCE_INTERVAL)
-        except Exception:
-            log.exception("room %s: presence update failed", state.name)
+        except Exception as exc:
+            if backends.down(exc):  # Redis going away (a failover): the next change sends the list again
+                log.warning("room %s: presence update failed (%s: %s)", state.name, type(exc).__name__, exc)
+            else:
+                log.exception("room %s: presence update failed", state.name)
         finally:
             state.presence_task = None
 
