@@ -34,6 +34,7 @@ class UpgradeRefusingProxy:
         self.refused = 0
         self.refuse_upgrades = True
         self.writers: set[asyncio.StreamWriter] = set()
+        self.handlers: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -50,7 +51,7 @@ class UpgradeRefusingProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
         self.ready.set()
         self.loop.run_forever()
 
@@ -64,16 +65,23 @@ class UpgradeRefusingProxy:
         """Every socket closed and every task ended: nothing left for the garbage collector."""
         assert self.server is not None
         self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
         await self.server.wait_closed()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in list(self.writers):  # a handler cancelled before it first ran never reached its finally
+            writer.transport.abort()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Called when a connection is accepted: its writer is known at once (not when its handler
+        first runs), so a shutdown in between still closes it; the handler runs as a task."""
+        self.writers.add(writer)
+        handler = self.loop.create_task(self._serve(reader, writer))
+        self.handlers.add(handler)
+        handler.add_done_callback(self.handlers.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.add(writer)
         try:
             await self._handle(reader, writer)
         except asyncio.CancelledError:
