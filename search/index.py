@@ -1,7 +1,8 @@
 """Keeping the index (``models.SearchDoc``) in step with the messages.
 
-``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``; on PostgreSQL new
-messages are indexed by ``chat.store.insert``'s statement, with ``values``) inside the transaction
+``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``; new messages are
+indexed by ``chat.store.insert``: on PostgreSQL in its statement, with ``values``, on SQLite with
+``row`` and ``upsert`` on its own connection) inside the transaction
 that stores the changes, so a new or edited message is found, and a deleted one is not, from the
 moment the change commits: one upsert for the batch's new and edited messages, one delete for its
 deleted ones. ``rebuild`` (``manage.py search_reindex``, the migration) indexes stored messages in
@@ -96,11 +97,18 @@ def _upsert_sql(count: int) -> str:
     )
 
 
+def upsert(rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """The statement that inserts or replaces these rows (``row``), and its parameters. ``chat.store``
+    runs it on SQLite's own connection for a batch's new messages (as it runs its other statements
+    there); ``write`` runs it through Django's cursor."""
+    return _upsert_sql(len(rows)), [value for r in rows for value in r]
+
+
 def write(rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert or replace these rows (``row``): one statement."""
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_upsert_sql(len(rows)), [value for r in rows for value in r])
+            cursor.execute(*upsert(rows))
 
 
 def remove(pks: Iterable[int]) -> None:
