@@ -94,6 +94,34 @@ def _client(pipe: Connection, spec: dict[str, Any]) -> None:
     uvloop.run(main())
 
 
+def _close(pipes: list[Connection], told: set[Connection]) -> None:
+    """Tell each client process to drop its connections and wait until it has (once: those in
+    ``told`` are skipped, and each told is added to it)."""
+    for pipe in pipes:
+        if pipe in told:
+            continue
+        told.add(pipe)
+        try:
+            pipe.send("close")
+            pipe.recv()
+        except (OSError, EOFError):
+            pass
+
+
+def _settled_cpu(ps: psutil.Process, *, step: float = 0.25, quiet: float = 0.003, timeout: float = 30.0) -> float:
+    """The process's CPU seconds once it has stopped working (under ``quiet`` seconds of CPU in a
+    ``step``): after a burst that it handles on its own time, such as many sockets closed at once."""
+    last = servers.cpu_seconds(ps)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = servers.cpu_seconds(ps)
+        if now - last < quiet:
+            return now
+        last = now
+    return last
+
+
 def run_idle(
     server: servers.Server,
     target: servers.Target,
@@ -128,6 +156,7 @@ def run_idle(
     warm_proc = ctx.Process(target=_client, args=(warm[1], warm_spec), daemon=True)
     warm_proc.start()
     pipes: list[Connection] = []
+    told: set[Connection] = set()  # the client processes told to close
     procs = []
     per_proc = max(1, concurrency // processes)
     for k in range(processes):
@@ -163,13 +192,13 @@ def run_idle(
         log(f"    {ok} open in {seconds:.1f}s ({failures} failed); settling {settle:.0f}s")
         time.sleep(settle)
         rss_after = servers.rss_bytes(server_ps)
+        # The leaves: every client drops its connections at once (a reset, as a network that goes
+        # away does); the server's CPU until it has handled them all and is idle again.
+        cpu_before_close = servers.cpu_seconds(server_ps)
+        _close(pipes, told)
+        cpu_close = _settled_cpu(server_ps) - cpu_before_close
     finally:
-        for pipe in [warm[0], *pipes]:
-            try:
-                pipe.send("close")
-                pipe.recv()
-            except (OSError, EOFError):
-                pass
+        _close([warm[0], *pipes], told)
         for proc in [warm_proc, *procs]:
             proc.join(timeout=10)
             if proc.is_alive():
@@ -180,6 +209,7 @@ def run_idle(
         "connect_s": seconds,
         "connections_per_s": ok / seconds if seconds else None,
         "server_cpu_per_connection_us": 1e6 * cpu_open / ok if ok else None,
+        "server_cpu_per_leave_us": 1e6 * cpu_close / ok if ok else None,
         # The load generator's CPU per connection: with the server's, what bounds joins/s on 2 cores.
         "client_cpu_per_connection_us": 1e6 * clients_cpu / ok if ok else None,
         "rss_before_mb": rss_before / 2**20,

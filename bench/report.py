@@ -161,6 +161,7 @@ ROWS: list[tuple[str, str | Over | Render, str, str, str, Any]] = [
     ("C", "kib_per_connection", "C memory/idle connection (KiB)", "{:.1f}", "<= 16 KiB", lambda v, r, f: v <= 16),
     ("C", "connections_per_s", "C connections opened/s", "{:,.0f}", ">= 2,500/s", lambda v, r, f: v >= 2500),
     ("C", "server_cpu_per_connection_us", "C server CPU/connection (us)", "{:,.0f}", "", None),
+    ("C", "server_cpu_per_leave_us", "C server CPU/leave, all dropped at once (us)", "{:,.0f}", "", None),
     ("L", "p50_ms", "L p50 latency, big room @10 msg/s (ms)", "{:.1f}", "", None),
     ("L", "p99_ms", "L p99 latency, big room @10 msg/s (ms)", "{:.1f}", "< 100 ms", lambda v, r, f: v < 100),
     ("L", "first_delivery_p99_ms", "L p99 of a message's first delivery (ms)", "{:.1f}", "", None),
