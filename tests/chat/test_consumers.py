@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import unicodedata
 import urllib.parse
 import uuid
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -598,6 +600,27 @@ async def test_presence_on_join_and_leave(native, connect, room):
     assert (await recv_until(kim, "presence"))["users"] == ["kim", "park"]
     await seed.disconnect()
     assert (await recv_until(kim, "presence"))["users"] == ["kim"]
+
+
+async def test_a_leave_waits_for_no_thread(native, room):
+    """A connection that leaves is out of its room however busy asgiref's thread is: the leave runs
+    on the event loop. (Channels' own ``websocket_disconnect`` waited for that thread, to close
+    database connections that thread never opened: a hop per connection that leaves.)"""
+    kim = await native(room, "?name=kim")
+    lee = await native(room, "?name=lee")
+    assert (await recv(kim))["users"] == ["kim", "lee"]
+    release = threading.Event()
+    # asgiref's one thread for thread-sensitive calls outside a request (Channels' among them), held:
+    held = asyncio.get_running_loop().run_in_executor(SyncToAsync.single_thread_executor, release.wait)
+    try:
+        await lee.disconnect(timeout=2)
+        # It ended by itself: the communicator cancels a consumer still running after the timeout
+        # (and says nothing).
+        assert lee.future.done() and not lee.future.cancelled()
+        assert (await recv_until(kim, "presence"))["users"] == ["kim"]
+    finally:
+        release.set()
+        await held
 
 
 async def test_typing_goes_to_the_others_not_the_typist(native, connect, room):
