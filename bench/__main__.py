@@ -23,7 +23,8 @@ Scenarios (each on a freshly started server):
      rows, one per message (``--attachments``)
   L  1 room x 1,000 clients, 1 open-loop sender at 10 messages/s (delivery latency)
   C  idle connections at 1,000, 5,000 and 20,000 (the curve; 5,000 in the table), opened from several
-     client processes (bench/idle.py): joins per second, server CPU per join, memory per connection
+     client processes (bench/idle.py): joins per second, server CPU per join, memory per connection,
+     and server CPU per leave (all dropped at once)
   D  messages stored per second: 50 rooms (--d-rooms) x 1 sender (4 in flight each) over WebSocket, on
      Parley with PostgreSQL + Redis and on Parley with SQLite alone (baseline and layer relay, they store nothing),
      and ``chat.services`` called directly from threads on PostgreSQL and SQLite.
