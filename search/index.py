@@ -1,12 +1,13 @@
-"""Keeping the index (``models.SearchDoc``) in step with the messages.
+"""Keeping the index (``models.SearchDoc``) in step with the messages, in the transaction that
+stores the changes, so a new or edited message is found, and a deleted one is not, from the moment
+the change commits:
 
-``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``; new messages are
-indexed by ``chat.store.insert``: on PostgreSQL in its statement, with ``values``, on SQLite with
-``row`` and ``upsert`` on its own connection) inside the transaction
-that stores the changes, so a new or edited message is found, and a deleted one is not, from the
-moment the change commits: one upsert for the batch's new and edited messages, one delete for its
-deleted ones. ``rebuild`` (``manage.py search_reindex``, the migration) indexes stored messages in
-chunks.
+- new messages are indexed by ``chat.store.insert``: on PostgreSQL in its one statement, with
+  ``values``; on SQLite with ``row`` and ``upsert``'s statement, on the store's own connection;
+- ``apply`` is called by ``chat.services`` (the one place: ``_Batch.write``) for the stored
+  messages a batch edited or deleted: one upsert for the edited, one delete for the deleted.
+
+``rebuild`` (``manage.py search_reindex``, the migration) indexes stored messages in chunks.
 """
 
 from __future__ import annotations
