@@ -76,10 +76,32 @@ _IN_KIND = {
 _IN_INVALID = metrics.inbound["invalid"]
 
 
-class RoomConsumer(AsyncWebsocketConsumer):
+class Consumer(AsyncWebsocketConsumer):
+    """Every WebSocket consumer of Parley's: Channels' without its thread hops (to close stale
+    database connections, after each event and at the leave: every database call here goes through
+    ``db`` or ``reads``, which do that around each call already) and without a channel layer."""
+
     # No channel layer per connection: fan-out goes through broadcast.Hub (see module docstring);
-    # ``__call__`` does not look one up, and the alias names none, for anything that would.
+    # the alias names none, for anything that would look one up.
     channel_layer_alias = "parley.no-channel-layer"
+
+    async def dispatch(self, message: Mapping[str, Any]) -> None:
+        """Called for each ASGI event: its handler, as Channels names them, with no hop after it."""
+        kind = message["type"]  # "websocket.receive" -> websocket_receive, as Channels names handlers
+        handler = None if kind.startswith("_") else getattr(self, kind.replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']!r}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: Mapping[str, Any]) -> None:
+        """Called when the socket closes: ``disconnect``, then the consumer ends; no groups to leave
+        and no ``aclose_old_connections`` (Channels' hop to asgiref's executor thread per
+        connection that leaves)."""
+        await self.disconnect(message.get("code", 1005))  # 1005: the ASGI default (no status received)
+        raise StopConsumer()
+
+
+class RoomConsumer(Consumer):
     # Whether this door receives presence, typing and error frames.
     ephemeral = False
     door = "seed"  # its label in parley_connections
@@ -277,16 +299,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         finally:
             await self._leave()
 
-    async def dispatch(self, message: Mapping[str, Any]) -> None:
-        """Called for each ASGI event. As Channels' own, without its thread hop per event to close
-        stale database connections: every database call here goes through ``db`` or ``reads``,
-        which do that around each call already."""
-        kind = message["type"]  # "websocket.receive" -> websocket_receive, as Channels names handlers
-        handler = None if kind.startswith("_") else getattr(self, kind.replace(".", "_"), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']!r}")
-        await handler(message)
-
     def check_inputs(self, kwargs: Mapping[str, Any]) -> None:
         """Called first at the handshake: the path's parts and the query's parameters go through
         ``core.inputs`` (no NUL, no lone surrogate, no control character in a name), as every
@@ -299,16 +311,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def check_params(self) -> None:
         """Called during the handshake to validate door-specific query parameters."""
-
-    async def websocket_disconnect(self, message: Mapping[str, Any]) -> None:
-        """Called when the socket closes: ``disconnect``, then the consumer ends. As Channels' own,
-        without its two steps that do nothing here and cost a thread: no groups to leave (fan-out
-        does not use the channel layer), and no ``aclose_old_connections`` (a hop to asgiref's
-        executor thread per connection that leaves, to close that thread's database connections:
-        every database call here goes through ``db`` or ``reads``, which close theirs around each
-        call already)."""
-        await self.disconnect(message.get("code", 1005))  # 1005: the ASGI default (no status received)
-        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes, for whatever reason."""

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import re
 
-from channels.generic.websocket import AsyncWebsocketConsumer
-
 from . import consumers
 
 
-class NotFoundConsumer(AsyncWebsocketConsumer):
+class NotFoundConsumer(consumers.Consumer):
     """Any other WebSocket path: refuse the handshake (HTTP 403) instead of a server error."""
-
-    channel_layer_alias = consumers.RoomConsumer.channel_layer_alias
 
     async def connect(self) -> None:
         await self.close()
 
 
-ROUTES: tuple[tuple[re.Pattern[str], type[AsyncWebsocketConsumer]], ...] = (
+ROUTES: tuple[tuple[re.Pattern[str], type[consumers.Consumer]], ...] = (
     (re.compile(r"chat/(?P<room>[^/]+)/?"), consumers.SeedConsumer),
     (re.compile(r"ws/chat/(?P<room>[^/]+)/?"), consumers.TutorialConsumer),
     (re.compile(r"ws/rooms/(?P<room>[^/]+)/?"), consumers.NativeConsumer),
@@ -29,7 +25,7 @@ ROUTES: tuple[tuple[re.Pattern[str], type[AsyncWebsocketConsumer]], ...] = (
 """Each door's path (without its leading ``/``, matched whole) and its consumer."""
 
 
-def route(path: str) -> tuple[type[AsyncWebsocketConsumer], dict[str, str]]:
+def route(path: str) -> tuple[type[consumers.Consumer], dict[str, str]]:
     """The consumer of a WebSocket's ``path`` (the scope's, less its ``root_path``) and the path's
     parts, as Channels' ``URLRouter`` matched them with ``ROUTES`` as ``re_path``s: a path no door
     matches gets ``NotFoundConsumer`` (the handshake refused, 403). ``parley.asgi.Doors`` calls it."""

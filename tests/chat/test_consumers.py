@@ -623,6 +623,20 @@ async def test_a_leave_waits_for_no_thread(native, room):
         await held
 
 
+async def test_a_refused_path_waits_for_no_thread(connect):
+    """A path no door matches is refused, and its consumer ends, however busy asgiref's thread is
+    (Channels' consumer hopped to it after the refusal and again at the leave)."""
+    release = threading.Event()
+    held = asyncio.get_running_loop().run_in_executor(SyncToAsync.single_thread_executor, release.wait)
+    try:
+        nowhere = await connect("/ws/nowhere/at/all/", expect=False)
+        await nowhere.disconnect(timeout=2)
+        assert nowhere.future.done() and not nowhere.future.cancelled()  # ended by itself
+    finally:
+        release.set()
+        await held
+
+
 async def test_typing_goes_to_the_others_not_the_typist(native, connect, room):
     kim = await native(room, "?name=kim")
     lee = await native(room, "?name=lee")
